@@ -1,0 +1,1 @@
+"""What creates and seeds resources: template-driven tables and the local server."""

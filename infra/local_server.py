@@ -1,0 +1,55 @@
+"""`make serve`: the whole API in one process against moto's in-process DynamoDB, tables from template.yaml.
+
+AIP_API_KEY becomes the local tenant's key and AIP_ADMIN_KEY the operator key; either is generated and printed
+when unset. PORT (default 3000) and HOST (default 127.0.0.1) choose where it listens.
+"""
+
+import hashlib
+import os
+import secrets
+
+
+def _prepare_environment() -> tuple[str, str]:
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+    }.items():
+        os.environ.setdefault(name, value)
+    api_key = os.environ.get("AIP_API_KEY") or "ctx_" + secrets.token_urlsafe(24)
+    admin_key = os.environ.get("AIP_ADMIN_KEY") or "adm_" + secrets.token_urlsafe(24)
+    os.environ["ADMIN_KEY_SHA256"] = hashlib.sha256(admin_key.encode()).hexdigest()
+    return api_key, admin_key
+
+
+def main() -> None:
+    api_key, admin_key = _prepare_environment()
+    import boto3
+    import uvicorn
+    from moto import mock_aws
+
+    from agentctx.api.deps import tenant_service
+    from agentctx.api.full import full_app
+    from agentctx.settings import get_settings
+    from infra.template import create_tables
+
+    settings = get_settings()
+    with mock_aws():
+        create_tables(
+            boto3.client("dynamodb"),
+            {"ContextTable": settings.context_table_name, "TenantsTable": settings.tenants_table_name},
+        )
+        tenant = tenant_service().create_tenant("local")
+        tenant_service().issue_key(tenant.id, api_key)
+        host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "3000"))
+        print(
+            f"\nAgent context service on http://{host}:{port}  (docs: http://{host}:{port}/docs)\n"
+            f"  tenant     {tenant.id}\n  API key    {api_key}\n  admin key  {admin_key}\n"
+            "  state lives in this process (moto) and is gone when it stops\n",
+            flush=True,
+        )
+        uvicorn.run(full_app(), host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

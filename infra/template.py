@@ -1,0 +1,46 @@
+"""Reads template.yaml, the one source of truth for resources, and creates its tables (locally, in moto)."""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+_TABLE_PROPERTIES = ("AttributeDefinitions", "KeySchema", "LocalSecondaryIndexes", "GlobalSecondaryIndexes", "BillingMode")
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Keeps intrinsic functions (!Ref, !GetAtt, !Sub ...) as {"Fn": value} instead of failing on the tags."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {suffix: value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with open(path) as handle:
+        return yaml.load(handle, Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def table_definitions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """CreateTable arguments for each AWS::DynamoDB::Table, by logical id."""
+    return {
+        logical_id: {key: resource["Properties"][key] for key in _TABLE_PROPERTIES if key in resource["Properties"]}
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::DynamoDB::Table"
+    }
+
+
+def create_tables(client: Any, names: dict[str, str], template: dict[str, Any] | None = None) -> None:
+    """Create the template's tables under the given names (logical id -> table name)."""
+    for logical_id, definition in table_definitions(template or load_template()).items():
+        client.create_table(TableName=names[logical_id], **definition)

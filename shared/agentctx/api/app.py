@@ -1,0 +1,101 @@
+"""Builds the FastAPI app from routers, with one error envelope for every failure."""
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from agentctx import errors
+from agentctx.observability import logger
+from agentctx.schemas import ErrorEnvelope
+
+STATUS_BY_ERROR: dict[type[errors.DomainError], tuple[int, str]] = {
+    errors.NotFound: (404, "not_found"),
+    errors.Conflict: (409, "conflict"),
+    errors.PayloadTooLarge: (413, "payload_too_large"),
+    errors.InvalidRequest: (400, "invalid_request"),
+    errors.Unprocessable: (422, "validation_error"),
+    errors.Unauthorized: (401, "unauthorized"),
+}
+CODE_BY_STATUS = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in {
+        400: "Malformed JSON, bad parameters or an invalid cursor",
+        401: "Missing, unknown or revoked API key",
+        404: "Not found, or owned by another tenant",
+        413: "A block over the size limit",
+        422: "The body fails validation",
+    }.items()
+}
+
+
+def request_id(request: Request) -> str:
+    return request.state.request_id
+
+
+def error_response(request: Request, status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message, "requestId": request_id(request)}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.DomainError)
+    status, code = next(value for kind, value in STATUS_BY_ERROR.items() if isinstance(exc, kind))
+    return error_response(request, status, code, exc.message, exc.details)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """Malformed JSON and bad query, path or header parameters are 400; a body that fails validation is 422."""
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {"location": ".".join(str(part) for part in error["loc"]), "message": error["msg"], "type": error["type"]}
+        for error in exc.errors()
+    ]
+    if any(problem["type"] == "json_invalid" for problem in problems):
+        return error_response(request, 400, "malformed_json", "the request body is not valid JSON", problems)
+    if any(problem["location"] == "body" for problem in problems):
+        return error_response(request, 400, "malformed_json", "the request body must be a JSON object", problems)
+    if any(not problem["location"].startswith("body") for problem in problems):
+        return error_response(request, 400, "invalid_request", "invalid request parameters", problems)
+    return error_response(request, 422, "validation_error", "the request body is invalid", problems)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = CODE_BY_STATUS.get(exc.status_code, "error")
+    return error_response(request, exc.status_code, code, str(exc.detail))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", extra={"request_id": request_id(request)})
+    return error_response(request, 500, "internal_error", "internal error; quote the requestId when reporting it")
+
+
+def create_app(*routers: APIRouter) -> FastAPI:
+    app = FastAPI(
+        title="Agent Context Service",
+        version="0.1.0",
+        description="Sessions of context blocks for LLM agents: store, fork, compact and invoke.",
+    )
+
+    @app.middleware("http")
+    async def assign_request_id(request: Request, call_next: Any) -> Any:
+        event = request.scope.get("aws.event") or {}
+        request.state.request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = request.state.request_id
+        return response
+
+    app.add_exception_handler(errors.DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    for router in routers:
+        app.include_router(router)
+    return app

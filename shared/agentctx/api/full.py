@@ -1,0 +1,13 @@
+"""The whole API in one app: what the local server runs and the tests exercise.
+
+In AWS each function serves only its routers (see functions/); this app is their union.
+"""
+
+from fastapi import FastAPI
+
+from agentctx.api.app import create_app
+from agentctx.api.routers import admin, blocks, health, sessions
+
+
+def full_app() -> FastAPI:
+    return create_app(health.router, sessions.router, blocks.router, admin.router)

@@ -1,0 +1,35 @@
+"""The operator's API: tenants and their API keys, behind the operator key in X-Admin-Key."""
+
+from fastapi import APIRouter, Depends, Request
+
+from agentctx.api.app import ERROR_RESPONSES, request_id
+from agentctx.api.deps import require_admin, tenant_service
+from agentctx.schemas import ApiKeyOut, Envelope, Meta, Revoked, TenantCreate, TenantOut
+
+router = APIRouter(
+    prefix="/v1/admin/tenants", tags=["admin"], dependencies=[Depends(require_admin)], responses=ERROR_RESPONSES
+)
+
+
+@router.post("", status_code=201, response_model=Envelope[TenantOut])
+def create_tenant(request: Request, body: TenantCreate) -> Envelope[TenantOut]:
+    tenant = tenant_service().create_tenant(body.name)
+    return Envelope(
+        data=TenantOut(id=tenant.id, name=tenant.name, created_at=tenant.created_at),
+        meta=Meta(request_id=request_id(request)),
+    )
+
+
+@router.post("/{tenantId}/keys", status_code=201, response_model=Envelope[ApiKeyOut])
+def issue_key(request: Request, tenantId: str) -> Envelope[ApiKeyOut]:  # noqa: N803
+    api_key, plain = tenant_service().issue_key(tenantId)
+    return Envelope(
+        data=ApiKeyOut(id=api_key.id, tenant_id=api_key.tenant_id, key=plain, created_at=api_key.created_at),
+        meta=Meta(request_id=request_id(request)),
+    )
+
+
+@router.delete("/{tenantId}/keys/{keyId}", response_model=Envelope[Revoked])
+def revoke_key(request: Request, tenantId: str, keyId: str) -> Envelope[Revoked]:  # noqa: N803
+    tenant_service().revoke_key(tenantId, keyId)
+    return Envelope(data=Revoked(revoked=True), meta=Meta(request_id=request_id(request)))

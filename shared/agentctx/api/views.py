@@ -1,0 +1,65 @@
+"""Maps domain records to response models."""
+
+from agentctx.domain import Block, Session
+from agentctx.ids import SESSION_PREFIX
+from agentctx.schemas import BlockMetadata, BlockOut, SessionListItem, SessionMetrics, SessionOut
+from agentctx.services.sessions import SessionView
+from agentctx.settings import get_settings
+
+
+def metrics_out(session: Session) -> SessionMetrics:
+    max_tokens = get_settings().default_max_tokens
+    return SessionMetrics(
+        total_tokens=session.total_tokens,
+        max_tokens=max_tokens,
+        tokens_remaining_pct=round(max(0.0, (max_tokens - session.total_tokens) * 100 / max_tokens), 1),
+        compaction_count=session.compaction_count,
+        block_count=session.block_count,
+        invocation_count=session.invocation_count,
+    )
+
+
+def session_out(view: SessionView) -> SessionOut:
+    session = view.session
+    return SessionOut(
+        id=session.id,
+        name=session.name,
+        default_agent=session.default_agent,
+        tags=session.tags,
+        metrics=metrics_out(session),
+        blocks=view.block_ids,
+        pinned_blocks=[block_id for block_id in view.block_ids if block_id in session.pinned_block_ids],
+        forked_from=session.forked_from,
+        created_at=session.created_at,
+        updated_at=session.updated_at,
+    )
+
+
+def session_list_item(session: Session) -> SessionListItem:
+    return SessionListItem(
+        id=session.id,
+        name=session.name,
+        default_agent=session.default_agent,
+        tags=session.tags,
+        metrics=metrics_out(session),
+        forked_from=session.forked_from,
+        created_at=session.created_at,
+        updated_at=session.updated_at,
+    )
+
+
+def block_out(block: Block, include_content: bool = True) -> BlockOut:
+    return BlockOut(
+        id=block.id,
+        session_id=SESSION_PREFIX + block.session_hex,
+        type=block.type,
+        content=block.content if include_content else None,
+        metadata=BlockMetadata(
+            token_count=block.token_count,
+            tags=block.tags,
+            pinned=block.pinned,
+            importance=block.importance,
+            compaction_level=block.compaction_level,
+        ),
+        created_at=block.created_at,
+    )

@@ -1,0 +1,116 @@
+"""Domain records: what a session and a block are, independent of DynamoDB and HTTP."""
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from agentctx import ids
+
+
+class BlockType(StrEnum):
+    CONVERSATION = "conversation"
+    FILE = "file"
+    DIFF = "diff"
+    EVENT = "event"
+    NOTE = "note"
+    SUMMARY = "summary"
+    TOOL_RESULT = "tool_result"
+
+
+# Importance when a client gives none: what a summariser should keep longest. Pinning is separate.
+DEFAULT_IMPORTANCE: dict[BlockType, float] = {
+    BlockType.SUMMARY: 0.8,
+    BlockType.NOTE: 0.7,
+    BlockType.FILE: 0.6,
+    BlockType.DIFF: 0.6,
+    BlockType.CONVERSATION: 0.5,
+    BlockType.TOOL_RESULT: 0.4,
+    BlockType.EVENT: 0.3,
+}
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def render_block_text(block_type: BlockType, content: Any) -> str:
+    """The text a model sees for a block; token counts are taken on this text."""
+    if block_type is BlockType.CONVERSATION:
+        return "\n".join(f"{message['role']}: {message['content']}" for message in content)
+    if block_type is BlockType.FILE:
+        return f"File {content['path']}:\n{content['content']}"
+    if block_type is BlockType.DIFF:
+        return f"Diff of {content['path']}:\n{content['diff']}"
+    if block_type is BlockType.TOOL_RESULT:
+        tool_input = json.dumps(content["input"], ensure_ascii=False, sort_keys=True)
+        tool_output = content["output"] if isinstance(content["output"], str) else json.dumps(content["output"])
+        return f"Tool {content['tool']}({tool_input}) returned:\n{tool_output}"
+    if isinstance(content, str):
+        return content
+    return json.dumps(content, ensure_ascii=False, sort_keys=True)
+
+
+@dataclass
+class Block:
+    session_hex: str
+    order_key: str
+    type: BlockType
+    content: Any
+    token_count: int
+    tags: list[str]
+    pinned: bool
+    importance: float
+    created_at: str
+    compaction_level: int = 0
+    compacted: bool = False
+
+    @property
+    def id(self) -> str:
+        return ids.block_id(self.session_hex, self.order_key)
+
+
+@dataclass
+class Session:
+    tenant_id: str
+    hex: str
+    name: str
+    created_at: str
+    updated_at: str
+    default_agent: str | None = None
+    tags: list[str] = field(default_factory=list)
+    total_tokens: int = 0
+    block_count: int = 0
+    compaction_count: int = 0
+    invocation_count: int = 0
+    pinned_block_ids: set[str] = field(default_factory=set)
+    forked_from: str | None = None
+
+    @property
+    def id(self) -> str:
+        return ids.SESSION_PREFIX + self.hex
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    # sort key of the last item when more follow: what a cursor carries
+    next_after: str | None
+
+
+@dataclass
+class Tenant:
+    id: str
+    name: str
+    created_at: str
+
+
+@dataclass
+class ApiKey:
+    id: str
+    tenant_id: str
+    created_at: str

@@ -1,0 +1,34 @@
+"""Domain errors. They know nothing about HTTP: the API maps each class to a status and an error code."""
+
+
+class DomainError(Exception):
+    """Base of every error a client can cause; the message is safe to show to that client."""
+
+    def __init__(self, message: str, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(DomainError):
+    pass
+
+
+class Conflict(DomainError):
+    pass
+
+
+class PayloadTooLarge(DomainError):
+    pass
+
+
+class InvalidRequest(DomainError):
+    """Bad parameters the schema cannot express, such as a tampered cursor."""
+
+
+class Unprocessable(DomainError):
+    """Well-formed input that breaks a business rule."""
+
+
+class Unauthorized(DomainError):
+    pass

@@ -1,0 +1,255 @@
+"""Pydantic models at the edge: requests in, responses out, in the AIP reference's camelCase.
+
+Request and response shapes are separate classes even where they look alike; constraints live on the fields so
+validation and the OpenAPI document agree.
+"""
+
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
+from pydantic.alias_generators import to_camel
+
+from agentctx.domain import BlockType
+
+T = TypeVar("T")
+
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=256, strip_whitespace=True)]
+SessionIdIn = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+MAX_SESSION_TAGS = 20
+MAX_BLOCK_TAGS = 50
+MAX_BATCH_BLOCKS = 100
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+# ----- envelopes -----
+
+
+class Meta(ResponseModel):
+    request_id: str
+
+
+class ListMeta(Meta):
+    has_more: bool
+    next_cursor: str | None = None
+
+
+class Envelope(ResponseModel, Generic[T]):
+    data: T
+    meta: Meta
+
+
+class ListEnvelope(ResponseModel, Generic[T]):
+    data: list[T]
+    meta: ListMeta
+
+
+class ErrorBody(ResponseModel):
+    code: str
+    message: str
+    request_id: str
+    details: Any | None = None
+
+
+class ErrorEnvelope(ResponseModel):
+    error: ErrorBody
+
+
+# ----- sessions -----
+
+
+class SessionCreate(RequestModel):
+    name: Name
+    default_agent: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    tags: Annotated[list[Tag], Field(max_length=MAX_SESSION_TAGS)] = []
+    from_session: SessionIdIn | None = Field(default=None, description="Fork from this session id")
+    include_by_tag: Annotated[list[Tag], Field(max_length=MAX_SESSION_TAGS)] | None = Field(
+        default=None, description="When forking, only include blocks with one of these tags"
+    )
+    include_pinned: bool = Field(default=True, description="When forking, include pinned blocks regardless of tags")
+
+    @model_validator(mode="after")
+    def _fork_options_need_a_source(self) -> "SessionCreate":
+        if self.from_session is None and self.include_by_tag is not None:
+            raise ValueError("includeByTag applies only when forking with fromSession")
+        self.tags = list(dict.fromkeys(self.tags))
+        return self
+
+
+class SessionFork(RequestModel):
+    name: Name
+    include_by_tag: Annotated[list[Tag], Field(max_length=MAX_SESSION_TAGS)] | None = None
+    exclude_by_tag: Annotated[list[Tag], Field(max_length=MAX_SESSION_TAGS)] | None = None
+    include_pinned: bool = True
+    include_summaries: bool = True
+
+
+class SessionMetrics(ResponseModel):
+    total_tokens: int
+    max_tokens: int
+    tokens_remaining_pct: float
+    compaction_count: int
+    block_count: int
+    invocation_count: int
+
+
+class SessionOut(ResponseModel):
+    id: str
+    name: str
+    default_agent: str | None
+    tags: list[str]
+    metrics: SessionMetrics
+    blocks: list[str]
+    pinned_blocks: list[str]
+    forked_from: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class SessionListItem(ResponseModel):
+    id: str
+    name: str
+    default_agent: str | None
+    tags: list[str]
+    metrics: SessionMetrics
+    forked_from: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class Deleted(ResponseModel):
+    deleted: bool
+
+
+# ----- blocks -----
+
+
+class Message(RequestModel):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: Annotated[str, StringConstraints(max_length=10_000_000)]
+
+
+class FileContent(RequestModel):
+    path: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    content: str
+    language: str | None = None
+
+
+class DiffContent(RequestModel):
+    path: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    diff: str
+
+
+class ToolResultContent(RequestModel):
+    tool: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    input: Any = None
+    output: Any = None
+
+
+_CONTENT_BY_TYPE: dict[BlockType, TypeAdapter[Any]] = {
+    BlockType.CONVERSATION: TypeAdapter(Annotated[list[Message], Field(min_length=1)]),
+    BlockType.FILE: TypeAdapter(FileContent),
+    BlockType.DIFF: TypeAdapter(DiffContent),
+    BlockType.NOTE: TypeAdapter(Annotated[str, StringConstraints(min_length=1)]),
+    BlockType.TOOL_RESULT: TypeAdapter(ToolResultContent),
+    BlockType.EVENT: TypeAdapter(str | dict[str, Any] | list[Any]),
+    BlockType.SUMMARY: TypeAdapter(str | dict[str, Any] | list[Any]),
+}
+
+CONTENT_DESCRIPTION = (
+    "By type: conversation [{role, content}]; file {path, content, language}; diff {path, diff}; "
+    "note a string; tool_result {tool, input, output}; event and summary free-form JSON."
+)
+
+
+class BlockIn(RequestModel):
+    type: BlockType
+    content: Any = Field(description=CONTENT_DESCRIPTION)
+    tags: Annotated[list[Tag], Field(max_length=MAX_BLOCK_TAGS)] = []
+    pinned: bool = False
+    importance: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None, description="0 to 1; computed from the type when not given"
+    )
+
+    @model_validator(mode="after")
+    def _content_matches_type(self) -> "BlockIn":
+        if self.content is None:
+            raise ValueError(f"content is required for a {self.type.value} block")
+        parsed = _CONTENT_BY_TYPE[self.type].validate_python(self.content)
+        self.content = _CONTENT_BY_TYPE[self.type].dump_python(parsed, mode="json", exclude_none=True)
+        self.tags = list(dict.fromkeys(self.tags))
+        return self
+
+
+class BlockCreate(BlockIn):
+    session_id: SessionIdIn
+
+
+class BlockBatchCreate(RequestModel):
+    blocks: Annotated[list[BlockIn], Field(min_length=1, max_length=MAX_BATCH_BLOCKS)]
+
+
+class BlockPatch(RequestModel):
+    pinned: bool | None = None
+    tags: Annotated[list[Tag], Field(max_length=MAX_BLOCK_TAGS)] | None = None
+    importance: Annotated[float, Field(ge=0, le=1)] | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> "BlockPatch":
+        if self.pinned is None and self.tags is None and self.importance is None:
+            raise ValueError("give at least one of pinned, tags, importance")
+        if self.tags is not None:
+            self.tags = list(dict.fromkeys(self.tags))
+        return self
+
+
+class BlockMetadata(ResponseModel):
+    token_count: int
+    tags: list[str]
+    pinned: bool
+    importance: float
+    compaction_level: int
+
+
+class BlockOut(ResponseModel):
+    id: str
+    session_id: str
+    type: BlockType
+    content: Any = Field(default=None, description="Omitted from listings unless include=content")
+    metadata: BlockMetadata
+    created_at: str
+
+
+# ----- tenants (admin API) -----
+
+
+class TenantCreate(RequestModel):
+    name: Name
+
+
+class TenantOut(ResponseModel):
+    id: str
+    name: str
+    created_at: str
+
+
+class ApiKeyOut(ResponseModel):
+    id: str
+    tenant_id: str
+    key: str = Field(description="The key itself; shown only in this response")
+    created_at: str
+
+
+class Revoked(ResponseModel):
+    revoked: bool
+
+
+class Health(ResponseModel):
+    status: Literal["ok"]

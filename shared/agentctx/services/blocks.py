@@ -1,0 +1,108 @@
+"""Context blocks: append one or a batch, read, list, change pinned/tags/importance, delete.
+
+Every write counts the block's tokens and updates the session's metrics in the same DynamoDB transaction.
+"""
+
+import json
+
+from agentctx import ids
+from agentctx.domain import DEFAULT_IMPORTANCE, Block, BlockType, render_block_text, utc_now
+from agentctx.errors import NotFound, PayloadTooLarge
+from agentctx.pagination import CursorCodec
+from agentctx.schemas import BlockIn, BlockPatch
+from agentctx.store.context_store import ContextStore
+from agentctx.tokens import count_tokens
+
+
+class BlockService:
+    def __init__(self, store: ContextStore, cursors: CursorCodec, max_block_bytes: int, encoding: str) -> None:
+        self.store = store
+        self.cursors = cursors
+        self.max_block_bytes = max_block_bytes
+        self.encoding = encoding
+
+    def build(self, session_hex: str, block_in: BlockIn, now: str) -> Block:
+        """A new block for the session, its size checked and its tokens counted."""
+        size = len(json.dumps(block_in.content, ensure_ascii=False).encode())
+        if size > self.max_block_bytes:
+            raise PayloadTooLarge(
+                f"block content is {size} bytes; the limit is {self.max_block_bytes} bytes",
+                {"limitBytes": self.max_block_bytes, "sizeBytes": size},
+            )
+        return Block(
+            session_hex=session_hex,
+            order_key=ids.new_order_key(),
+            type=block_in.type,
+            content=block_in.content,
+            token_count=count_tokens(render_block_text(block_in.type, block_in.content), self.encoding),
+            tags=block_in.tags,
+            pinned=block_in.pinned,
+            importance=block_in.importance if block_in.importance is not None else DEFAULT_IMPORTANCE[block_in.type],
+            created_at=now,
+        )
+
+    def append(self, tenant_id: str, session_id: str, blocks_in: list[BlockIn]) -> list[Block]:
+        """Append blocks in the order given, all or nothing; one transaction for up to 99 blocks."""
+        session_hex = self._session_hex(session_id)
+        now = utc_now()
+        blocks = [self.build(session_hex, block_in, now) for block_in in blocks_in]
+        self.store.append_blocks(tenant_id, session_hex, blocks, now)
+        return blocks
+
+    def get(self, tenant_id: str, block_id: str) -> Block:
+        parsed = ids.parse_block_id(block_id)
+        block = self.store.get_block(tenant_id, *parsed) if parsed else None
+        if block is None:
+            raise NotFound(f"block {block_id} not found")
+        return block
+
+    def list_page(
+        self,
+        tenant_id: str,
+        session_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        include_content: bool,
+        block_type: BlockType | None,
+        tag: str | None,
+        pinned: bool | None,
+    ) -> tuple[list[Block], str | None]:
+        session_hex = self._session_hex(session_id)
+        if self.store.get_session(tenant_id, session_hex) is None:
+            raise NotFound(f"session {session_id} not found")
+        query = f"blocks?session={session_hex}&type={block_type or ''}&tag={tag or ''}&pinned={pinned}"
+        after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
+        page = self.store.list_blocks(
+            tenant_id,
+            session_hex,
+            limit=limit,
+            after=after,
+            with_content=include_content,
+            block_type=block_type,
+            tag=tag,
+            pinned=pinned,
+        )
+        next_cursor = self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
+        return page.items, next_cursor
+
+    def patch(self, tenant_id: str, block_id: str, patch: BlockPatch) -> Block:
+        block = self.get(tenant_id, block_id)
+        if patch.pinned is not None:
+            block.pinned = patch.pinned
+        if patch.tags is not None:
+            block.tags = patch.tags
+        if patch.importance is not None:
+            block.importance = patch.importance
+        self.store.update_block(tenant_id, block, utc_now())
+        return block
+
+    def delete(self, tenant_id: str, block_id: str) -> None:
+        self.store.delete_block(tenant_id, self.get(tenant_id, block_id), utc_now())
+
+    @staticmethod
+    def _session_hex(session_id: str) -> str:
+        session_hex = ids.parse_session_id(session_id)
+        if session_hex is None:
+            raise NotFound(f"session {session_id} not found")
+        return session_hex

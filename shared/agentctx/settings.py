@@ -1,0 +1,29 @@
+"""One typed configuration object, read from the environment the SAM template sets."""
+
+import secrets
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    context_table_name: str = "agentctx-context"
+    tenants_table_name: str = "agentctx-tenants"
+    # Cursors must verify on every container, so AWS deployments set this from a template parameter;
+    # the random default only suits a single local process.
+    cursor_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    # sha256 hex of the operator key that the admin API accepts in X-Admin-Key; unset disables the admin API.
+    admin_key_sha256: str = ""
+    max_block_bytes: int = Field(default=256 * 1024, ge=1024, le=350 * 1024)
+    default_max_tokens: int = Field(default=200_000, ge=1)
+    tokenizer_encoding: str = "o200k_base"
+    # How long the authorizer trusts a key lookup; a revoked key stops working within this time.
+    api_key_cache_seconds: int = Field(default=60, ge=0)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

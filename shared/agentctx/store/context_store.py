@@ -1,0 +1,437 @@
+"""Sessions and their blocks in the context table.
+
+Keys (every partition key starts with the tenant, so no request can reach another tenant's items):
+- session:        pk `T#{tenant}#S#{hex}`, sk `SESSION`; metrics kept on it, updated in the same transaction
+                  as every block write, and the ids of its pinned blocks (a set, so they are found without
+                  reading the blocks).
+- block:          same pk, sk `B#{order key}`; the local secondary index `BlockMeta` (sort key `bsk`, a copy
+                  of sk) projects everything but the content, so listings and selections never read content.
+- session lists:  pk `T#{tenant}#SESSIONS` or `T#{tenant}#TAG#{tag}`, sk `{createdAt}#{hex}`: a Query
+                  lists a tenant's sessions, or those with a tag, newest first.
+"""
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from agentctx.domain import Block, BlockType, Page, Session
+from agentctx.errors import NotFound
+from agentctx.store.dynamo import (
+    MAX_TRANSACTION_ACTIONS,
+    MAX_TRANSACTION_BYTES,
+    batch_get,
+    batch_write,
+    cancellation_codes,
+    dynamodb_client,
+    from_item,
+    to_item,
+    with_conflict_retry,
+)
+
+SESSION_SK = "SESSION"
+BLOCK_PREFIX = "B#"
+BLOCK_META_INDEX = "BlockMeta"
+BLOCK_META_ATTRIBUTES = ("type", "tokenCount", "tags", "pinned", "importance", "compactionLevel", "compacted", "createdAt")
+
+
+def session_pk(tenant_id: str, session_hex: str) -> str:
+    return f"T#{tenant_id}#S#{session_hex}"
+
+
+def _listing_pks(tenant_id: str, tags: list[str]) -> list[str]:
+    return [f"T#{tenant_id}#SESSIONS"] + [f"T#{tenant_id}#TAG#{tag}" for tag in tags]
+
+
+def _listing_pk(tenant_id: str, tag: str | None) -> str:
+    return f"T#{tenant_id}#TAG#{tag}" if tag else f"T#{tenant_id}#SESSIONS"
+
+
+class SessionGone(NotFound):
+    """The session was deleted (or never existed) when a write to it was attempted."""
+
+
+class ContextStore:
+    def __init__(self, table_name: str) -> None:
+        self.table = table_name
+
+    # ----- sessions -----
+
+    def create_session(self, session: Session, blocks: list[Block]) -> None:
+        """Write the blocks first and the session last, so a session is never visible without its blocks."""
+        pk = session_pk(session.tenant_id, session.hex)
+        if blocks:
+            batch_write(self.table, [{"PutRequest": {"Item": self._block_item(pk, block)}} for block in blocks])
+        listing_sk = f"{session.created_at}#{session.hex}"
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._session_item(session),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        actions += [
+            {"Put": {"TableName": self.table, "Item": to_item({"pk": listing, "sk": listing_sk, "hex": session.hex})}}
+            for listing in _listing_pks(session.tenant_id, session.tags)
+        ]
+        dynamodb_client().transact_write_items(TransactItems=actions)
+
+    def get_session(self, tenant_id: str, session_hex: str) -> Session | None:
+        response = dynamodb_client().get_item(
+            TableName=self.table,
+            Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": SESSION_SK}),
+            ConsistentRead=True,
+        )
+        return self._session_from(tenant_id, response["Item"]) if "Item" in response else None
+
+    def list_sessions(self, tenant_id: str, tag: str | None, limit: int, after: str | None) -> Page[Session]:
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": to_item({":pk": _listing_pk(tenant_id, tag)}),
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if after:
+            query["ExclusiveStartKey"] = to_item({"pk": _listing_pk(tenant_id, tag), "sk": after})
+        listed = dynamodb_client().query(**query)["Items"]
+        page, has_more = listed[:limit], len(listed) > limit
+        keys = [to_item({"pk": session_pk(tenant_id, from_item(item)["hex"]), "sk": SESSION_SK}) for item in page]
+        found = {from_item(item)["pk"]: item for item in batch_get(self.table, keys)} if keys else {}
+        sessions = [
+            self._session_from(tenant_id, found[key["pk"]["S"]]) for key in keys if key["pk"]["S"] in found
+        ]
+        return Page(items=sessions, next_after=page[-1]["sk"]["S"] if has_more else None)
+
+    def delete_session(self, session: Session) -> None:
+        """Remove the session and its listings in one transaction, then its blocks."""
+        pk = session_pk(session.tenant_id, session.hex)
+        listing_sk = f"{session.created_at}#{session.hex}"
+        actions: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": to_item({"pk": pk, "sk": SESSION_SK}),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            }
+        ]
+        actions += [
+            {"Delete": {"TableName": self.table, "Key": to_item({"pk": listing, "sk": listing_sk})}}
+            for listing in _listing_pks(session.tenant_id, session.tags)
+        ]
+        try:
+            with_conflict_retry(lambda: dynamodb_client().transact_write_items(TransactItems=actions))
+        except ClientError as error:
+            if "ConditionalCheckFailed" in cancellation_codes(error):
+                raise SessionGone("session not found") from error
+            raise
+        self._purge_blocks(pk)
+
+    def _purge_blocks(self, pk: str) -> None:
+        paginator = dynamodb_client().get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table,
+            IndexName=BLOCK_META_INDEX,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=to_item({":pk": pk}),
+            ProjectionExpression="pk, sk",
+        )
+        for page in pages:
+            batch_write(self.table, [{"DeleteRequest": {"Key": item}} for item in page["Items"]])
+
+    # ----- blocks -----
+
+    def append_blocks(self, tenant_id: str, session_hex: str, blocks: list[Block], now: str) -> None:
+        """Store the blocks and add them to the session's metrics, in as few transactions as DynamoDB allows.
+
+        A batch that fits one transaction (99 blocks and 3.5 MB) is atomic. A larger one is written in several;
+        if a later one fails, the earlier ones are taken back before the error is raised.
+        """
+        pk = session_pk(tenant_id, session_hex)
+        written: list[list[Block]] = []
+        try:
+            for group in self._transaction_groups(blocks):
+                self._append_group(pk, group, now)
+                written.append(group)
+        except Exception:
+            for group in written:
+                self._remove_group(pk, group, now)
+            raise
+
+    def _transaction_groups(self, blocks: list[Block]) -> list[list[Block]]:
+        groups: list[list[Block]] = [[]]
+        size = 0
+        for block in blocks:
+            block_size = len(json.dumps(block.content)) + 512
+            if groups[-1] and (len(groups[-1]) >= MAX_TRANSACTION_ACTIONS - 1 or size + block_size > MAX_TRANSACTION_BYTES):
+                groups.append([])
+                size = 0
+            groups[-1].append(block)
+            size += block_size
+        return groups
+
+    def _append_group(self, pk: str, blocks: list[Block], now: str) -> None:
+        active = [block for block in blocks if not block.compacted]
+        session_update = self._metrics_update(
+            pk,
+            now,
+            tokens=sum(block.token_count for block in active),
+            count=len(active),
+            pin=[block.id for block in blocks if block.pinned],
+        )
+        actions = [session_update] + [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._block_item(pk, block),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for block in blocks
+        ]
+        self._transact_on_session(actions)
+
+    def _remove_group(self, pk: str, blocks: list[Block], now: str) -> None:
+        active = [block for block in blocks if not block.compacted]
+        actions = [
+            self._metrics_update(
+                pk,
+                now,
+                tokens=-sum(block.token_count for block in active),
+                count=-len(active),
+                unpin=[block.id for block in blocks if block.pinned],
+                must_exist=False,
+            )
+        ]
+        actions += [
+            {"Delete": {"TableName": self.table, "Key": to_item({"pk": pk, "sk": BLOCK_PREFIX + block.order_key})}}
+            for block in blocks
+        ]
+        with_conflict_retry(lambda: dynamodb_client().transact_write_items(TransactItems=actions))
+
+    def get_block(self, tenant_id: str, session_hex: str, order_key: str) -> Block | None:
+        response = dynamodb_client().get_item(
+            TableName=self.table,
+            Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": BLOCK_PREFIX + order_key}),
+            ConsistentRead=True,
+        )
+        return self._block_from(response["Item"]) if "Item" in response else None
+
+    def list_blocks(
+        self,
+        tenant_id: str,
+        session_hex: str,
+        *,
+        limit: int,
+        after: str | None,
+        with_content: bool,
+        block_type: BlockType | None = None,
+        tag: str | None = None,
+        pinned: bool | None = None,
+        newest_first: bool = False,
+    ) -> Page[Block]:
+        """Blocks in session order that pass the filters; without content, only the metadata index is read."""
+        filters, values, names = ["attribute_not_exists(compacted) OR compacted = :false"], {":false": False}, {}
+        if block_type is not None:
+            filters.append("#type = :type")
+            values[":type"] = block_type.value
+            names["#type"] = "type"
+        if tag is not None:
+            filters.append("contains(tags, :tag)")
+            values[":tag"] = tag
+        if pinned is not None:
+            filters.append("pinned = :pinned")
+            values[":pinned"] = pinned
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": " AND ".join(f"({condition})" for condition in filters),
+            "ExpressionAttributeValues": to_item({":pk": session_pk(tenant_id, session_hex), **values}),
+            "ScanIndexForward": not newest_first,
+            "ConsistentRead": True,
+        }
+        if names:
+            query["ExpressionAttributeNames"] = names
+        if with_content:
+            query["KeyConditionExpression"] += " AND begins_with(sk, :blocks)"
+            query["ExpressionAttributeValues"][":blocks"] = {"S": BLOCK_PREFIX}
+        else:
+            query["IndexName"] = BLOCK_META_INDEX
+        if after:
+            pk = query["ExpressionAttributeValues"][":pk"]
+            query["ExclusiveStartKey"] = {"pk": pk, "sk": {"S": after}} | ({} if with_content else {"bsk": {"S": after}})
+        matched: list[dict[str, Any]] = []
+        while len(matched) <= limit:
+            query["Limit"] = min(limit + 1 - len(matched), 10_000)
+            response = dynamodb_client().query(**query)
+            matched.extend(response["Items"])
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        page = matched[:limit]
+        next_after = page[-1]["sk"]["S"] if len(matched) > limit else None
+        return Page(items=[self._block_from(item) for item in page], next_after=next_after)
+
+    def block_ids(self, tenant_id: str, session_hex: str) -> list[str]:
+        """Ids of the session's active blocks in order, read from the metadata index (never the content)."""
+        page = self.list_blocks(tenant_id, session_hex, limit=10**9, after=None, with_content=False)
+        return [block.id for block in page.items]
+
+    def read_all_blocks(self, tenant_id: str, session_hex: str) -> list[Block]:
+        return self.list_blocks(tenant_id, session_hex, limit=10**9, after=None, with_content=True).items
+
+    def update_block(self, tenant_id: str, block: Block, now: str) -> None:
+        """Save a block's pinned flag, tags and importance, and keep the session's pinned set in step."""
+        pk = session_pk(tenant_id, block.session_hex)
+        block_update = {
+            "Update": {
+                "TableName": self.table,
+                "Key": to_item({"pk": pk, "sk": BLOCK_PREFIX + block.order_key}),
+                "UpdateExpression": "SET pinned = :pinned, tags = :tags, importance = :importance",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeValues": to_item(
+                    {":pinned": block.pinned, ":tags": block.tags, ":importance": block.importance}
+                ),
+            }
+        }
+        pins = {"pin": [block.id]} if block.pinned else {"unpin": [block.id]}
+        self._transact_on_session([self._metrics_update(pk, now, **pins), block_update])
+
+    def delete_block(self, tenant_id: str, block: Block, now: str) -> None:
+        pk = session_pk(tenant_id, block.session_hex)
+        active = not block.compacted
+        actions = [
+            self._metrics_update(
+                pk, now, tokens=-block.token_count if active else 0, count=-1 if active else 0, unpin=[block.id]
+            ),
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": to_item({"pk": pk, "sk": BLOCK_PREFIX + block.order_key}),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+        ]
+        self._transact_on_session(actions)
+
+    # ----- helpers -----
+
+    def _transact_on_session(self, actions: list[dict[str, Any]]) -> None:
+        try:
+            with_conflict_retry(lambda: dynamodb_client().transact_write_items(TransactItems=actions))
+        except ClientError as error:
+            codes = cancellation_codes(error)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise SessionGone("session not found") from error
+            if "ConditionalCheckFailed" in codes:
+                raise NotFound("block not found") from error
+            raise
+
+    def _metrics_update(
+        self,
+        pk: str,
+        now: str,
+        *,
+        tokens: int = 0,
+        count: int = 0,
+        pin: list[str] | None = None,
+        unpin: list[str] | None = None,
+        must_exist: bool = True,
+    ) -> dict[str, Any]:
+        expression = "SET updatedAt = :now ADD totalTokens :tokens, blockCount :count"
+        values: dict[str, Any] = {":now": now, ":tokens": tokens, ":count": count}
+        if pin:
+            expression += ", pinnedBlocks :pin"
+            values[":pin"] = set(pin)
+        if unpin:
+            expression += " DELETE pinnedBlocks :unpin"
+            values[":unpin"] = set(unpin)
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": to_item({"pk": pk, "sk": SESSION_SK}),
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": to_item(values),
+        }
+        if must_exist:
+            update["ConditionExpression"] = "attribute_exists(pk)"
+        return {"Update": update}
+
+    @staticmethod
+    def _session_item(session: Session) -> dict[str, Any]:
+        return to_item(
+            {
+                "pk": session_pk(session.tenant_id, session.hex),
+                "sk": SESSION_SK,
+                "name": session.name,
+                "defaultAgent": session.default_agent,
+                "tags": session.tags,
+                "totalTokens": session.total_tokens,
+                "blockCount": session.block_count,
+                "compactionCount": session.compaction_count,
+                "invocationCount": session.invocation_count,
+                "pinnedBlocks": session.pinned_block_ids or None,
+                "forkedFrom": session.forked_from,
+                "createdAt": session.created_at,
+                "updatedAt": session.updated_at,
+            }
+        )
+
+    @staticmethod
+    def _session_from(tenant_id: str, item: dict[str, Any]) -> Session:
+        values = from_item(item)
+        return Session(
+            tenant_id=tenant_id,
+            hex=values["pk"].rsplit("#", 1)[1],
+            name=values["name"],
+            default_agent=values.get("defaultAgent"),
+            tags=values.get("tags", []),
+            total_tokens=values.get("totalTokens", 0),
+            block_count=values.get("blockCount", 0),
+            compaction_count=values.get("compactionCount", 0),
+            invocation_count=values.get("invocationCount", 0),
+            pinned_block_ids=set(values.get("pinnedBlocks", set())),
+            forked_from=values.get("forkedFrom"),
+            created_at=values["createdAt"],
+            updated_at=values["updatedAt"],
+        )
+
+    @staticmethod
+    def _block_item(pk: str, block: Block) -> dict[str, Any]:
+        sk = BLOCK_PREFIX + block.order_key
+        return to_item(
+            {
+                "pk": pk,
+                "sk": sk,
+                "bsk": sk,
+                "type": block.type.value,
+                "content": json.dumps(block.content, ensure_ascii=False),
+                "tokenCount": block.token_count,
+                "tags": block.tags,
+                "pinned": block.pinned,
+                "importance": block.importance,
+                "compactionLevel": block.compaction_level,
+                "compacted": block.compacted or None,
+                "createdAt": block.created_at,
+            }
+        )
+
+    @staticmethod
+    def _block_from(item: dict[str, Any]) -> Block:
+        values = from_item(item)
+        content = values.get("content")
+        return Block(
+            session_hex=values["pk"].rsplit("#", 1)[1],
+            order_key=values["sk"][len(BLOCK_PREFIX) :],
+            type=BlockType(values["type"]),
+            content=json.loads(content) if content is not None else None,
+            token_count=values["tokenCount"],
+            tags=values.get("tags", []),
+            pinned=values.get("pinned", False),
+            importance=values.get("importance", 0.5),
+            compaction_level=values.get("compactionLevel", 0),
+            compacted=values.get("compacted", False),
+            created_at=values["createdAt"],
+        )

@@ -1,0 +1,92 @@
+"""Shared fixtures: moto's DynamoDB with the tables of template.yaml, and an API client with a tenant."""
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+ADMIN_KEY = "test-admin-key"
+os.environ.update(
+    {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "CONTEXT_TABLE_NAME": "test-context",
+        "TENANTS_TABLE_NAME": "test-tenants",
+        "CURSOR_SECRET": "test-cursor-secret-that-is-long-enough",
+        "ADMIN_KEY_SHA256": hashlib.sha256(ADMIN_KEY.encode()).hexdigest(),
+        "POWERTOOLS_METRICS_NAMESPACE": "AgentContextTest",
+    }
+)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """A fresh moto account with the template's tables."""
+    import boto3
+    from moto import mock_aws
+
+    from infra.template import create_tables
+
+    with mock_aws():
+        create_tables(boto3.client("dynamodb"), {"ContextTable": "test-context", "TenantsTable": "test-tenants"})
+        yield
+
+
+@dataclass
+class Caller:
+    """A tenant and an HTTP client that sends its key."""
+
+    http: object
+    tenant_id: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.key}
+
+    def request(self, method: str, path: str, **kwargs):  # type: ignore[no-untyped-def]
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.http.request(method, path, headers=headers, **kwargs)  # type: ignore[attr-defined]
+
+    def get(self, path: str, **kwargs):  # type: ignore[no-untyped-def]
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs):  # type: ignore[no-untyped-def]
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs):  # type: ignore[no-untyped-def]
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs):  # type: ignore[no-untyped-def]
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+def http(aws: None):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from agentctx.api.full import full_app
+
+    with TestClient(full_app(), raise_server_exceptions=False) as client:
+        yield client
+
+
+def new_caller(http) -> Caller:  # type: ignore[no-untyped-def]
+    created = http.post("/v1/admin/tenants", json={"name": "acme"}, headers={"X-Admin-Key": ADMIN_KEY})
+    tenant_id = created.json()["data"]["id"]
+    issued = http.post(f"/v1/admin/tenants/{tenant_id}/keys", headers={"X-Admin-Key": ADMIN_KEY})
+    return Caller(http=http, tenant_id=tenant_id, key=issued.json()["data"]["key"])
+
+
+@pytest.fixture
+def api(http) -> Caller:  # type: ignore[no-untyped-def]
+    return new_caller(http)
+
+
+@pytest.fixture
+def other_api(http) -> Caller:  # type: ignore[no-untyped-def]
+    return new_caller(http)
