@@ -6,7 +6,7 @@ validation and the OpenAPI document agree.
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from agentctx.domain import BlockType
@@ -182,7 +182,14 @@ class BlockIn(RequestModel):
     def _content_matches_type(self) -> "BlockIn":
         if self.content is None:
             raise ValueError(f"content is required for a {self.type.value} block")
-        parsed = _CONTENT_BY_TYPE[self.type].validate_python(self.content)
+        try:
+            parsed = _CONTENT_BY_TYPE[self.type].validate_python(self.content)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"content{''.join(f'[{part!r}]' for part in problem['loc'])}: {problem['msg']}"
+                for problem in error.errors()
+            )
+            raise ValueError(f"content does not fit a {self.type.value} block: {problems}") from None
         self.content = _CONTENT_BY_TYPE[self.type].dump_python(parsed, mode="json", exclude_none=True)
         self.tags = list(dict.fromkeys(self.tags))
         return self

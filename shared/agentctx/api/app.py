@@ -33,6 +33,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "missing"}
+
+
 def request_id(request: Request) -> str:
     return request.state.request_id
 
@@ -59,7 +62,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     ]
     if any(problem["type"] == "json_invalid" for problem in problems):
         return error_response(request, 400, "malformed_json", "the request body is not valid JSON", problems)
-    if any(problem["location"] == "body" for problem in problems):
+    if any(problem["location"] == "body" and problem["type"] in _NOT_AN_OBJECT for problem in problems):
         return error_response(request, 400, "malformed_json", "the request body must be a JSON object", problems)
     if any(not problem["location"].startswith("body") for problem in problems):
         return error_response(request, 400, "invalid_request", "invalid request parameters", problems)

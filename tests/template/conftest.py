@@ -1,0 +1,63 @@
+"""The SAM template, translated offline the way `sam deploy` would, and its functions loaded from their CodeUri."""
+
+import copy
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sam_template() -> dict[str, Any]:
+    from samtranslator.yaml_helper import yaml_parse
+
+    return yaml_parse((ROOT / "template.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def template() -> dict[str, Any]:
+    return sam_template()
+
+
+@pytest.fixture(scope="session")
+def translated(template) -> dict[str, Any]:
+    """CloudFormation from the SAM transform; local code paths become S3 URIs first, as `sam package` does."""
+    from samtranslator.translator.transform import transform
+
+    packaged = copy.deepcopy(template)
+    for resource in packaged["Resources"].values():
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(key), str):
+                properties[key] = f"s3://deployment-bucket/{properties[key].strip('/')}.zip"
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    return transform(packaged, {}, NoManagedPolicies())
+
+
+def functions(template) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def load_handler(properties: dict[str, Any]) -> Any:
+    """Import a function's handler module from its CodeUri, as the Lambda runtime would."""
+    module_name, function_name = properties["Handler"].rsplit(".", 1)
+    path = ROOT / properties["CodeUri"] / f"{module_name.replace('.', '/')}.py"
+    unique = f"lambda_{properties['CodeUri'].strip('/').replace('/', '_')}_{module_name}"
+    spec = importlib.util.spec_from_file_location(unique, path)
+    assert spec and spec.loader, path
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    sys.modules[unique] = module
+    spec.loader.exec_module(module)
+    return getattr(module, function_name)

@@ -1,0 +1,96 @@
+"""Every handler the template names imports from its CodeUri and answers a realistic event for its routes."""
+
+import json
+
+import pytest
+
+from tests.conftest import ADMIN_KEY, new_caller
+from tests.events import LambdaContext, api_gateway_event, authorizer_request_event
+from tests.template.conftest import functions, load_handler, sam_template
+from tests.template.test_template import template_routes
+
+ROUTES = sorted(template_routes(sam_template()).items())
+SAMPLE_PATH_VALUES = {"sessionId": "sess_" + "a" * 32, "blockId": "blk_" + "a" * 58, "tenantId": "org_x", "keyId": "key_x"}
+
+
+def invoke(function_name: str, event: dict) -> tuple[int, dict]:
+    handler = load_handler(functions(sam_template())[function_name])
+    response = handler(event, LambdaContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+@pytest.mark.parametrize(("route", "function_name"), ROUTES, ids=[f"{m} {p}" for (m, p), _ in ROUTES])
+def test_function_serves_its_routes(aws, route, function_name):
+    method, resource = route
+    parameters = {name: value for name, value in SAMPLE_PATH_VALUES.items() if "{" + name + "}" in resource}
+    event = api_gateway_event(
+        method, resource, parameters, body={} if method in {"POST", "PATCH"} else None, tenant_id="org_" + "1" * 32
+    )
+
+    status, body = invoke(function_name, event)
+
+    assert status < 500, body
+    if status >= 400:
+        assert set(body) == {"error"} and body["error"]["requestId"] == event["requestContext"]["requestId"]
+        assert body["error"]["message"] != "Not Found", "the function does not serve this route"
+
+
+def test_session_lifecycle_through_the_lambda_handlers(aws):
+    tenant = "org_" + "2" * 32
+    status, created = invoke(
+        "SessionsFunction",
+        api_gateway_event("POST", "/v1/aip/sessions", body={"name": "via lambda", "tags": ["t"]}, tenant_id=tenant),
+    )
+    assert status == 201
+    session_id = created["data"]["id"]
+
+    status, block = invoke(
+        "BlocksFunction",
+        api_gateway_event(
+            "POST", "/v1/aip/blocks", body={"sessionId": session_id, "type": "note", "content": "hi"}, tenant_id=tenant
+        ),
+    )
+    assert status == 201
+
+    status, fetched = invoke(
+        "SessionsFunction",
+        api_gateway_event("GET", "/v1/aip/sessions/{sessionId}", {"sessionId": session_id}, tenant_id=tenant),
+    )
+    assert status == 200
+    assert fetched["data"]["blocks"] == [block["data"]["id"]]
+
+    status, _ = invoke(
+        "SessionsFunction",
+        api_gateway_event("GET", "/v1/aip/sessions/{sessionId}", {"sessionId": session_id}, tenant_id="org_" + "3" * 32),
+    )
+    assert status == 404
+
+
+def test_admin_function_needs_the_operator_key(aws):
+    status, body = invoke("AdminFunction", api_gateway_event("POST", "/v1/admin/tenants", body={"name": "a"}))
+    assert status == 401
+
+    status, body = invoke(
+        "AdminFunction",
+        api_gateway_event("POST", "/v1/admin/tenants", body={"name": "a"}, headers={"X-Admin-Key": ADMIN_KEY}),
+    )
+    assert status == 201 and body["data"]["id"].startswith("org_")
+
+
+def test_authorizer_allows_a_valid_key_with_its_tenant(http):
+    caller = new_caller(http)
+    authorizer = load_handler(functions(sam_template())["AuthorizerFunction"])
+
+    for headers in ({"X-API-Key": caller.key}, {"Authorization": f"Bearer {caller.key}"}):
+        policy = authorizer(authorizer_request_event(headers), LambdaContext())
+        assert policy["principalId"] == caller.tenant_id
+        assert policy["context"] == {"tenantId": caller.tenant_id}
+        assert policy["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"Authorization": "Basic abc"}])
+def test_authorizer_refuses_missing_or_unknown_keys(aws, headers):
+    authorizer = load_handler(functions(sam_template())["AuthorizerFunction"])
+
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        authorizer(authorizer_request_event(headers), LambdaContext())

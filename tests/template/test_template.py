@@ -1,0 +1,65 @@
+"""template.yaml is deployable without an AWS account: SAM translates it, cfn-lint passes the result, and every
+route and handler it names exists in the code."""
+
+import json
+import re
+
+from cfnlint.api import ManualArgs, lint
+
+from agentctx.api.full import full_app
+from tests.template.conftest import functions
+
+
+def test_template_translates_and_lints_clean(translated):
+    matches = lint(json.dumps(translated), config=ManualArgs(regions=["us-east-1"]))
+
+    assert [str(match) for match in matches] == []
+
+
+def test_api_is_a_rest_api_with_a_lambda_request_authorizer(translated):
+    resources = translated["Resources"]
+    apis = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    assert len(apis) == 1
+    schemes = apis[0]["Properties"]["Body"]["securityDefinitions"]
+    assert schemes["ApiKeyAuthorizer"]["x-amazon-apigateway-authtype"] == "custom"
+    assert schemes["ApiKeyAuthorizer"]["x-amazon-apigateway-authorizer"]["type"] == "request"
+
+
+def test_tables_are_on_demand_with_point_in_time_recovery(template):
+    tables = [r for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert len(tables) == 2
+    for table in tables:
+        assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
+        assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def template_routes(template) -> dict[tuple[str, str], str]:
+    routes = {}
+    for name, properties in functions(template).items():
+        for event in properties.get("Events", {}).values():
+            if event["Type"] == "Api":
+                routes[(event["Properties"]["Method"].upper(), event["Properties"]["Path"])] = name
+    return routes
+
+
+def app_routes() -> set[tuple[str, str]]:
+    return {
+        (method.upper(), path) for path, operations in full_app().openapi()["paths"].items() for method in operations
+    }
+
+
+def test_every_app_route_is_in_the_template_and_back(template):
+    assert app_routes() == set(template_routes(template))
+
+
+def test_read_only_function_has_read_only_policy(template):
+    statements = functions(template)["AuthorizerFunction"]["Policies"][0]["Statement"]
+    actions = {action for statement in statements for action in statement["Action"]}
+
+    assert actions == {"dynamodb:GetItem"}
+
+
+def test_no_function_may_scan(template):
+    text = json.dumps(template)
+
+    assert not re.search(r"dynamodb:Scan", text)
