@@ -24,21 +24,15 @@ def _prepare_environment() -> tuple[str, str]:
 
 def main() -> None:
     api_key, admin_key = _prepare_environment()
-    import boto3
     import uvicorn
-    from moto import mock_aws
 
     from agentctx.api.deps import tenant_service
     from agentctx.api.full import full_app
     from agentctx.settings import get_settings
-    from infra.template import create_tables
+    from infra.local_aws import local_aws
 
     settings = get_settings()
-    with mock_aws():
-        create_tables(
-            boto3.client("dynamodb"),
-            {"ContextTable": settings.context_table_name, "TenantsTable": settings.tenants_table_name},
-        )
+    with local_aws({"ContextTable": settings.context_table_name, "TenantsTable": settings.tenants_table_name}):
         tenant = tenant_service().create_tenant("local")
         tenant_service().issue_key(tenant.id, api_key)
         host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "3000"))

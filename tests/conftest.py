@@ -26,13 +26,9 @@ os.environ.update(
 @pytest.fixture
 def aws() -> Iterator[None]:
     """A fresh moto account with the template's tables."""
-    import boto3
-    from moto import mock_aws
+    from infra.local_aws import local_aws
 
-    from infra.template import create_tables
-
-    with mock_aws():
-        create_tables(boto3.client("dynamodb"), {"ContextTable": "test-context", "TenantsTable": "test-tenants"})
+    with local_aws({"ContextTable": "test-context", "TenantsTable": "test-tenants"}):
         yield
 
 

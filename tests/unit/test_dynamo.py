@@ -1,0 +1,45 @@
+import pytest
+from botocore.exceptions import ClientError
+
+from agentctx.store.dynamo import from_item, to_item, with_conflict_retry
+
+
+def cancelled(*codes: str) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+            "CancellationReasons": [{"Code": code} for code in codes],
+        },
+        "TransactWriteItems",
+    )
+
+
+def test_transaction_conflicts_are_retried_until_it_goes_through():
+    outcomes = [cancelled("None", "TransactionConflict"), cancelled("TransactionConflict"), "done"]
+
+    def operation():
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert with_conflict_retry(operation) == "done"
+    assert outcomes == []
+
+
+def test_failed_conditions_are_not_retried():
+    calls = []
+
+    def operation():
+        calls.append(1)
+        raise cancelled("ConditionalCheckFailed", "None")
+
+    with pytest.raises(ClientError):
+        with_conflict_retry(operation)
+    assert len(calls) == 1
+
+
+def test_items_round_trip_floats_ints_sets_and_drop_none():
+    values = {"a": 0.25, "b": 3, "c": {"x", "y"}, "d": None, "e": ["t"], "f": True}
+
+    assert from_item(to_item(values)) == {"a": 0.25, "b": 3, "c": {"x", "y"}, "e": ["t"], "f": True}
