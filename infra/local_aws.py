@@ -1,8 +1,10 @@
 """An embedded AWS for the local server and the tests: moto, with the tables of template.yaml."""
 
+import copy
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 from infra.template import create_tables
@@ -26,7 +28,35 @@ def _apply_dynamodb_requests_one_at_a_time() -> None:
             return original(self)
 
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+    _copy_each_table_once_per_transaction()
     _patched = True
+
+
+def _copy_each_table_once_per_transaction() -> None:
+    """moto backs up a table before every action of a transaction (a deep copy each time), so one 100-block
+    append into a 10,000-block table copied it 100 times. One backup per table per transaction is the same
+    rollback; DynamoDB itself pays nothing like either."""
+    from moto.dynamodb import models
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        backups: dict[int, Any] = {}
+
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            if not isinstance(value, models.Table):
+                return copy.deepcopy(value, memo)
+            if id(value) not in backups:
+                backups[id(value)] = copy.deepcopy(value, memo)
+            return backups[id(value)]
+
+        models.copy = SimpleNamespace(deepcopy=deepcopy)  # type: ignore[attr-defined]
+        try:
+            original(self, transact_items)
+        finally:
+            models.copy = copy  # type: ignore[attr-defined]
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 @contextmanager

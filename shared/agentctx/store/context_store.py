@@ -4,8 +4,9 @@ Keys (every partition key starts with the tenant, so no request can reach anothe
 - session:        pk `T#{tenant}#S#{hex}`, sk `SESSION`; metrics kept on it, updated in the same transaction
                   as every block write, and the ids of its pinned blocks (a set, so they are found without
                   reading the blocks).
-- block:          same pk, sk `B#{order key}`; the local secondary index `BlockMeta` (sort key `bsk`, a copy
-                  of sk) projects everything but the content, so listings and selections never read content.
+- block:          same pk, sk `B#{order key}`. Active blocks also carry `bsk` (a copy of sk), the sort key of the
+                  sparse local secondary index `BlockMeta`, which projects everything but the content: listings,
+                  the session's block ids and selections read only that index, and only active blocks.
 - session lists:  pk `T#{tenant}#SESSIONS` or `T#{tenant}#TAG#{tag}`, sk `{createdAt}#{hex}`: a Query
                   lists a tenant's sessions, or those with a tag, newest first.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from agentctx import ids
 from agentctx.domain import Block, BlockType, Page, Session
 from agentctx.errors import NotFound
 from agentctx.store.dynamo import (
@@ -134,9 +136,8 @@ class ContextStore:
         paginator = dynamodb_client().get_paginator("query")
         pages = paginator.paginate(
             TableName=self.table,
-            IndexName=BLOCK_META_INDEX,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=to_item({":pk": pk}),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :blocks)",
+            ExpressionAttributeValues=to_item({":pk": pk, ":blocks": BLOCK_PREFIX}),
             ProjectionExpression="pk, sk",
         )
         for page in pages:
@@ -233,8 +234,13 @@ class ContextStore:
         pinned: bool | None = None,
         newest_first: bool = False,
     ) -> Page[Block]:
-        """Blocks in session order that pass the filters; without content, only the metadata index is read."""
-        filters, values, names = ["attribute_not_exists(compacted) OR compacted = :false"], {":false": False}, {}
+        """Active blocks in session order that pass the filters; without content only the metadata index is read."""
+        filters: list[str] = []
+        values: dict[str, Any] = {}
+        names: dict[str, str] = {}
+        if with_content:
+            filters.append("attribute_not_exists(compacted) OR compacted = :false")
+            values[":false"] = False
         if block_type is not None:
             filters.append("#type = :type")
             values[":type"] = block_type.value
@@ -248,11 +254,12 @@ class ContextStore:
         query: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk",
-            "FilterExpression": " AND ".join(f"({condition})" for condition in filters),
             "ExpressionAttributeValues": to_item({":pk": session_pk(tenant_id, session_hex), **values}),
             "ScanIndexForward": not newest_first,
             "ConsistentRead": True,
         }
+        if filters:
+            query["FilterExpression"] = " AND ".join(f"({condition})" for condition in filters)
         if names:
             query["ExpressionAttributeNames"] = names
         if with_content:
@@ -276,9 +283,17 @@ class ContextStore:
         return Page(items=[self._block_from(item) for item in page], next_after=next_after)
 
     def block_ids(self, tenant_id: str, session_hex: str) -> list[str]:
-        """Ids of the session's active blocks in order, read from the metadata index (never the content)."""
-        page = self.list_blocks(tenant_id, session_hex, limit=10**9, after=None, with_content=False)
-        return [block.id for block in page.items]
+        """Ids of the session's active blocks in order, from the keys of the sparse metadata index."""
+        pages = dynamodb_client().get_paginator("query").paginate(
+            TableName=self.table,
+            IndexName=BLOCK_META_INDEX,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=to_item({":pk": session_pk(tenant_id, session_hex)}),
+            ProjectionExpression="sk",
+            ConsistentRead=True,
+        )
+        prefix = len(BLOCK_PREFIX)
+        return [ids.block_id(session_hex, item["sk"]["S"][prefix:]) for page in pages for item in page["Items"]]
 
     def read_all_blocks(self, tenant_id: str, session_hex: str) -> list[Block]:
         return self.list_blocks(tenant_id, session_hex, limit=10**9, after=None, with_content=True).items
@@ -405,7 +420,7 @@ class ContextStore:
             {
                 "pk": pk,
                 "sk": sk,
-                "bsk": sk,
+                "bsk": None if block.compacted else sk,
                 "type": block.type.value,
                 "content": json.dumps(block.content, ensure_ascii=False),
                 "tokenCount": block.token_count,

@@ -1,0 +1,153 @@
+"""`make bench`: cold import times, DynamoDB calls per operation, and wall times against the embedded store.
+
+Prints markdown tables; docs/performance.md records a run. Everything runs on this machine, against moto.
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ["sessions", "blocks", "admin", "authorizer"]
+SIZES = [10, 1_000, 10_000]
+RUNS = 5
+
+
+def _fresh_import_ms(statement: str, pythonpath: str) -> float:
+    code = f"import time; s = time.perf_counter(); {statement}; print((time.perf_counter() - s) * 1000)"
+    env = {**os.environ, "PYTHONPATH": pythonpath}
+    output = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(output.stdout.strip())
+
+
+def import_times() -> list[str]:
+    shared = str(ROOT / "shared")
+    boto3_ms = statistics.median(_fresh_import_ms("import boto3", shared) for _ in range(RUNS))
+    rows = ["| module | median of 5 (ms) | × import boto3 |", "|---|---|---|", f"| `import boto3` | {boto3_ms:.0f} | 1.00 |"]
+    for name in FUNCTIONS:
+        path = f"{ROOT / 'functions' / name}{os.pathsep}{shared}"
+        ms = statistics.median(_fresh_import_ms("import handler", path) for _ in range(RUNS))
+        rows.append(f"| functions/{name}/handler.py | {ms:.0f} | {ms / boto3_ms:.2f} |")
+    return rows
+
+
+class CallCounter:
+    """Counts DynamoDB API calls through botocore's event hooks on the shared client."""
+
+    def __init__(self) -> None:
+        from agentctx.store.dynamo import dynamodb_client
+
+        self.calls: Counter[str] = Counter()
+        dynamodb_client().meta.events.register("before-call.dynamodb", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] += 1
+
+    @contextmanager
+    def measure(self) -> Iterator[dict[str, Any]]:
+        self.calls.clear()
+        result: dict[str, Any] = {}
+        start = time.perf_counter()
+        yield result
+        result["ms"] = (time.perf_counter() - start) * 1000
+        result["calls"] = sum(self.calls.values())
+        result["detail"] = ", ".join(f"{name} {count}" for name, count in sorted(self.calls.items()))
+
+
+def _seed_session(tenant: str, blocks: int) -> str:
+    """A session with `blocks` notes, written the way fork writes them (BatchWriteItem), to keep set-up fast."""
+    from agentctx import ids
+    from agentctx.api.deps import block_service, context_store
+    from agentctx.domain import Session, utc_now
+    from agentctx.schemas import BlockIn
+
+    now = utc_now()
+    session = Session(tenant_id=tenant, hex=ids.new_hex(), name=f"{blocks} blocks", created_at=now, updated_at=now)
+    built = [
+        block_service().build(session.hex, BlockIn(type="note", content=f"note {i}: " + "context " * 20, tags=[f"t{i % 10}"], pinned=i % 100 == 0), now)
+        for i in range(blocks)
+    ]
+    session.total_tokens = sum(block.token_count for block in built)
+    session.block_count = len(built)
+    session.pinned_block_ids = {block.id for block in built if block.pinned}
+    context_store().create_session(session, built)
+    return session.id
+
+
+def dynamodb_operations() -> list[str]:
+    from agentctx.api.deps import block_service, session_service
+    from agentctx.schemas import BlockIn, SessionCreate, SessionFork
+    from infra.local_aws import local_aws
+
+    rows = [
+        "| operation | blocks in session | DynamoDB calls | calls by API | wall ms |",
+        "|---|---|---|---|---|",
+    ]
+
+    def row(name: str, size: int | str, run: Callable[[], Any], counter: CallCounter) -> None:
+        with counter.measure() as result:
+            run()
+        rows.append(f"| {name} | {size} | {result['calls']} | {result['detail']} | {result['ms']:.0f} |")
+
+    tenant = "org_" + "b" * 32
+    for size in SIZES:
+        with local_aws({"ContextTable": "bench-context", "TenantsTable": "bench-tenants"}):
+            counter = CallCounter()
+            session_id = _seed_session(tenant, size)
+            note = BlockIn(type="note", content="one more note about the auth flow", tags=["t1"])
+            if size == SIZES[0]:
+                row("create session", 0, lambda: session_service().create(tenant, SessionCreate(name="s", tags=["a", "b"])), counter)
+                row("list sessions (20)", "-", lambda: session_service().list_page(tenant, None, 20, None), counter)
+                row("list sessions by tag", "-", lambda: session_service().list_page(tenant, "a", 20, None), counter)
+            row("append one block", size, lambda: block_service().append(tenant, session_id, [note]), counter)
+            row("append a batch of 100", size, lambda: block_service().append(tenant, session_id, [note] * 100), counter)
+            row("get session", size + 101, lambda: session_service().get(tenant, session_id), counter)
+            row(
+                "list blocks (50, no content)",
+                size + 101,
+                lambda: block_service().list_page(
+                    tenant, session_id, limit=50, cursor=None, include_content=False, block_type=None, tag=None, pinned=None
+                ),
+                counter,
+            )
+            row(
+                "fork (tag t1, pinned)",
+                size + 101,
+                lambda: session_service().fork(
+                    tenant,
+                    session_id,
+                    SessionFork(name="fork", include_by_tag=["t1"], include_pinned=True),
+                ),
+                counter,
+            )
+            row("delete session", size + 101, lambda: session_service().delete(tenant, session_id), counter)
+    return rows
+
+
+def main() -> None:
+    sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
+    os.environ.update(
+        {
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "CONTEXT_TABLE_NAME": "bench-context",
+            "TENANTS_TABLE_NAME": "bench-tenants",
+            "POWERTOOLS_METRICS_NAMESPACE": "AgentContextBench",
+        }
+    )
+    print("## Cold import of each function's handler (fresh process)\n")
+    print("\n".join(import_times()))
+    print("\n## DynamoDB calls and wall time per operation (embedded moto store)\n")
+    print("\n".join(dynamodb_operations()))
+
+
+if __name__ == "__main__":
+    main()
