@@ -50,11 +50,11 @@ def _copy_each_table_once_per_transaction() -> None:
                 backups[id(value)] = copy.deepcopy(value, memo)
             return backups[id(value)]
 
-        models.copy = SimpleNamespace(deepcopy=deepcopy)  # type: ignore[attr-defined]
+        models.copy = SimpleNamespace(deepcopy=deepcopy)  # type: ignore[assignment]
         try:
             original(self, transact_items)
         finally:
-            models.copy = copy  # type: ignore[attr-defined]
+            models.copy = copy
 
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 

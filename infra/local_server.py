@@ -26,9 +26,9 @@ def main() -> None:
     api_key, admin_key = _prepare_environment()
     import uvicorn
 
-    from agentctx.api.deps import tenant_service
     from agentctx.api.full import full_app
     from agentctx.settings import get_settings
+    from agentctx.wiring import tenant_service
     from infra.local_aws import local_aws
 
     settings = get_settings()

@@ -12,9 +12,9 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerResponse,
 )
 
-from agentctx.api.deps import tenant_service
 from agentctx.errors import Unauthorized
 from agentctx.observability import logger
+from agentctx.wiring import tenant_service
 
 
 @logger.inject_lambda_context(clear_state=True)

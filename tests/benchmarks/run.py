@@ -30,7 +30,11 @@ def _fresh_import_ms(statement: str, pythonpath: str) -> float:
 def import_times() -> list[str]:
     shared = str(ROOT / "shared")
     boto3_ms = statistics.median(_fresh_import_ms("import boto3", shared) for _ in range(RUNS))
-    rows = ["| module | median of 5 (ms) | × import boto3 |", "|---|---|---|", f"| `import boto3` | {boto3_ms:.0f} | 1.00 |"]
+    rows = [
+        "| module | median of 5 (ms) | × import boto3 |",
+        "|---|---|---|",
+        f"| `import boto3` | {boto3_ms:.0f} | 1.00 |",
+    ]
     for name in FUNCTIONS:
         path = f"{ROOT / 'functions' / name}{os.pathsep}{shared}"
         ms = statistics.median(_fresh_import_ms("import handler", path) for _ in range(RUNS))
@@ -64,14 +68,18 @@ class CallCounter:
 def _seed_session(tenant: str, blocks: int) -> str:
     """A session with `blocks` notes, written the way fork writes them (BatchWriteItem), to keep set-up fast."""
     from agentctx import ids
-    from agentctx.api.deps import block_service, context_store
     from agentctx.domain import Session, utc_now
     from agentctx.schemas import BlockIn
+    from agentctx.wiring import block_service, context_store
 
     now = utc_now()
     session = Session(tenant_id=tenant, hex=ids.new_hex(), name=f"{blocks} blocks", created_at=now, updated_at=now)
     built = [
-        block_service().build(session.hex, BlockIn(type="note", content=f"note {i}: " + "context " * 20, tags=[f"t{i % 10}"], pinned=i % 100 == 0), now)
+        block_service().build(
+            session.hex,
+            BlockIn(type="note", content=f"note {i}: " + "context " * 20, tags=[f"t{i % 10}"], pinned=i % 100 == 0),
+            now,
+        )
         for i in range(blocks)
     ]
     session.total_tokens = sum(block.token_count for block in built)
@@ -82,8 +90,6 @@ def _seed_session(tenant: str, blocks: int) -> str:
 
 
 def dynamodb_operations() -> list[str]:
-    from agentctx.api.deps import block_service, session_service
-    from agentctx.schemas import BlockIn, SessionCreate, SessionFork
     from infra.local_aws import local_aws
 
     rows = [
@@ -99,36 +105,54 @@ def dynamodb_operations() -> list[str]:
     tenant = "org_" + "b" * 32
     for size in SIZES:
         with local_aws({"ContextTable": "bench-context", "TenantsTable": "bench-tenants"}):
-            counter = CallCounter()
-            session_id = _seed_session(tenant, size)
-            note = BlockIn(type="note", content="one more note about the auth flow", tags=["t1"])
-            if size == SIZES[0]:
-                row("create session", 0, lambda: session_service().create(tenant, SessionCreate(name="s", tags=["a", "b"])), counter)
-                row("list sessions (20)", "-", lambda: session_service().list_page(tenant, None, 20, None), counter)
-                row("list sessions by tag", "-", lambda: session_service().list_page(tenant, "a", 20, None), counter)
-            row("append one block", size, lambda: block_service().append(tenant, session_id, [note]), counter)
-            row("append a batch of 100", size, lambda: block_service().append(tenant, session_id, [note] * 100), counter)
-            row("get session", size + 101, lambda: session_service().get(tenant, session_id), counter)
-            row(
-                "list blocks (50, no content)",
-                size + 101,
-                lambda: block_service().list_page(
-                    tenant, session_id, limit=50, cursor=None, include_content=False, block_type=None, tag=None, pinned=None
-                ),
-                counter,
-            )
-            row(
-                "fork (tag t1, pinned)",
-                size + 101,
-                lambda: session_service().fork(
-                    tenant,
-                    session_id,
-                    SessionFork(name="fork", include_by_tag=["t1"], include_pinned=True),
-                ),
-                counter,
-            )
-            row("delete session", size + 101, lambda: session_service().delete(tenant, session_id), counter)
+            _operations_at(size, tenant, row, CallCounter())
     return rows
+
+
+def _operations_at(size: int, tenant: str, row: Callable[..., None], counter: "CallCounter") -> None:
+    from agentctx.schemas import BlockIn, SessionCreate, SessionFork
+    from agentctx.wiring import block_service, session_service
+
+    session_id = _seed_session(tenant, size)
+    note = BlockIn(type="note", content="one more note about the auth flow", tags=["t1"])
+    if size == SIZES[0]:
+        row(
+            "create session",
+            0,
+            lambda: session_service().create(tenant, SessionCreate(name="s", tags=["a", "b"])),
+            counter,
+        )
+        row("list sessions (20)", "-", lambda: session_service().list_page(tenant, None, 20, None), counter)
+        row("list sessions by tag", "-", lambda: session_service().list_page(tenant, "a", 20, None), counter)
+    row("append one block", size, lambda: block_service().append(tenant, session_id, [note]), counter)
+    row("append a batch of 100", size, lambda: block_service().append(tenant, session_id, [note] * 100), counter)
+    row("get session", size + 101, lambda: session_service().get(tenant, session_id), counter)
+    row(
+        "list blocks (50, no content)",
+        size + 101,
+        lambda: block_service().list_page(
+            tenant,
+            session_id,
+            limit=50,
+            cursor=None,
+            include_content=False,
+            block_type=None,
+            tag=None,
+            pinned=None,
+        ),
+        counter,
+    )
+    row(
+        "fork (tag t1, pinned)",
+        size + 101,
+        lambda: session_service().fork(
+            tenant,
+            session_id,
+            SessionFork(name="fork", include_by_tag=["t1"], include_pinned=True),
+        ),
+        counter,
+    )
+    row("delete session", size + 101, lambda: session_service().delete(tenant, session_id), counter)
 
 
 def main() -> None:

@@ -2,8 +2,8 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
-from agentctx.api.deps import block_service, session_service
 from agentctx.schemas import BlockIn, SessionCreate
+from agentctx.wiring import block_service, session_service
 
 
 def test_concurrent_appends_keep_every_block_and_exact_metrics(aws):
@@ -11,7 +11,9 @@ def test_concurrent_appends_keep_every_block_and_exact_metrics(aws):
     session = session_service().create(tenant, SessionCreate(name="busy")).session
 
     def append(i: int):
-        (block,) = block_service().append(tenant, session.id, [BlockIn(type="note", content=f"note {i} " * (i % 7 + 1))])
+        (block,) = block_service().append(
+            tenant, session.id, [BlockIn(type="note", content=f"note {i} " * (i % 7 + 1))]
+        )
         return block
 
     with ThreadPoolExecutor(max_workers=16) as pool:

@@ -10,7 +10,12 @@ from tests.template.conftest import functions, load_handler, sam_template
 from tests.template.test_template import template_routes
 
 ROUTES = sorted(template_routes(sam_template()).items())
-SAMPLE_PATH_VALUES = {"sessionId": "sess_" + "a" * 32, "blockId": "blk_" + "a" * 58, "tenantId": "org_x", "keyId": "key_x"}
+SAMPLE_PATH_VALUES = {
+    "sessionId": "sess_" + "a" * 32,
+    "blockId": "blk_" + "a" * 58,
+    "tenantId": "org_x",
+    "keyId": "key_x",
+}
 
 
 def invoke(function_name: str, event: dict) -> tuple[int, dict]:
@@ -61,7 +66,9 @@ def test_session_lifecycle_through_the_lambda_handlers(aws):
 
     status, _ = invoke(
         "SessionsFunction",
-        api_gateway_event("GET", "/v1/aip/sessions/{sessionId}", {"sessionId": session_id}, tenant_id="org_" + "3" * 32),
+        api_gateway_event(
+            "GET", "/v1/aip/sessions/{sessionId}", {"sessionId": session_id}, tenant_id="org_" + "3" * 32
+        ),
     )
     assert status == 404
 

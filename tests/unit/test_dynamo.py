@@ -43,3 +43,21 @@ def test_items_round_trip_floats_ints_sets_and_drop_none():
     values = {"a": 0.25, "b": 3, "c": {"x", "y"}, "d": None, "e": ["t"], "f": True}
 
     assert from_item(to_item(values)) == {"a": 0.25, "b": 3, "c": {"x", "y"}, "e": ["t"], "f": True}
+
+
+def test_items_are_written_as_boto3_would_write_them():
+    from boto3.dynamodb.types import TypeSerializer
+
+    from agentctx.store.dynamo import serialize
+
+    values = {"s": "x", "n": 3, "f": 0.5, "b": False, "l": ["a", 1, {"m": True}], "ss": {"b", "a"}, "z": None}
+    boto = TypeSerializer()
+    from decimal import Decimal
+
+    for key, value in values.items():
+        expected = boto.serialize(Decimal(str(value)) if isinstance(value, float) else value)
+        ours = serialize(value)
+        if key == "ss":
+            assert sorted(ours["SS"]) == sorted(expected["SS"])
+        else:
+            assert ours == expected, key

@@ -29,8 +29,16 @@ def test_rank_files_load_offline_into_an_empty_cache(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "TIKTOKEN_CACHE_DIR": str(tmp_path), "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
-    script = "from agentctx.tokens import count_tokens; print(count_tokens('hello world'), count_tokens('hi', 'cl100k_base'))"
+    env = {
+        **os.environ,
+        "TIKTOKEN_CACHE_DIR": str(tmp_path),
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+    }
+    script = (
+        "from agentctx.tokens import count_tokens; "
+        "print(count_tokens('hello world'), count_tokens('hi', 'cl100k_base'))"
+    )
 
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
 

@@ -1,50 +1,18 @@
-"""Services built once per container, and the caller's tenant for each request."""
+"""The caller's tenant for each request, and the admin check."""
 
-from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from agentctx.errors import Unauthorized
-from agentctx.pagination import CursorCodec
-from agentctx.services.blocks import BlockService
-from agentctx.services.sessions import SessionService
-from agentctx.services.tenants import TenantService, admin_key_matches
+from agentctx.services.tenants import admin_key_matches
 from agentctx.settings import get_settings
-from agentctx.store.context_store import ContextStore
-from agentctx.store.tenant_store import TenantStore
+from agentctx.wiring import tenant_service
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 bearer = HTTPBearer(auto_error=False)
 admin_key_header = APIKeyHeader(name="X-Admin-Key", auto_error=False)
-
-
-@lru_cache(maxsize=1)
-def context_store() -> ContextStore:
-    return ContextStore(get_settings().context_table_name)
-
-
-@lru_cache(maxsize=1)
-def cursor_codec() -> CursorCodec:
-    return CursorCodec(get_settings().cursor_secret.get_secret_value().encode())
-
-
-@lru_cache(maxsize=1)
-def session_service() -> SessionService:
-    return SessionService(context_store(), cursor_codec())
-
-
-@lru_cache(maxsize=1)
-def block_service() -> BlockService:
-    settings = get_settings()
-    return BlockService(context_store(), cursor_codec(), settings.max_block_bytes, settings.tokenizer_encoding)
-
-
-@lru_cache(maxsize=1)
-def tenant_service() -> TenantService:
-    settings = get_settings()
-    return TenantService(TenantStore(settings.tenants_table_name), settings.api_key_cache_seconds)
 
 
 def current_tenant(

@@ -71,7 +71,9 @@ class SessionService:
         session = self.load(tenant_id, session_id)
         return SessionView(session, self.store.block_ids(tenant_id, session.hex))
 
-    def list_page(self, tenant_id: str, tag: str | None, limit: int, cursor: str | None) -> tuple[list[Session], str | None]:
+    def list_page(
+        self, tenant_id: str, tag: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Session], str | None]:
         query = f"sessions?tag={tag or ''}"
         after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
         page: Page[Session] = self.store.list_sessions(tenant_id, tag, limit, after)

@@ -34,7 +34,16 @@ from agentctx.store.dynamo import (
 SESSION_SK = "SESSION"
 BLOCK_PREFIX = "B#"
 BLOCK_META_INDEX = "BlockMeta"
-BLOCK_META_ATTRIBUTES = ("type", "tokenCount", "tags", "pinned", "importance", "compactionLevel", "compacted", "createdAt")
+BLOCK_META_ATTRIBUTES = (
+    "type",
+    "tokenCount",
+    "tags",
+    "pinned",
+    "importance",
+    "compactionLevel",
+    "compacted",
+    "createdAt",
+)
 
 
 def session_pk(tenant_id: str, session_hex: str) -> str:
@@ -102,9 +111,7 @@ class ContextStore:
         page, has_more = listed[:limit], len(listed) > limit
         keys = [to_item({"pk": session_pk(tenant_id, from_item(item)["hex"]), "sk": SESSION_SK}) for item in page]
         found = {from_item(item)["pk"]: item for item in batch_get(self.table, keys)} if keys else {}
-        sessions = [
-            self._session_from(tenant_id, found[key["pk"]["S"]]) for key in keys if key["pk"]["S"] in found
-        ]
+        sessions = [self._session_from(tenant_id, found[key["pk"]["S"]]) for key in keys if key["pk"]["S"] in found]
         return Page(items=sessions, next_after=page[-1]["sk"]["S"] if has_more else None)
 
     def delete_session(self, session: Session) -> None:
@@ -167,7 +174,9 @@ class ContextStore:
         size = 0
         for block in blocks:
             block_size = len(json.dumps(block.content)) + 512
-            if groups[-1] and (len(groups[-1]) >= MAX_TRANSACTION_ACTIONS - 1 or size + block_size > MAX_TRANSACTION_BYTES):
+            if groups[-1] and (
+                len(groups[-1]) >= MAX_TRANSACTION_ACTIONS - 1 or size + block_size > MAX_TRANSACTION_BYTES
+            ):
                 groups.append([])
                 size = 0
             groups[-1].append(block)
@@ -269,7 +278,9 @@ class ContextStore:
             query["IndexName"] = BLOCK_META_INDEX
         if after:
             pk = query["ExpressionAttributeValues"][":pk"]
-            query["ExclusiveStartKey"] = {"pk": pk, "sk": {"S": after}} | ({} if with_content else {"bsk": {"S": after}})
+            query["ExclusiveStartKey"] = {"pk": pk, "sk": {"S": after}} | (
+                {} if with_content else {"bsk": {"S": after}}
+            )
         matched: list[dict[str, Any]] = []
         while len(matched) <= limit:
             query["Limit"] = min(limit + 1 - len(matched), 10_000)
@@ -284,13 +295,17 @@ class ContextStore:
 
     def block_ids(self, tenant_id: str, session_hex: str) -> list[str]:
         """Ids of the session's active blocks in order, from the keys of the sparse metadata index."""
-        pages = dynamodb_client().get_paginator("query").paginate(
-            TableName=self.table,
-            IndexName=BLOCK_META_INDEX,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=to_item({":pk": session_pk(tenant_id, session_hex)}),
-            ProjectionExpression="sk",
-            ConsistentRead=True,
+        pages = (
+            dynamodb_client()
+            .get_paginator("query")
+            .paginate(
+                TableName=self.table,
+                IndexName=BLOCK_META_INDEX,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues=to_item({":pk": session_pk(tenant_id, session_hex)}),
+                ProjectionExpression="sk",
+                ConsistentRead=True,
+            )
         )
         prefix = len(BLOCK_PREFIX)
         return [ids.block_id(session_hex, item["sk"]["S"][prefix:]) for page in pages for item in page["Items"]]
@@ -312,8 +327,12 @@ class ContextStore:
                 ),
             }
         }
-        pins = {"pin": [block.id]} if block.pinned else {"unpin": [block.id]}
-        self._transact_on_session([self._metrics_update(pk, now, **pins), block_update])
+        session_update = (
+            self._metrics_update(pk, now, pin=[block.id])
+            if block.pinned
+            else self._metrics_update(pk, now, unpin=[block.id])
+        )
+        self._transact_on_session([session_update, block_update])
 
     def delete_block(self, tenant_id: str, block: Block, now: str) -> None:
         pk = session_pk(tenant_id, block.session_hex)

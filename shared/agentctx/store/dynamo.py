@@ -1,4 +1,9 @@
-"""The DynamoDB client, created on first use and kept per container, and item (de)serialisation."""
+"""The DynamoDB client, created on first use and kept per container, and item (de)serialisation.
+
+The client comes from botocore directly: importing boto3 also imports s3transfer (and multiprocessing), about
+50 ms of every cold start for nothing this service uses. For the same reason items are converted here rather
+than with boto3.dynamodb.types; tests/unit/test_dynamo.py checks both give the same wire format.
+"""
 
 import random
 import time
@@ -7,12 +12,9 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 R = TypeVar("R")
 
 # DynamoDB accepts at most 100 actions and 4 MB in one transaction, and 25 items in one BatchWriteItem.
@@ -24,32 +26,65 @@ BATCH_GET_SIZE = 100
 
 @lru_cache(maxsize=1)
 def dynamodb_client() -> Any:
-    import boto3
+    import botocore.session
 
-    return boto3.client(
+    return botocore.session.get_session().create_client(
         "dynamodb",
         config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10),
     )
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(_to_dynamo(value)) for key, value in values.items() if value is not None}
+    """Plain values to DynamoDB attribute values; None values are left out."""
+    return {key: serialize(value) for key, value in values.items() if value is not None}
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _from_dynamo(_deserializer.deserialize(value)) for key, value in item.items()}
+    return {key: deserialize(value) for key, value in item.items()}
 
 
-def _to_dynamo(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(str(value))
-    return value
+def _number(value: int | float | Decimal) -> str:
+    return str(Decimal(str(value)) if isinstance(value, float) else value)
 
 
-def _from_dynamo(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
+def serialize(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int | float | Decimal):
+        return {"N": _number(value)}
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, dict):
+        return {"M": {str(key): serialize(item) for key, item in value.items()}}
+    if isinstance(value, set | frozenset):
+        if all(isinstance(item, str) for item in value):
+            return {"SS": sorted(value)}
+        return {"NS": sorted(_number(item) for item in value)}
+    if isinstance(value, list | tuple):
+        return {"L": [serialize(item) for item in value]}
+    raise TypeError(f"cannot store a {type(value).__name__} in DynamoDB")
+
+
+def deserialize(value: dict[str, Any]) -> Any:
+    ((kind, data),) = value.items()
+    if kind in ("S", "BOOL"):
+        return data
+    if kind == "N":
+        number = Decimal(data)
+        return int(number) if number == number.to_integral_value() else float(number)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {key: deserialize(item) for key, item in data.items()}
+    if kind == "L":
+        return [deserialize(item) for item in data]
+    if kind == "SS":
+        return set(data)
+    if kind == "NS":
+        return {deserialize({"N": item}) for item in data}
+    raise TypeError(f"unexpected DynamoDB type {kind}")
 
 
 def cancellation_codes(error: ClientError) -> list[str]:

@@ -21,7 +21,9 @@ class TenantStore:
     def put_tenant(self, tenant: Tenant) -> None:
         dynamodb_client().put_item(
             TableName=self.table,
-            Item=to_item({"pk": f"TENANT#{tenant.id}", "sk": "TENANT", "name": tenant.name, "createdAt": tenant.created_at}),
+            Item=to_item(
+                {"pk": f"TENANT#{tenant.id}", "sk": "TENANT", "name": tenant.name, "createdAt": tenant.created_at}
+            ),
             ConditionExpression="attribute_not_exists(pk)",
         )
 
@@ -48,7 +50,12 @@ class TenantStore:
                 "Put": {
                     "TableName": self.table,
                     "Item": to_item(
-                        {"pk": f"TENANT#{key.tenant_id}", "sk": f"KEY#{key.id}", "keyHash": key_hash, "createdAt": key.created_at}
+                        {
+                            "pk": f"TENANT#{key.tenant_id}",
+                            "sk": f"KEY#{key.id}",
+                            "keyHash": key_hash,
+                            "createdAt": key.created_at,
+                        }
                     ),
                 }
             },
@@ -84,7 +91,12 @@ class TenantStore:
         key_hash = from_item(key_record["Item"])["keyHash"]
         dynamodb_client().transact_write_items(
             TransactItems=[
-                {"Delete": {"TableName": self.table, "Key": to_item({"pk": f"TENANT#{tenant_id}", "sk": f"KEY#{key_id}"})}},
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": to_item({"pk": f"TENANT#{tenant_id}", "sk": f"KEY#{key_id}"}),
+                    }
+                },
                 {"Delete": {"TableName": self.table, "Key": to_item({"pk": f"KEYHASH#{key_hash}", "sk": "KEYHASH"})}},
             ]
         )

@@ -3,8 +3,9 @@
 from fastapi import APIRouter, Depends, Request
 
 from agentctx.api.app import ERROR_RESPONSES, request_id
-from agentctx.api.deps import require_admin, tenant_service
+from agentctx.api.deps import require_admin
 from agentctx.schemas import ApiKeyOut, Envelope, Meta, Revoked, TenantCreate, TenantOut
+from agentctx.wiring import tenant_service
 
 router = APIRouter(
     prefix="/v1/admin/tenants", tags=["admin"], dependencies=[Depends(require_admin)], responses=ERROR_RESPONSES

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 
 from agentctx.api.app import ERROR_RESPONSES, request_id
-from agentctx.api.deps import Tenant, block_service
+from agentctx.api.deps import Tenant
 from agentctx.api.views import block_out
 from agentctx.domain import BlockType
 from agentctx.schemas import (
@@ -20,6 +20,7 @@ from agentctx.schemas import (
     Meta,
     Tag,
 )
+from agentctx.wiring import block_service
 
 router = APIRouter(tags=["blocks"], responses=ERROR_RESPONSES)
 
@@ -43,7 +44,9 @@ def append_blocks(request: Request, sessionId: str, body: BlockBatchCreate, tena
     )
 
 
-@router.get("/v1/aip/sessions/{sessionId}/blocks", response_model=ListEnvelope[BlockOut], response_model_exclude_none=True)
+@router.get(
+    "/v1/aip/sessions/{sessionId}/blocks", response_model=ListEnvelope[BlockOut], response_model_exclude_none=True
+)
 def list_blocks(
     request: Request,
     sessionId: str,  # noqa: N803

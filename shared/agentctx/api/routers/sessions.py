@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from agentctx.api.app import ERROR_RESPONSES, request_id
-from agentctx.api.deps import Tenant, session_service
+from agentctx.api.deps import Tenant
 from agentctx.api.views import session_list_item, session_out
 from agentctx.schemas import (
     Deleted,
@@ -19,6 +19,7 @@ from agentctx.schemas import (
     SessionOut,
     Tag,
 )
+from agentctx.wiring import session_service
 
 router = APIRouter(prefix="/v1/aip/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 

@@ -1,0 +1,41 @@
+"""Services and stores built once per container, from settings; the only place that wires them together.
+
+Kept free of FastAPI so that functions without HTTP routing (the authorizer, queue consumers) import only this.
+"""
+
+from functools import lru_cache
+
+from agentctx.pagination import CursorCodec
+from agentctx.services.blocks import BlockService
+from agentctx.services.sessions import SessionService
+from agentctx.services.tenants import TenantService
+from agentctx.settings import get_settings
+from agentctx.store.context_store import ContextStore
+from agentctx.store.tenant_store import TenantStore
+
+
+@lru_cache(maxsize=1)
+def context_store() -> ContextStore:
+    return ContextStore(get_settings().context_table_name)
+
+
+@lru_cache(maxsize=1)
+def cursor_codec() -> CursorCodec:
+    return CursorCodec(get_settings().cursor_secret.get_secret_value().encode())
+
+
+@lru_cache(maxsize=1)
+def session_service() -> SessionService:
+    return SessionService(context_store(), cursor_codec())
+
+
+@lru_cache(maxsize=1)
+def block_service() -> BlockService:
+    settings = get_settings()
+    return BlockService(context_store(), cursor_codec(), settings.max_block_bytes, settings.tokenizer_encoding)
+
+
+@lru_cache(maxsize=1)
+def tenant_service() -> TenantService:
+    settings = get_settings()
+    return TenantService(TenantStore(settings.tenants_table_name), settings.api_key_cache_seconds)
