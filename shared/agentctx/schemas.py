@@ -100,19 +100,6 @@ class SessionMetrics(ResponseModel):
     invocation_count: int
 
 
-class SessionOut(ResponseModel):
-    id: str
-    name: str
-    default_agent: str | None
-    tags: list[str]
-    metrics: SessionMetrics
-    blocks: list[str]
-    pinned_blocks: list[str]
-    forked_from: str | None = None
-    created_at: str
-    updated_at: str
-
-
 class SessionListItem(ResponseModel):
     id: str
     name: str
@@ -122,6 +109,13 @@ class SessionListItem(ResponseModel):
     forked_from: str | None = None
     created_at: str
     updated_at: str
+
+
+class SessionOut(SessionListItem):
+    """A session with its active block ids in order, and the pinned ones among them."""
+
+    blocks: list[str]
+    pinned_blocks: list[str]
 
 
 class Deleted(ResponseModel):

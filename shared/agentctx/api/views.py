@@ -19,22 +19,6 @@ def metrics_out(session: Session) -> SessionMetrics:
     )
 
 
-def session_out(view: SessionView) -> SessionOut:
-    session = view.session
-    return SessionOut(
-        id=session.id,
-        name=session.name,
-        default_agent=session.default_agent,
-        tags=session.tags,
-        metrics=metrics_out(session),
-        blocks=view.block_ids,
-        pinned_blocks=[block_id for block_id in view.block_ids if block_id in session.pinned_block_ids],
-        forked_from=session.forked_from,
-        created_at=session.created_at,
-        updated_at=session.updated_at,
-    )
-
-
 def session_list_item(session: Session) -> SessionListItem:
     return SessionListItem(
         id=session.id,
@@ -45,6 +29,15 @@ def session_list_item(session: Session) -> SessionListItem:
         forked_from=session.forked_from,
         created_at=session.created_at,
         updated_at=session.updated_at,
+    )
+
+
+def session_out(view: SessionView) -> SessionOut:
+    pinned = view.session.pinned_block_ids
+    return SessionOut(
+        **dict(session_list_item(view.session)),
+        blocks=view.block_ids,
+        pinned_blocks=[block_id for block_id in view.block_ids if block_id in pinned],
     )
 
 

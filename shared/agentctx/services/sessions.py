@@ -1,6 +1,6 @@
 """Sessions: create (optionally as a fork), read with metrics, list, fork by tag, delete."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agentctx import ids
 from agentctx.domain import Block, BlockType, Page, Session, utc_now
@@ -94,18 +94,7 @@ class SessionService:
         now = utc_now()
         fork_hex = ids.new_hex()
         copies = [
-            Block(
-                session_hex=fork_hex,
-                order_key=block.order_key,
-                type=block.type,
-                content=block.content,
-                token_count=block.token_count,
-                tags=block.tags,
-                pinned=block.pinned,
-                importance=block.importance,
-                created_at=block.created_at,
-                compaction_level=block.compaction_level,
-            )
+            replace(block, session_hex=fork_hex)
             for block in self.store.read_all_blocks(source.tenant_id, source.hex)
             if fork_filter.keeps(block)
         ]
