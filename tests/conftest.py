@@ -86,3 +86,29 @@ def api(http) -> Caller:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def other_api(http) -> Caller:  # type: ignore[no-untyped-def]
     return new_caller(http)
+
+
+OFFLINE_MODEL = {
+    "name": "Offline demo model",
+    "provider": "offline",
+    "provider_model_id": "offline-1",
+    "context_window": 200_000,
+    "max_output_tokens": 4_096,
+}
+
+
+@pytest.fixture
+def code_assistant(api) -> dict:  # type: ignore[no-untyped-def]
+    """The seed's `code-assistant` agent on the offline model, with current_time and web_fetch."""
+    model = api.post("/v1/models", json=OFFLINE_MODEL).json()
+    agent = api.post(
+        "/v1/agents",
+        json={
+            "name": "Code assistant",
+            "slug": "code-assistant",
+            "system_prompt": "You are a careful coding assistant.",
+            "default_model_id": model["id"],
+            "capabilities": [{"ref": "current_time"}, {"ref": "web_fetch", "config": {"timeout_ms": 2000}}],
+        },
+    ).json()
+    return {"model": model, "agent": agent}

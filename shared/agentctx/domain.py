@@ -85,6 +85,7 @@ class Session:
     compaction_count: int = 0
     invocation_count: int = 0
     pinned_block_ids: set[str] = field(default_factory=set)
+    summary_block_ids: set[str] = field(default_factory=set)
     forked_from: str | None = None
 
     @property
@@ -114,3 +115,51 @@ class ApiKey:
     id: str
     tenant_id: str
     created_at: str
+
+
+class Provider(StrEnum):
+    BEDROCK = "bedrock"
+    OPENAI = "openai"
+    OFFLINE = "offline"
+
+
+@dataclass
+class Model:
+    tenant_id: str
+    hex: str
+    name: str
+    provider: Provider
+    provider_model_id: str
+    context_window: int
+    max_output_tokens: int
+    options: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+    @property
+    def id(self) -> str:
+        return ids.MODEL_PREFIX + self.hex
+
+
+@dataclass
+class CapabilityRef:
+    ref: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Agent:
+    tenant_id: str
+    hex: str
+    name: str
+    slug: str
+    system_prompt: str
+    default_model_id: str
+    capabilities: list[CapabilityRef]
+    created_at: str
+    updated_at: str
+    description: str | None = None
+
+    @property
+    def id(self) -> str:
+        return ids.AGENT_PREFIX + self.hex

@@ -32,3 +32,11 @@ class Unprocessable(DomainError):
 
 class Unauthorized(DomainError):
     pass
+
+
+class UpstreamFailed(DomainError):
+    """The model provider failed or refused; nothing the client can fix by changing the request alone."""
+
+
+class Throttled(DomainError):
+    """A rate limit: ours (quotas) or the model provider's."""

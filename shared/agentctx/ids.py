@@ -15,8 +15,14 @@ import time
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 SESSION_PREFIX = "sess_"
 BLOCK_PREFIX = "blk_"
+MODEL_PREFIX = "model_"
+AGENT_PREFIX = "agent_"
+INVOCATION_PREFIX = "inv_"
 _SESSION_ID = re.compile(r"^sess_([0-9a-f]{32})$")
 _BLOCK_ID = re.compile(r"^blk_([0-9a-f]{32})([0-9a-hjkmnp-tv-z]{26})$")
+
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_ORDER_KEY = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -61,6 +67,18 @@ def parse_session_id(value: str) -> str | None:
     """The session's hex, or None when the value is not a session id."""
     match = _SESSION_ID.match(value)
     return match.group(1) if match else None
+
+
+def parse_prefixed_hex(value: str, prefix: str) -> str | None:
+    """The 32 hex after the prefix (`model_`, `agent_`), or None when the value is not such an id."""
+    rest = value[len(prefix) :] if value.startswith(prefix) else ""
+    return rest if _HEX32.match(rest) else None
+
+
+def parse_invocation_id(value: str) -> str | None:
+    """The order key of an invocation id (`inv_` + 26 time-ordered characters), or None."""
+    rest = value[len(INVOCATION_PREFIX) :] if value.startswith(INVOCATION_PREFIX) else ""
+    return rest if _ORDER_KEY.match(rest) else None
 
 
 def parse_block_id(value: str) -> tuple[str, str] | None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from agentctx.domain import BlockType
+from agentctx.domain import BlockType, Provider
 
 T = TypeVar("T")
 
@@ -254,3 +254,239 @@ class Revoked(ResponseModel):
 
 class Health(ResponseModel):
     status: Literal["ok"]
+
+
+# ----- models and agents (snake_case, as the agent-runtime surface of seeds 002 and 003) -----
+
+
+class SnakeRequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+
+
+class ModelCreate(SnakeRequestModel):
+    name: Name
+    provider: Provider
+    provider_model_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    context_window: Annotated[int, Field(ge=1_000, le=10_000_000)]
+    max_output_tokens: Annotated[int, Field(ge=1, le=1_000_000)]
+    options: dict[str, Any] = Field(
+        default={},
+        description="Provider options: temperature, top_p, region (bedrock), additional_model_request_fields",
+    )
+
+    @model_validator(mode="after")
+    def _output_fits_window(self) -> "ModelCreate":
+        if self.max_output_tokens >= self.context_window:
+            raise ValueError("max_output_tokens must be smaller than context_window")
+        return self
+
+
+class ModelUpdate(SnakeRequestModel):
+    name: Name | None = None
+    provider_model_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    context_window: Annotated[int, Field(ge=1_000, le=10_000_000)] | None = None
+    max_output_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    options: dict[str, Any] | None = None
+
+
+class ModelOut(BaseModel):
+    id: str
+    name: str
+    provider: Provider
+    provider_model_id: str
+    context_window: int
+    max_output_tokens: int
+    options: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+
+class CapabilityRefIn(SnakeRequestModel):
+    ref: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    config: dict[str, Any] = {}
+
+
+class CapabilityRefOut(BaseModel):
+    ref: str
+    config: dict[str, Any]
+
+
+class AgentCreate(SnakeRequestModel):
+    name: Name
+    slug: Slug
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    system_prompt: Annotated[str, StringConstraints(max_length=100_000)] = ""
+    default_model_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    capabilities: Annotated[list[CapabilityRefIn], Field(max_length=50)] = []
+
+
+class AgentUpdate(SnakeRequestModel):
+    name: Name | None = None
+    slug: Slug | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    system_prompt: Annotated[str, StringConstraints(max_length=100_000)] | None = None
+    default_model_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    capabilities: Annotated[list[CapabilityRefIn], Field(max_length=50)] | None = None
+
+
+class AgentOut(BaseModel):
+    id: str
+    name: str
+    slug: str
+    description: str | None
+    system_prompt: str
+    default_model_id: str
+    capabilities: list[CapabilityRefOut]
+    created_at: str
+    updated_at: str
+
+
+class SnakeList(BaseModel, Generic[T]):
+    data: list[T]
+    has_more: bool
+    next_cursor: str | None = None
+
+
+class SnakeDeleted(BaseModel):
+    id: str
+    deleted: bool
+
+
+# ----- invoke (AIP, camelCase) -----
+
+
+class ContextOptions(RequestModel):
+    block_ids: Annotated[list[Annotated[str, StringConstraints(max_length=128)]], Field(max_length=500)] = []
+    include_by_tag: Annotated[list[Tag], Field(max_length=50)] | None = None
+    exclude_by_tag: Annotated[list[Tag], Field(max_length=50)] | None = None
+    include_pinned: bool = True
+    max_tokens: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+
+
+class EnrichmentConfigIn(RequestModel):
+    include_preferences: bool = False
+    recency_bias: Annotated[float, Field(ge=0, le=1)] = 0.3
+    max_tokens: Annotated[int, Field(ge=0, le=1_000_000)] = 4_000
+
+
+Prompt = Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)]
+
+
+class InvokeRequest(RequestModel):
+    agent: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(description="Agent slug or id")
+    prompt: Prompt
+    session: SessionIdIn | None = Field(default=None, description="Omitted: an ephemeral invocation that saves nothing")
+    context: ContextOptions = ContextOptions()
+    enrichment: Literal["none", "manual", "auto"] = "none"
+    enrichment_config: EnrichmentConfigIn = EnrichmentConfigIn()
+    stream: bool = False
+    save_to_session: bool = True
+
+
+class InvokeUsage(ResponseModel):
+    context_tokens: int
+    input_tokens: int
+    output_tokens: int
+
+
+class InvokeContext(ResponseModel):
+    block_ids: list[str]
+    token_count: int
+
+
+class InvokeResult(ResponseModel):
+    id: str
+    status: Literal["completed", "failed"]
+    output: str
+    agent: str
+    session: str | None
+    blocks_created: list[str]
+    usage: InvokeUsage
+    context: InvokeContext
+
+
+class InvocationRecord(ResponseModel):
+    id: str
+    status: Literal["completed", "failed"]
+    agent: str
+    agent_id: str
+    model_id: str
+    session: str
+    prompt: str
+    output: str | None
+    blocks_created: list[str]
+    context_block_ids: list[str]
+    usage: InvokeUsage
+    error: dict[str, str] | None
+    created_at: str
+    completed_at: str
+
+
+class AipModel(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class AipPrompt(AipModel):
+    content: Prompt
+    attachments: Annotated[list[dict[str, Any]], Field(max_length=20)] = []
+
+
+class AipContextIn(AipModel):
+    session_id: SessionIdIn | None = None
+    include_by_tag: Annotated[list[Tag], Field(max_length=50)] | None = None
+    exclude_by_tag: Annotated[list[Tag], Field(max_length=50)] | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+
+
+class AipOptions(AipModel):
+    stream: bool = False
+    save_to_session: bool = True
+
+
+class AipInvokeRequest(AipModel):
+    aip_version: Literal["0.1.0"] = "0.1.0"
+    prompt: AipPrompt
+    context: AipContextIn = AipContextIn()
+    options: AipOptions = AipOptions()
+
+
+class AipAgentSummary(ResponseModel):
+    id: str
+    slug: str
+    name: str
+    description: str | None
+    model: str
+    capabilities: list[str]
+
+
+class AipToolOut(BaseModel):
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+class AipContextRequirements(BaseModel):
+    max_tokens: int
+    supported_block_types: list[str]
+
+
+class AipModelOut(BaseModel):
+    id: str
+    provider: str
+    provider_model_id: str
+    context_window: int
+
+
+class AipManifest(BaseModel):
+    aip_version: Literal["0.1.0"]
+    name: str
+    slug: str
+    description: str | None
+    capabilities: list[str]
+    context_requirements: AipContextRequirements
+    tools: list[AipToolOut]
+    models: list[AipModelOut]
+    invoke: str

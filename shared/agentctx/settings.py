@@ -22,6 +22,15 @@ class Settings(BaseSettings):
     tokenizer_encoding: str = "o200k_base"
     # How long the authorizer trusts a key lookup; a revoked key stops working within this time.
     api_key_cache_seconds: int = Field(default=60, ge=0)
+    # Model providers. Bedrock's region defaults to the function's; the OpenAI-compatible endpoint and its key
+    # are configuration only (never chosen by a tenant), empty disables that provider.
+    bedrock_region: str | None = None
+    openai_base_url: str = ""
+    openai_api_key: SecretStr = SecretStr("")
+    # The agent loop: at most this many model calls per invocation.
+    max_agent_steps: int = Field(default=8, ge=1, le=50)
+    # Auto enrichment ranks at most this many of the newest blocks the selection left out.
+    enrichment_candidates: int = Field(default=500, ge=10, le=5000)
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,7 @@
 
 import copy
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -48,6 +49,14 @@ def functions(template) -> dict[str, dict[str, Any]]:
         for name, resource in template["Resources"].items()
         if resource["Type"] == "AWS::Serverless::Function"
     }
+
+
+def web_adapter_app(properties: dict[str, Any]) -> Any:
+    """For a Lambda Web Adapter function (Handler: run.sh), the ASGI app its start script serves."""
+    script = (ROOT / properties["CodeUri"] / properties["Handler"]).read_text()
+    target = re.search(r"uvicorn .*?(\w+):(\w+)\s*$", script, re.MULTILINE)
+    assert target, "run.sh must start uvicorn with module:app"
+    return load_handler(properties | {"Handler": f"{target.group(1)}.{target.group(2)}"})
 
 
 def load_handler(properties: dict[str, Any]) -> Any:

@@ -63,3 +63,25 @@ def test_no_function_may_scan(template):
     text = json.dumps(template)
 
     assert not re.search(r"dynamodb:Scan", text)
+
+
+def test_invoke_routes_stream_through_api_gateway_and_a_function_url(translated):
+    resources = translated["Resources"]
+    body = next(r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi")["Properties"]["Body"]
+    for path in ("/v1/aip/invoke", "/.well-known/aip/invoke"):
+        integration = body["paths"][path]["post"]["x-amazon-apigateway-integration"]
+        assert integration["responseTransferMode"] == "STREAM"
+        assert integration["uri"]["Fn::Sub"].endswith("/response-streaming-invocations")
+    url = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::Url")
+    assert url["Properties"]["InvokeMode"] == "RESPONSE_STREAM"
+    assert url["Properties"]["AuthType"] == "NONE"
+    environment = resources["InvokeFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert environment["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+
+
+def test_streaming_routes_still_sit_behind_the_authorizer(translated):
+    body = next(r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi")
+    operation = body["Properties"]["Body"]["paths"]["/v1/aip/invoke"]["post"]
+
+    assert operation["security"] == [{"ApiKeyAuthorizer": []}]

@@ -19,6 +19,8 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.InvalidRequest: (400, "invalid_request"),
     errors.Unprocessable: (422, "validation_error"),
     errors.Unauthorized: (401, "unauthorized"),
+    errors.UpstreamFailed: (502, "model_error"),
+    errors.Throttled: (429, "rate_limited"),
 }
 CODE_BY_STATUS = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -27,6 +29,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         400: "Malformed JSON, bad parameters or an invalid cursor",
         401: "Missing, unknown or revoked API key",
         404: "Not found, or owned by another tenant",
+        409: "Conflicts with the current state",
         413: "A block over the size limit",
         422: "The body fails validation",
     }.items()

@@ -107,6 +107,7 @@ class SessionService:
             total_tokens=sum(block.token_count for block in copies),
             block_count=len(copies),
             pinned_block_ids={block.id for block in copies if block.pinned},
+            summary_block_ids={block.id for block in copies if block.type is BlockType.SUMMARY},
             forked_from=source.id,
             created_at=now,
             updated_at=now,

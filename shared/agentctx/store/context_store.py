@@ -7,11 +7,13 @@ Keys (every partition key starts with the tenant, so no request can reach anothe
 - block:          same pk, sk `B#{order key}`. Active blocks also carry `bsk` (a copy of sk), the sort key of the
                   sparse local secondary index `BlockMeta`, which projects everything but the content: listings,
                   the session's block ids and selections read only that index, and only active blocks.
+- invocation:     same pk, sk `I#{order key}`: the record of one invocation on the session (JSON text).
 - session lists:  pk `T#{tenant}#SESSIONS` or `T#{tenant}#TAG#{tag}`, sk `{createdAt}#{hex}`: a Query
                   lists a tenant's sessions, or those with a tag, newest first.
 """
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -33,6 +35,7 @@ from agentctx.store.dynamo import (
 
 SESSION_SK = "SESSION"
 BLOCK_PREFIX = "B#"
+INVOCATION_PREFIX = "I#"
 BLOCK_META_INDEX = "BlockMeta"
 BLOCK_META_ATTRIBUTES = (
     "type",
@@ -56,6 +59,13 @@ def _listing_pks(tenant_id: str, tags: list[str]) -> list[str]:
 
 def _listing_pk(tenant_id: str, tag: str | None) -> str:
     return f"T#{tenant_id}#TAG#{tag}" if tag else f"T#{tenant_id}#SESSIONS"
+
+
+def _id_sets(blocks: list[Block]) -> dict[str, list[str]]:
+    return {
+        "pinnedBlocks": [block.id for block in blocks if block.pinned],
+        "summaryBlocks": [block.id for block in blocks if block.type is BlockType.SUMMARY and not block.compacted],
+    }
 
 
 class SessionGone(NotFound):
@@ -140,11 +150,12 @@ class ContextStore:
         self._purge_blocks(pk)
 
     def _purge_blocks(self, pk: str) -> None:
+        """Delete what is left in the session's partition: its blocks and invocation records."""
         paginator = dynamodb_client().get_paginator("query")
         pages = paginator.paginate(
             TableName=self.table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :blocks)",
-            ExpressionAttributeValues=to_item({":pk": pk, ":blocks": BLOCK_PREFIX}),
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=to_item({":pk": pk}),
             ProjectionExpression="pk, sk",
         )
         for page in pages:
@@ -186,11 +197,7 @@ class ContextStore:
     def _append_group(self, pk: str, blocks: list[Block], now: str) -> None:
         active = [block for block in blocks if not block.compacted]
         session_update = self._metrics_update(
-            pk,
-            now,
-            tokens=sum(block.token_count for block in active),
-            count=len(active),
-            pin=[block.id for block in blocks if block.pinned],
+            pk, now, tokens=sum(block.token_count for block in active), count=len(active), add=_id_sets(blocks)
         )
         actions = [session_update] + [
             {
@@ -212,7 +219,7 @@ class ContextStore:
                 now,
                 tokens=-sum(block.token_count for block in active),
                 count=-len(active),
-                unpin=[block.id for block in blocks if block.pinned],
+                remove=_id_sets(blocks),
                 must_exist=False,
             )
         ]
@@ -310,6 +317,87 @@ class ContextStore:
         prefix = len(BLOCK_PREFIX)
         return [ids.block_id(session_hex, item["sk"]["S"][prefix:]) for page in pages for item in page["Items"]]
 
+    def get_blocks(self, tenant_id: str, session_hex: str, order_keys: list[str]) -> list[Block]:
+        """The blocks with these order keys (with content), in session order; missing ones are left out."""
+        if not order_keys:
+            return []
+        pk = session_pk(tenant_id, session_hex)
+        keys = [to_item({"pk": pk, "sk": BLOCK_PREFIX + key}) for key in dict.fromkeys(order_keys)]
+        blocks = [self._block_from(item) for item in batch_get(self.table, keys)]
+        return sorted(blocks, key=lambda block: block.order_key)
+
+    def newest_block_meta(self, tenant_id: str, session_hex: str, page_size: int) -> Iterator[Block]:
+        """Active blocks without content, newest first, read page by page only as far as the caller iterates."""
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": BLOCK_META_INDEX,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": to_item({":pk": session_pk(tenant_id, session_hex)}),
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+            "Limit": page_size,
+        }
+        while True:
+            response = dynamodb_client().query(**query)
+            yield from (self._block_from(item) for item in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                return
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def record_invocation(
+        self, tenant_id: str, session_hex: str, blocks: list[Block], invocation: dict[str, Any], now: str
+    ) -> None:
+        """Save an invocation's blocks and its record, and count it on the session, in one transaction."""
+        pk = session_pk(tenant_id, session_hex)
+        session_update = self._metrics_update(
+            pk,
+            now,
+            tokens=sum(block.token_count for block in blocks),
+            count=len(blocks),
+            invocations=1,
+            add=_id_sets(blocks),
+        )
+        actions = [session_update]
+        actions += [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._block_item(pk, block),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for block in blocks
+        ]
+        record = {"pk": pk, "sk": INVOCATION_PREFIX + invocation["orderKey"], "record": json.dumps(invocation)}
+        actions.append({"Put": {"TableName": self.table, "Item": to_item(record)}})
+        self._transact_on_session(actions)
+
+    def get_invocation(self, tenant_id: str, session_hex: str, order_key: str) -> dict[str, Any] | None:
+        response = dynamodb_client().get_item(
+            TableName=self.table,
+            Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": INVOCATION_PREFIX + order_key}),
+            ConsistentRead=True,
+        )
+        return json.loads(from_item(response["Item"])["record"]) if "Item" in response else None
+
+    def list_invocations(self, tenant_id: str, session_hex: str, limit: int, after: str | None) -> Page[dict[str, Any]]:
+        """Invocation records, newest first."""
+        pk = session_pk(tenant_id, session_hex)
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": to_item({":pk": pk, ":prefix": INVOCATION_PREFIX}),
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+            "Limit": limit + 1,
+        }
+        if after:
+            query["ExclusiveStartKey"] = to_item({"pk": pk, "sk": after})
+        items = dynamodb_client().query(**query)["Items"]
+        page = items[:limit]
+        next_after = page[-1]["sk"]["S"] if len(items) > limit else None
+        return Page([json.loads(from_item(item)["record"]) for item in page], next_after)
+
     def read_all_blocks(self, tenant_id: str, session_hex: str) -> list[Block]:
         return self.list_blocks(tenant_id, session_hex, limit=10**9, after=None, with_content=True).items
 
@@ -327,10 +415,9 @@ class ContextStore:
                 ),
             }
         }
+        change = {"pinnedBlocks": [block.id]}
         session_update = (
-            self._metrics_update(pk, now, pin=[block.id])
-            if block.pinned
-            else self._metrics_update(pk, now, unpin=[block.id])
+            self._metrics_update(pk, now, add=change) if block.pinned else self._metrics_update(pk, now, remove=change)
         )
         self._transact_on_session([session_update, block_update])
 
@@ -339,7 +426,11 @@ class ContextStore:
         active = not block.compacted
         actions = [
             self._metrics_update(
-                pk, now, tokens=-block.token_count if active else 0, count=-1 if active else 0, unpin=[block.id]
+                pk,
+                now,
+                tokens=-block.token_count if active else 0,
+                count=-1 if active else 0,
+                remove={"pinnedBlocks": [block.id], "summaryBlocks": [block.id]},
             ),
             {
                 "Delete": {
@@ -371,18 +462,27 @@ class ContextStore:
         *,
         tokens: int = 0,
         count: int = 0,
-        pin: list[str] | None = None,
-        unpin: list[str] | None = None,
+        invocations: int = 0,
+        add: dict[str, list[str]] | None = None,
+        remove: dict[str, list[str]] | None = None,
         must_exist: bool = True,
     ) -> dict[str, Any]:
-        expression = "SET updatedAt = :now ADD totalTokens :tokens, blockCount :count"
-        values: dict[str, Any] = {":now": now, ":tokens": tokens, ":count": count}
-        if pin:
-            expression += ", pinnedBlocks :pin"
-            values[":pin"] = set(pin)
-        if unpin:
-            expression += " DELETE pinnedBlocks :unpin"
-            values[":unpin"] = set(unpin)
+        """The session update that goes with every block write: metrics, and the id sets kept on the session
+        (`pinnedBlocks`, `summaryBlocks`) so that they are found without reading blocks."""
+        additions = ["totalTokens :tokens", "blockCount :count", "invocationCount :invocations"]
+        values: dict[str, Any] = {":now": now, ":tokens": tokens, ":count": count, ":invocations": invocations}
+        removals = []
+        for index, (attribute, block_ids) in enumerate((add or {}).items()):
+            if block_ids:
+                additions.append(f"{attribute} :add{index}")
+                values[f":add{index}"] = set(block_ids)
+        for index, (attribute, block_ids) in enumerate((remove or {}).items()):
+            if block_ids:
+                removals.append(f"{attribute} :remove{index}")
+                values[f":remove{index}"] = set(block_ids)
+        expression = "SET updatedAt = :now ADD " + ", ".join(additions)
+        if removals:
+            expression += " DELETE " + ", ".join(removals)
         update: dict[str, Any] = {
             "TableName": self.table,
             "Key": to_item({"pk": pk, "sk": SESSION_SK}),
@@ -407,6 +507,7 @@ class ContextStore:
                 "compactionCount": session.compaction_count,
                 "invocationCount": session.invocation_count,
                 "pinnedBlocks": session.pinned_block_ids or None,
+                "summaryBlocks": session.summary_block_ids or None,
                 "forkedFrom": session.forked_from,
                 "createdAt": session.created_at,
                 "updatedAt": session.updated_at,
@@ -427,6 +528,7 @@ class ContextStore:
             compaction_count=values.get("compactionCount", 0),
             invocation_count=values.get("invocationCount", 0),
             pinned_block_ids=set(values.get("pinnedBlocks", set())),
+            summary_block_ids=set(values.get("summaryBlocks", set())),
             forked_from=values.get("forkedFrom"),
             created_at=values["createdAt"],
             updated_at=values["updatedAt"],

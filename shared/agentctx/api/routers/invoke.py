@@ -1,0 +1,183 @@
+"""Invocation: `POST /v1/aip/invoke` (seed 001), the AIP 0.1.0 `/.well-known/aip/*` endpoints, the AIP agent
+list, and a session's invocation records. With `stream: true` the answer is Server-Sent Events."""
+
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from agentctx.api.app import ERROR_RESPONSES, request_id
+from agentctx.api.deps import Tenant
+from agentctx.domain import BlockType
+from agentctx.schemas import (
+    AipAgentSummary,
+    AipContextRequirements,
+    AipInvokeRequest,
+    AipManifest,
+    AipModelOut,
+    AipToolOut,
+    Envelope,
+    InvocationRecord,
+    InvokeRequest,
+    InvokeResult,
+    ListEnvelope,
+    ListMeta,
+    Meta,
+)
+from agentctx.services.context import Enrichment, EnrichmentConfig, Selection
+from agentctx.services.invocations import InvokeCommand, StreamEvent
+from agentctx.wiring import catalog_service, invocation_service
+
+router = APIRouter(tags=["invoke"], responses=ERROR_RESPONSES)
+
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The invocation's result, or with stream: true its Server-Sent Events",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    429: ERROR_RESPONSES[400] | {"description": "Rate limited (the model provider's or a quota)"},
+    502: ERROR_RESPONSES[400] | {"description": "The model provider failed"},
+}
+AgentHeader = Annotated[str, Header(alias="X-AIP-Agent", min_length=1, max_length=128)]
+
+
+def sse(events: Iterator[StreamEvent]) -> Iterator[str]:
+    for event in events:
+        yield f"event: {event.name}\ndata: {json.dumps(event.data, ensure_ascii=False)}\n\n"
+
+
+def _respond(request: Request, tenant: str, command: InvokeCommand, stream: bool) -> Any:
+    service = invocation_service()
+    prepared = service.prepare(tenant, command)
+    if stream:
+        return StreamingResponse(
+            sse(service.run(prepared)),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Invocation-Id": prepared.id},
+        )
+    result = service.invoke(prepared)
+    return Envelope(data=InvokeResult.model_validate(result), meta=Meta(request_id=request_id(request)))
+
+
+@router.post("/v1/aip/invoke", response_model=Envelope[InvokeResult], responses=STREAM_RESPONSES)
+def invoke(request: Request, body: InvokeRequest, tenant: Tenant) -> Any:
+    command = InvokeCommand(
+        agent=body.agent,
+        prompt=body.prompt,
+        session_id=body.session,
+        selection=Selection(
+            block_ids=body.context.block_ids,
+            include_by_tag=body.context.include_by_tag,
+            exclude_by_tag=body.context.exclude_by_tag,
+            include_pinned=body.context.include_pinned,
+            max_tokens=body.context.max_tokens,
+        ),
+        enrichment=Enrichment(body.enrichment),
+        enrichment_config=EnrichmentConfig(
+            include_preferences=body.enrichment_config.include_preferences,
+            recency_bias=body.enrichment_config.recency_bias,
+            max_tokens=body.enrichment_config.max_tokens,
+        ),
+        save_to_session=body.save_to_session,
+    )
+    return _respond(request, tenant, command, body.stream)
+
+
+@router.post("/.well-known/aip/invoke", response_model=Envelope[InvokeResult], responses=STREAM_RESPONSES)
+def aip_invoke(request: Request, body: AipInvokeRequest, tenant: Tenant, agent: AgentHeader) -> Any:
+    """The AIP 0.1.0 body mapped onto the same invocation; attachments are appended to the prompt as text."""
+    prompt = body.prompt.content
+    for index, attachment in enumerate(body.prompt.attachments, start=1):
+        name = attachment.get("name") or f"attachment {index}"
+        text = attachment.get("content") or attachment.get("text") or json.dumps(attachment, ensure_ascii=False)
+        prompt += f"\n\n[{name}]\n{text}"
+    command = InvokeCommand(
+        agent=agent,
+        prompt=prompt,
+        session_id=body.context.session_id,
+        selection=Selection(
+            include_by_tag=body.context.include_by_tag,
+            exclude_by_tag=body.context.exclude_by_tag,
+            max_tokens=body.context.max_tokens,
+        ),
+        save_to_session=body.options.save_to_session,
+    )
+    return _respond(request, tenant, command, body.options.stream)
+
+
+@router.get("/.well-known/aip/agent", response_model=AipManifest)
+def aip_manifest(tenant: Tenant, agent: AgentHeader) -> AipManifest:
+    catalog = catalog_service()
+    found = catalog.resolve_agent(tenant, agent)
+    model = catalog.get_model(tenant, found.default_model_id)
+    prepared_tools = [
+        AipToolOut(name=spec.name, description=spec.description, input_schema=spec.input_schema)
+        for spec in invocation_service().prepare(tenant, InvokeCommand(agent=found.id, prompt="-")).specs
+    ]
+    return AipManifest(
+        aip_version="0.1.0",
+        name=found.name,
+        slug=found.slug,
+        description=found.description,
+        capabilities=[capability.ref for capability in found.capabilities],
+        context_requirements=AipContextRequirements(
+            max_tokens=model.context_window, supported_block_types=[block_type.value for block_type in BlockType]
+        ),
+        tools=prepared_tools,
+        models=[
+            AipModelOut(
+                id=model.id,
+                provider=model.provider.value,
+                provider_model_id=model.provider_model_id,
+                context_window=model.context_window,
+            )
+        ],
+        invoke="/.well-known/aip/invoke",
+    )
+
+
+@router.get("/v1/aip/agents", response_model=ListEnvelope[AipAgentSummary])
+def list_aip_agents(
+    request: Request,
+    tenant: Tenant,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> ListEnvelope[AipAgentSummary]:
+    agents, next_cursor = catalog_service().list_agents(tenant, limit, cursor)
+    return ListEnvelope(
+        data=[
+            AipAgentSummary(
+                id=agent.id,
+                slug=agent.slug,
+                name=agent.name,
+                description=agent.description,
+                model=agent.default_model_id,
+                capabilities=[capability.ref for capability in agent.capabilities],
+            )
+            for agent in agents
+        ],
+        meta=ListMeta(request_id=request_id(request), has_more=next_cursor is not None, next_cursor=next_cursor),
+    )
+
+
+@router.get("/v1/aip/sessions/{sessionId}/invocations", response_model=ListEnvelope[InvocationRecord])
+def list_invocations(
+    request: Request,
+    sessionId: str,  # noqa: N803
+    tenant: Tenant,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> ListEnvelope[InvocationRecord]:
+    records, next_cursor = invocation_service().list_page(tenant, sessionId, limit, cursor)
+    return ListEnvelope(
+        data=[InvocationRecord.model_validate(record) for record in records],
+        meta=ListMeta(request_id=request_id(request), has_more=next_cursor is not None, next_cursor=next_cursor),
+    )
+
+
+@router.get("/v1/aip/sessions/{sessionId}/invocations/{invocationId}", response_model=Envelope[InvocationRecord])
+def get_invocation(request: Request, sessionId: str, invocationId: str, tenant: Tenant) -> Envelope[InvocationRecord]:  # noqa: N803
+    record = invocation_service().get(tenant, sessionId, invocationId)
+    return Envelope(data=InvocationRecord.model_validate(record), meta=Meta(request_id=request_id(request)))

@@ -1,0 +1,46 @@
+"""What a capability is: tools with input schemas, a validated config, and how to run each tool."""
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+@dataclass
+class ToolResult:
+    output: Any
+    is_error: bool = False
+    # Extra stream events a tool produces, such as ("file_edit", {...}) or ("dev_url", {...}).
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+class CapabilityConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Capability:
+    ref: ClassVar[str]
+    name: ClassVar[str]
+    description: ClassVar[str]
+    features: ClassVar[list[str]] = []
+    config_model: ClassVar[type[CapabilityConfig]] = CapabilityConfig
+
+    def validate_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The config with defaults filled in; raises pydantic's ValidationError when it does not fit."""
+        return self.config_model.model_validate(config).model_dump()
+
+    def config_schema(self) -> dict[str, Any]:
+        return self.config_model.model_json_schema()
+
+    def tools(self) -> list[ToolSpec]:
+        raise NotImplementedError
+
+    def run(self, tool: str, tool_input: dict[str, Any], config: dict[str, Any]) -> ToolResult:
+        raise NotImplementedError

@@ -1,0 +1,83 @@
+"""The offline model: deterministic, no network, and it exercises the whole pipeline.
+
+It streams a thinking delta, calls a tool whenever the latest user prompt names one of the tools it was given
+(once per tool per turn), then answers in streamed text deltas. Token usage is counted with the service's
+tokenizer on what it read and what it wrote.
+"""
+
+import json
+import re
+from collections.abc import Iterator
+
+from agentctx.providers.base import (
+    ChatMessage,
+    Finished,
+    ModelEvent,
+    ModelRequest,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ToolResultPart,
+    ToolUse,
+    ToolUsePart,
+    Usage,
+)
+from agentctx.tokens import count_tokens
+
+_URL = re.compile(r"https?://[^\s'\"<>)]+")
+
+
+def _text_of(message: ChatMessage) -> str:
+    pieces = []
+    for part in message.parts:
+        if isinstance(part, TextPart):
+            pieces.append(part.text)
+        elif isinstance(part, ToolUsePart):
+            pieces.append(f"{part.name}({json.dumps(part.input, sort_keys=True)})")
+        else:
+            pieces.append(part.output)
+    return "\n".join(pieces)
+
+
+class OfflineProvider:
+    def stream(self, request: ModelRequest) -> Iterator[ModelEvent]:
+        read = "\n".join([request.system, *(_text_of(message) for message in request.messages)])
+        read += "".join(json.dumps(tool.input_schema, sort_keys=True) + tool.name for tool in request.tools)
+        prompt = self._latest_prompt(request.messages)
+        results = [part for message in request.messages for part in message.parts if isinstance(part, ToolResultPart)]
+        called = {part.name for message in request.messages for part in message.parts if isinstance(part, ToolUsePart)}
+        written: list[str] = []
+
+        thinking = f"Reading the prompt and {request.system.count('[block ')} context blocks."
+        written.append(thinking)
+        yield ThinkingDelta(thinking)
+
+        wanted = [tool for tool in request.tools if tool.name in prompt and tool.name not in called]
+        if wanted:
+            tool = wanted[0]
+            tool_input: dict = {}
+            if "url" in tool.input_schema.get("properties", {}):
+                found = _URL.search(prompt)
+                tool_input = {"url": found.group(0) if found else ""}
+            written.append(tool.name + json.dumps(tool_input))
+            yield ToolUse(id=f"tooluse_{len(called) + 1}", name=tool.name, input=tool_input)
+            yield Usage(count_tokens(read), count_tokens("".join(written)))
+            yield Finished("tool_use")
+            return
+
+        answer = f"Offline answer to: {prompt[:200]}"
+        if results:
+            answer += " | " + " | ".join(f"{result.name} returned {result.output[:200]}" for result in results)
+        for word in re.findall(r"\S+\s*", answer):
+            written.append(word)
+            yield TextDelta(word)
+        yield Usage(count_tokens(read), count_tokens("".join(written)))
+        yield Finished("end_turn")
+
+    @staticmethod
+    def _latest_prompt(messages: list[ChatMessage]) -> str:
+        for message in reversed(messages):
+            texts = [part.text for part in message.parts if isinstance(part, TextPart)]
+            if message.role == "user" and texts:
+                return "\n".join(texts)
+        return ""

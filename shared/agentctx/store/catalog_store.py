@@ -1,0 +1,241 @@
+"""A tenant's models and agents in the context table (free-form options and configs kept as JSON text).
+
+A tenant has few of each, so each kind lives in one partition per tenant:
+- model:       pk `T#{tenant}#MODELS`, sk `M#{hex}`
+- agent:       pk `T#{tenant}#AGENTS`, sk `A#{hex}`
+- slug claim:  pk `T#{tenant}#AGENTS`, sk `SLUG#{slug}`, naming the agent: unique slugs, and one GetItem from a
+               slug to the agent's hex
+"""
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from agentctx.domain import Agent, CapabilityRef, Model, Page, Provider
+from agentctx.errors import Conflict, NotFound
+from agentctx.store.dynamo import cancellation_codes, dynamodb_client, from_item, to_item
+
+
+def _models_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}#MODELS"
+
+
+def _agents_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}#AGENTS"
+
+
+class CatalogStore:
+    def __init__(self, table_name: str) -> None:
+        self.table = table_name
+
+    # ----- models -----
+
+    def put_model(self, model: Model, *, new: bool) -> None:
+        condition = "attribute_not_exists(pk)" if new else "attribute_exists(pk)"
+        try:
+            dynamodb_client().put_item(
+                TableName=self.table, Item=self._model_item(model), ConditionExpression=condition
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFound(f"model {model.id} not found") from error
+            raise
+
+    def get_model(self, tenant_id: str, model_hex: str) -> Model | None:
+        response = dynamodb_client().get_item(
+            TableName=self.table,
+            Key=to_item({"pk": _models_pk(tenant_id), "sk": f"M#{model_hex}"}),
+            ConsistentRead=True,
+        )
+        return self._model_from(tenant_id, response["Item"]) if "Item" in response else None
+
+    def list_models(self, tenant_id: str, limit: int, after: str | None) -> Page[Model]:
+        items, next_after = self._query(_models_pk(tenant_id), "M#", limit, after)
+        return Page([self._model_from(tenant_id, item) for item in items], next_after)
+
+    def delete_model(self, tenant_id: str, model_hex: str) -> None:
+        try:
+            dynamodb_client().delete_item(
+                TableName=self.table,
+                Key=to_item({"pk": _models_pk(tenant_id), "sk": f"M#{model_hex}"}),
+                ConditionExpression="attribute_exists(pk)",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFound("model not found") from error
+            raise
+
+    # ----- agents -----
+
+    def create_agent(self, agent: Agent) -> None:
+        self._write_agent(agent, previous_slug=None, new=True)
+
+    def update_agent(self, agent: Agent, previous_slug: str) -> None:
+        self._write_agent(agent, previous_slug=previous_slug, new=False)
+
+    def _write_agent(self, agent: Agent, previous_slug: str | None, new: bool) -> None:
+        pk = _agents_pk(agent.tenant_id)
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._agent_item(agent),
+                    "ConditionExpression": "attribute_not_exists(pk)" if new else "attribute_exists(pk)",
+                }
+            }
+        ]
+        if agent.slug != previous_slug:
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": to_item({"pk": pk, "sk": f"SLUG#{agent.slug}", "hex": agent.hex}),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+            if previous_slug is not None:
+                actions.append(
+                    {"Delete": {"TableName": self.table, "Key": to_item({"pk": pk, "sk": f"SLUG#{previous_slug}"})}}
+                )
+        try:
+            dynamodb_client().transact_write_items(TransactItems=actions)
+        except ClientError as error:
+            codes = cancellation_codes(error)
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                raise NotFound(f"agent {agent.id} not found") from error
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                raise Conflict(f"an agent with slug {agent.slug!r} already exists") from error
+            raise
+
+    def get_agent(self, tenant_id: str, agent_hex: str) -> Agent | None:
+        response = dynamodb_client().get_item(
+            TableName=self.table,
+            Key=to_item({"pk": _agents_pk(tenant_id), "sk": f"A#{agent_hex}"}),
+            ConsistentRead=True,
+        )
+        return self._agent_from(tenant_id, response["Item"]) if "Item" in response else None
+
+    def agent_hex_for_slug(self, tenant_id: str, slug: str) -> str | None:
+        response = dynamodb_client().get_item(
+            TableName=self.table, Key=to_item({"pk": _agents_pk(tenant_id), "sk": f"SLUG#{slug}"}), ConsistentRead=True
+        )
+        return from_item(response["Item"])["hex"] if "Item" in response else None
+
+    def list_agents(self, tenant_id: str, limit: int, after: str | None) -> Page[Agent]:
+        items, next_after = self._query(_agents_pk(tenant_id), "A#", limit, after)
+        return Page([self._agent_from(tenant_id, item) for item in items], next_after)
+
+    def agents_using_model(self, tenant_id: str, model_id: str) -> list[Agent]:
+        items, _ = self._query(_agents_pk(tenant_id), "A#", 10_000, None)
+        return [
+            agent
+            for agent in (self._agent_from(tenant_id, item) for item in items)
+            if agent.default_model_id == model_id
+        ]
+
+    def delete_agent(self, agent: Agent) -> None:
+        pk = _agents_pk(agent.tenant_id)
+        dynamodb_client().transact_write_items(
+            TransactItems=[
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": to_item({"pk": pk, "sk": f"A#{agent.hex}"}),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+                {"Delete": {"TableName": self.table, "Key": to_item({"pk": pk, "sk": f"SLUG#{agent.slug}"})}},
+            ]
+        )
+
+    # ----- helpers -----
+
+    def _query(self, pk: str, prefix: str, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": to_item({":pk": pk, ":prefix": prefix}),
+            "ConsistentRead": True,
+        }
+        if after:
+            query["ExclusiveStartKey"] = to_item({"pk": pk, "sk": after})
+        items: list[dict[str, Any]] = []
+        while len(items) <= limit:
+            query["Limit"] = min(limit + 1 - len(items), 1000)
+            response = dynamodb_client().query(**query)
+            items.extend(response["Items"])
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        next_after = items[limit - 1]["sk"]["S"] if len(items) > limit else None
+        return items[:limit], next_after
+
+    @staticmethod
+    def _model_item(model: Model) -> dict[str, Any]:
+        return to_item(
+            {
+                "pk": _models_pk(model.tenant_id),
+                "sk": f"M#{model.hex}",
+                "name": model.name,
+                "provider": model.provider.value,
+                "providerModelId": model.provider_model_id,
+                "contextWindow": model.context_window,
+                "maxOutputTokens": model.max_output_tokens,
+                "options": json.dumps(model.options),
+                "createdAt": model.created_at,
+                "updatedAt": model.updated_at,
+            }
+        )
+
+    @staticmethod
+    def _model_from(tenant_id: str, item: dict[str, Any]) -> Model:
+        values = from_item(item)
+        return Model(
+            tenant_id=tenant_id,
+            hex=values["sk"][2:],
+            name=values["name"],
+            provider=Provider(values["provider"]),
+            provider_model_id=values["providerModelId"],
+            context_window=values["contextWindow"],
+            max_output_tokens=values["maxOutputTokens"],
+            options=json.loads(values.get("options", "{}")),
+            created_at=values["createdAt"],
+            updated_at=values["updatedAt"],
+        )
+
+    @staticmethod
+    def _agent_item(agent: Agent) -> dict[str, Any]:
+        return to_item(
+            {
+                "pk": _agents_pk(agent.tenant_id),
+                "sk": f"A#{agent.hex}",
+                "name": agent.name,
+                "slug": agent.slug,
+                "description": agent.description,
+                "systemPrompt": agent.system_prompt,
+                "defaultModelId": agent.default_model_id,
+                "capabilities": json.dumps([{"ref": cap.ref, "config": cap.config} for cap in agent.capabilities]),
+                "createdAt": agent.created_at,
+                "updatedAt": agent.updated_at,
+            }
+        )
+
+    @staticmethod
+    def _agent_from(tenant_id: str, item: dict[str, Any]) -> Agent:
+        values = from_item(item)
+        return Agent(
+            tenant_id=tenant_id,
+            hex=values["sk"][2:],
+            name=values["name"],
+            slug=values["slug"],
+            description=values.get("description"),
+            system_prompt=values.get("systemPrompt", ""),
+            default_model_id=values["defaultModelId"],
+            capabilities=[
+                CapabilityRef(cap["ref"], cap["config"]) for cap in json.loads(values.get("capabilities", "[]"))
+            ],
+            created_at=values["createdAt"],
+            updated_at=values["updatedAt"],
+        )
