@@ -9,6 +9,22 @@ import os
 import secrets
 
 
+# So the seed's curl examples work on a fresh machine with no account anywhere.
+DEMO_MODEL = {
+    "name": "Offline demo model",
+    "provider": "offline",
+    "provider_model_id": "offline-1",
+    "context_window": 200_000,
+    "max_output_tokens": 4_096,
+}
+DEMO_AGENT = {
+    "name": "Code assistant",
+    "slug": "code-assistant",
+    "description": "Demo agent on the offline model; names current_time or web_fetch in a prompt to see a tool call.",
+    "system_prompt": "You are a careful coding assistant.",
+}
+
+
 def _prepare_environment() -> tuple[str, str]:
     for name, value in {
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -28,17 +44,28 @@ def main() -> None:
 
     from agentctx.api.full import full_app
     from agentctx.settings import get_settings
-    from agentctx.wiring import tenant_service
+    from agentctx.schemas import AgentCreate, CapabilityRefIn, ModelCreate
+    from agentctx.wiring import catalog_service, tenant_service
     from infra.local_aws import local_aws
 
     settings = get_settings()
     with local_aws({"ContextTable": settings.context_table_name, "TenantsTable": settings.tenants_table_name}):
         tenant = tenant_service().create_tenant("local")
         tenant_service().issue_key(tenant.id, api_key)
+        model = catalog_service().create_model(tenant.id, ModelCreate(**DEMO_MODEL))
+        catalog_service().create_agent(
+            tenant.id,
+            AgentCreate(
+                **DEMO_AGENT,
+                default_model_id=model.id,
+                capabilities=[CapabilityRefIn(ref="current_time"), CapabilityRefIn(ref="web_fetch")],
+            ),
+        )
         host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "3000"))
         print(
             f"\nAgent context service on http://{host}:{port}  (docs: http://{host}:{port}/docs)\n"
             f"  tenant     {tenant.id}\n  API key    {api_key}\n  admin key  {admin_key}\n"
+            f"  agent      code-assistant on the offline model {model.id}\n"
             "  state lives in this process (moto) and is gone when it stops\n",
             flush=True,
         )
