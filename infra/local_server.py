@@ -8,7 +8,6 @@ import hashlib
 import os
 import secrets
 
-
 # So the seed's curl examples work on a fresh machine with no account anywhere.
 DEMO_MODEL = {
     "name": "Offline demo model",
@@ -43,8 +42,8 @@ def main() -> None:
     import uvicorn
 
     from agentctx.api.full import full_app
-    from agentctx.settings import get_settings
     from agentctx.schemas import AgentCreate, CapabilityRefIn, ModelCreate
+    from agentctx.settings import get_settings
     from agentctx.wiring import catalog_service, tenant_service
     from infra.local_aws import local_aws
 

@@ -40,6 +40,7 @@ def bedrock_client(region: str | None) -> Any:
 
 def provider_error(error: ClientError) -> ProviderError:
     code = error.response.get("Error", {}).get("Code", "")
+    code = code[:1].upper() + code[1:]  # exception events in the stream name it in camelCase
     message = error.response.get("Error", {}).get("Message", "") or code
     if code in _THROTTLED:
         return ProviderError("throttled", f"Bedrock throttled the request: {message}", retryable=True)

@@ -1,0 +1,86 @@
+"""The invocation pipeline with in-memory fake providers: a failure after the stream began ends it with an error
+event and records the failure; the step limit forces an answer."""
+
+from collections.abc import Iterator
+
+from agentctx.providers.base import Finished, ModelEvent, ModelRequest, ProviderError, TextDelta, ToolUse, Usage
+from agentctx.schemas import SessionCreate
+from agentctx.services.invocations import InvocationService, InvokeCommand
+from agentctx.wiring import block_service, catalog_service, context_store, session_service
+
+
+class FailsMidStream:
+    def stream(self, request: ModelRequest) -> Iterator[ModelEvent]:
+        yield TextDelta("half an ans")
+        raise ProviderError("unavailable", "the model went away", retryable=True)
+
+
+class AlwaysCallsATool:
+    def __init__(self) -> None:
+        self.requests: list[ModelRequest] = []
+
+    def stream(self, request: ModelRequest) -> Iterator[ModelEvent]:
+        self.requests.append(request)
+        if request.tools:
+            yield ToolUse(f"t{len(self.requests)}", "current_time", {})
+            yield Usage(10, 1)
+            yield Finished("tool_use")
+        else:
+            yield TextDelta("forced answer")
+            yield Usage(10, 2)
+            yield Finished("end_turn")
+
+
+def service_with(provider, max_steps: int = 8) -> InvocationService:
+    from agentctx.services.context import ContextAssembler
+
+    return InvocationService(
+        catalog_service(),
+        session_service(),
+        block_service(),
+        context_store(),
+        ContextAssembler(context_store(), 100),
+        lambda model: provider,
+        max_steps,
+    )
+
+
+def test_failure_mid_stream_ends_with_an_error_event_and_records_it(api, code_assistant):
+    session = session_service().create(api.tenant_id, SessionCreate(name="s")).session
+    service = service_with(FailsMidStream())
+    prepared = service.prepare(api.tenant_id, InvokeCommand(agent="code-assistant", prompt="go", session_id=session.id))
+
+    events = list(service.run(prepared))
+
+    assert [event.name for event in events] == ["start", "context_assembled", "text_delta", "error"]
+    assert events[-1].data["code"] == "unavailable" and events[-1].data["message"] == "the model went away"
+    record = api.get(f"/v1/aip/sessions/{session.id}/invocations/{prepared.id}").json()["data"]
+    assert record["status"] == "failed" and record["error"]["code"] == "unavailable"
+    prompt_block = api.get(f"/v1/aip/blocks/{record['blocksCreated'][0]}").json()["data"]
+    assert prompt_block["content"] == [{"role": "user", "content": "go"}]
+    metrics = api.get(f"/v1/aip/sessions/{session.id}").json()["data"]["metrics"]
+    assert metrics["invocationCount"] == 1 and metrics["blockCount"] == 1
+
+
+def test_non_streaming_failure_is_a_502_envelope(api, code_assistant, monkeypatch):
+    import agentctx.api.routers.invoke as invoke_router
+
+    monkeypatch.setattr(invoke_router, "invocation_service", lambda: service_with(FailsMidStream()))
+
+    response = api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "go"})
+
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "model_error"
+    assert response.json()["error"]["details"]["code"] == "unavailable"
+
+
+def test_step_limit_offers_no_tools_on_the_last_step(api, code_assistant):
+    provider = AlwaysCallsATool()
+    service = service_with(provider, max_steps=3)
+    prepared = service.prepare(api.tenant_id, InvokeCommand(agent="code-assistant", prompt="loop"))
+
+    result = service.invoke(prepared)
+
+    assert result["output"] == "forced answer"
+    assert [bool(request.tools) for request in provider.requests] == [True, True, False]
+    assert result["usage"]["inputTokens"] == 30 and result["usage"]["outputTokens"] == 4

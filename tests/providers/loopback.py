@@ -1,0 +1,59 @@
+"""A one-route HTTP server on 127.0.0.1 that answers each request with the next recorded response."""
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Recorded:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    chunks: list[bytes] = field(default_factory=list)
+
+
+@dataclass
+class Loopback:
+    url: str
+    requests: list[dict] = field(default_factory=list)
+
+
+@contextmanager
+def serve(responses: list[Recorded]) -> Iterator[Loopback]:
+    pending = list(responses)
+    loopback = Loopback(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            loopback.requests.append(
+                {"path": self.path, "headers": dict(self.headers), "body": json.loads(body) if body else None}
+            )
+            recorded = pending.pop(0)
+            self.send_response(recorded.status)
+            for name, value in recorded.headers.items():
+                self.send_header(name, value)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for chunk in recorded.chunks:
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    loopback.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield loopback
+    finally:
+        server.shutdown()
+        server.server_close()
