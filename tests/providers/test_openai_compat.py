@@ -93,9 +93,12 @@ def test_stream_maps_text_reasoning_tool_calls_and_usage():
 
 
 def test_rate_limit_is_a_throttled_error():
-    with serve(
-        [Recorded(429, {"Content-Type": "application/json"}, [b'{"error": {"message": "slow down"}}'])]
-    ) as loopback, pytest.raises(ProviderError) as raised:
+    with (
+        serve(
+            [Recorded(429, {"Content-Type": "application/json"}, [b'{"error": {"message": "slow down"}}'])]
+        ) as loopback,
+        pytest.raises(ProviderError) as raised,
+    ):
         list(OpenAICompatibleProvider(loopback.url, "").stream(request()))
 
     assert raised.value.code == "throttled" and raised.value.retryable
