@@ -42,7 +42,7 @@ def main() -> None:
     import uvicorn
 
     from agentctx.api.full import full_app
-    from agentctx.schemas import AgentCreate, CapabilityRefIn, ModelCreate
+    from agentctx.schemas.catalog import AgentCreate, CapabilityRefIn, ModelCreate
     from agentctx.settings import get_settings
     from agentctx.wiring import catalog_service, tenant_service
     from infra.local_aws import local_aws

@@ -34,7 +34,8 @@ class CursorCodec:
 
     def decode(self, tenant_id: str, query: str, cursor: str) -> str:
         body, _, mac = cursor.partition(".")
-        if not mac or not hmac.compare_digest(mac, self._mac(tenant_id, query, body)):
+        expected = self._mac(tenant_id, query, body)
+        if not mac or not hmac.compare_digest(mac.encode(), expected.encode()):
             raise InvalidRequest("cursor is not valid for this query; start again without a cursor")
         try:
             after = json.loads(_unb64(body))["a"]

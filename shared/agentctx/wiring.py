@@ -1,58 +1,75 @@
 """Services and stores built once per container, from settings; the only place that wires them together.
 
-Kept free of FastAPI so that functions without HTTP routing (the authorizer, queue consumers) import only this.
+Free of FastAPI, and each factory imports what it builds when first called, so a function loads only the
+services it uses (the authorizer: tenants; the sessions function: no providers, tools or invocation code).
 """
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from agentctx.pagination import CursorCodec
-from agentctx.services.blocks import BlockService
-from agentctx.services.catalog import CatalogService
-from agentctx.services.context import ContextAssembler
-from agentctx.services.invocations import InvocationService
-from agentctx.services.sessions import SessionService
-from agentctx.services.tenants import TenantService
 from agentctx.settings import get_settings
-from agentctx.store.catalog_store import CatalogStore
-from agentctx.store.context_store import ContextStore
-from agentctx.store.tenant_store import TenantStore
+
+if TYPE_CHECKING:
+    from agentctx.pagination import CursorCodec
+    from agentctx.services.blocks import BlockService
+    from agentctx.services.catalog import CatalogService
+    from agentctx.services.invocations import InvocationService
+    from agentctx.services.sessions import SessionService
+    from agentctx.services.tenants import TenantService
+    from agentctx.store.context_store import ContextStore
 
 
 @lru_cache(maxsize=1)
-def context_store() -> ContextStore:
+def context_store() -> "ContextStore":
+    from agentctx.store.context_store import ContextStore
+
     return ContextStore(get_settings().context_table_name)
 
 
 @lru_cache(maxsize=1)
-def cursor_codec() -> CursorCodec:
+def cursor_codec() -> "CursorCodec":
+    from agentctx.pagination import CursorCodec
+
     return CursorCodec(get_settings().cursor_secret.get_secret_value().encode())
 
 
 @lru_cache(maxsize=1)
-def session_service() -> SessionService:
+def session_service() -> "SessionService":
+    from agentctx.services.sessions import SessionService
+
     return SessionService(context_store(), cursor_codec())
 
 
 @lru_cache(maxsize=1)
-def block_service() -> BlockService:
+def block_service() -> "BlockService":
+    from agentctx.services.blocks import BlockService
+
     settings = get_settings()
     return BlockService(context_store(), cursor_codec(), settings.max_block_bytes, settings.tokenizer_encoding)
 
 
 @lru_cache(maxsize=1)
-def tenant_service() -> TenantService:
+def tenant_service() -> "TenantService":
+    from agentctx.services.tenants import TenantService
+    from agentctx.store.tenant_store import TenantStore
+
     settings = get_settings()
     return TenantService(TenantStore(settings.tenants_table_name), settings.api_key_cache_seconds)
 
 
 @lru_cache(maxsize=1)
-def catalog_service() -> CatalogService:
+def catalog_service() -> "CatalogService":
+    from agentctx.services.catalog import CatalogService
+    from agentctx.store.catalog_store import CatalogStore
+
     return CatalogService(CatalogStore(get_settings().context_table_name), cursor_codec())
 
 
 @lru_cache(maxsize=1)
-def invocation_service() -> InvocationService:
+def invocation_service() -> "InvocationService":
     from agentctx.providers import provider_for
+    from agentctx.services.context import ContextAssembler
+    from agentctx.services.invocations import InvocationService
 
     settings = get_settings()
     return InvocationService(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ["sessions", "blocks", "admin", "authorizer"]
+FUNCTIONS = ["sessions", "blocks", "admin", "authorizer", "catalog", "invoke"]
 SIZES = [10, 1_000, 10_000]
 RUNS = 5
 
@@ -37,8 +37,9 @@ def import_times() -> list[str]:
     ]
     for name in FUNCTIONS:
         path = f"{ROOT / 'functions' / name}{os.pathsep}{shared}"
-        ms = statistics.median(_fresh_import_ms("import handler", path) for _ in range(RUNS))
-        rows.append(f"| functions/{name}/handler.py | {ms:.0f} | {ms / boto3_ms:.2f} |")
+        module = "handler" if (ROOT / "functions" / name / "handler.py").exists() else "app"
+        ms = statistics.median(_fresh_import_ms(f"import {module}", path) for _ in range(RUNS))
+        rows.append(f"| functions/{name}/{module}.py | {ms:.0f} | {ms / boto3_ms:.2f} |")
     return rows
 
 
@@ -171,6 +172,13 @@ def main() -> None:
     print("\n".join(import_times()))
     print("\n## DynamoDB calls and wall time per operation (embedded moto store)\n")
     print("\n".join(dynamodb_operations()))
+
+    from tests.benchmarks.invoke_bench import ASSEMBLY_BUDGET, context_assembly, first_byte_times
+
+    print("\n## Streaming invocation: time to first byte (uvicorn on loopback, offline model)\n")
+    print("\n".join(first_byte_times()))
+    print(f"\n## Context assembly under an {ASSEMBLY_BUDGET:,}-token budget (newest blocks, no filters)\n")
+    print("\n".join(context_assembly()))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ def test_cursor_does_not_show_tenant_or_key_in_clear():
         ("org_a", "q", lambda c: "x" + c[1:]),
         ("org_a", "q", lambda c: c.split(".")[0]),
         ("org_a", "q", lambda c: ""),
+        ("org_a", "q", lambda c: ".\x80"),
+        ("org_a", "q", lambda c: c.split(".")[0] + ".é"),
     ],
 )
 def test_cursor_is_refused_for_another_tenant_query_or_when_altered(tenant, query, mutate):

@@ -9,7 +9,7 @@ from agentctx.capabilities import CATALOGUE
 from agentctx.domain import Agent, CapabilityRef, Model, utc_now
 from agentctx.errors import Conflict, InvalidRequest, NotFound
 from agentctx.pagination import CursorCodec
-from agentctx.schemas import AgentCreate, AgentUpdate, CapabilityRefIn, ModelCreate, ModelUpdate
+from agentctx.schemas.catalog import AgentCreate, AgentUpdate, CapabilityRefIn, ModelCreate, ModelUpdate
 from agentctx.store.catalog_store import CatalogStore
 
 

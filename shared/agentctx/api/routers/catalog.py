@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from agentctx.api.app import ERROR_RESPONSES
 from agentctx.api.deps import Tenant
 from agentctx.domain import Agent, Model
-from agentctx.schemas import (
+from agentctx.schemas.catalog import (
     AgentCreate,
     AgentOut,
     AgentUpdate,

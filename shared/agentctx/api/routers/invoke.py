@@ -11,20 +11,17 @@ from fastapi.responses import StreamingResponse
 from agentctx.api.app import ERROR_RESPONSES, request_id
 from agentctx.api.deps import Tenant
 from agentctx.domain import BlockType
-from agentctx.schemas import (
+from agentctx.schemas import Envelope, ListEnvelope, ListMeta, Meta
+from agentctx.schemas.invoke import (
     AipAgentSummary,
     AipContextRequirements,
     AipInvokeRequest,
     AipManifest,
     AipModelOut,
     AipToolOut,
-    Envelope,
     InvocationRecord,
     InvokeRequest,
     InvokeResult,
-    ListEnvelope,
-    ListMeta,
-    Meta,
 )
 from agentctx.services.context import Enrichment, EnrichmentConfig, Selection
 from agentctx.services.invocations import InvokeCommand, StreamEvent

@@ -1,0 +1,141 @@
+"""Invocation at the edge: the AIP invoke body (camelCase), the AIP 0.1.0 well-known shapes, and results."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from agentctx.schemas import RequestModel, ResponseModel, SessionIdIn, Tag
+
+
+class ContextOptions(RequestModel):
+    block_ids: Annotated[list[Annotated[str, StringConstraints(max_length=128)]], Field(max_length=500)] = []
+    include_by_tag: Annotated[list[Tag], Field(max_length=50)] | None = None
+    exclude_by_tag: Annotated[list[Tag], Field(max_length=50)] | None = None
+    include_pinned: bool = True
+    max_tokens: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+
+
+class EnrichmentConfigIn(RequestModel):
+    include_preferences: bool = False
+    recency_bias: Annotated[float, Field(ge=0, le=1)] = 0.3
+    max_tokens: Annotated[int, Field(ge=0, le=1_000_000)] = 4_000
+
+
+Prompt = Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)]
+
+
+class InvokeRequest(RequestModel):
+    agent: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(description="Agent slug or id")
+    prompt: Prompt
+    session: SessionIdIn | None = Field(default=None, description="Omitted: an ephemeral invocation that saves nothing")
+    context: ContextOptions = ContextOptions()
+    enrichment: Literal["none", "manual", "auto"] = "none"
+    enrichment_config: EnrichmentConfigIn = EnrichmentConfigIn()
+    stream: bool = False
+    save_to_session: bool = True
+
+
+class InvokeUsage(ResponseModel):
+    context_tokens: int
+    input_tokens: int
+    output_tokens: int
+
+
+class InvokeContext(ResponseModel):
+    block_ids: list[str]
+    token_count: int
+
+
+class InvokeResult(ResponseModel):
+    id: str
+    status: Literal["completed", "failed"]
+    output: str
+    agent: str
+    session: str | None
+    blocks_created: list[str]
+    usage: InvokeUsage
+    context: InvokeContext
+
+
+class InvocationRecord(ResponseModel):
+    id: str
+    status: Literal["completed", "failed"]
+    agent: str
+    agent_id: str
+    model_id: str
+    session: str
+    prompt: str
+    output: str | None
+    blocks_created: list[str]
+    context_block_ids: list[str]
+    usage: InvokeUsage
+    error: dict[str, str] | None
+    created_at: str
+    completed_at: str
+
+
+class AipModel(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class AipPrompt(AipModel):
+    content: Prompt
+    attachments: Annotated[list[dict[str, Any]], Field(max_length=20)] = []
+
+
+class AipContextIn(AipModel):
+    session_id: SessionIdIn | None = None
+    include_by_tag: Annotated[list[Tag], Field(max_length=50)] | None = None
+    exclude_by_tag: Annotated[list[Tag], Field(max_length=50)] | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+
+
+class AipOptions(AipModel):
+    stream: bool = False
+    save_to_session: bool = True
+
+
+class AipInvokeRequest(AipModel):
+    aip_version: Literal["0.1.0"] = "0.1.0"
+    prompt: AipPrompt
+    context: AipContextIn = AipContextIn()
+    options: AipOptions = AipOptions()
+
+
+class AipAgentSummary(ResponseModel):
+    id: str
+    slug: str
+    name: str
+    description: str | None
+    model: str
+    capabilities: list[str]
+
+
+class AipToolOut(BaseModel):
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+class AipContextRequirements(BaseModel):
+    max_tokens: int
+    supported_block_types: list[str]
+
+
+class AipModelOut(BaseModel):
+    id: str
+    provider: str
+    provider_model_id: str
+    context_window: int
+
+
+class AipManifest(BaseModel):
+    aip_version: Literal["0.1.0"]
+    name: str
+    slug: str
+    description: str | None
+    capabilities: list[str]
+    context_requirements: AipContextRequirements
+    tools: list[AipToolOut]
+    models: list[AipModelOut]
+    invoke: str
