@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
-from infra.template import create_tables
+from infra.template import create_queues, create_tables
 
 _dynamodb_lock = threading.RLock()
 _patched = False
@@ -60,12 +60,13 @@ def _copy_each_table_once_per_transaction() -> None:
 
 
 @contextmanager
-def local_aws(table_names: dict[str, str]) -> Iterator[None]:
-    """moto for the duration, with the template's tables under the given names (logical id -> name)."""
+def local_aws(names: dict[str, str]) -> Iterator[dict[str, str]]:
+    """moto for the duration, with the template's tables and queues under the given names (logical id -> name);
+    yields the queues' URLs by logical id."""
     import boto3
     from moto import mock_aws
 
     _apply_dynamodb_requests_one_at_a_time()
     with mock_aws():
-        create_tables(boto3.client("dynamodb"), table_names)
-        yield
+        create_tables(boto3.client("dynamodb"), names)
+        yield create_queues(boto3.client("sqs"), names)

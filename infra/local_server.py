@@ -1,4 +1,5 @@
-"""`make serve`: the whole API in one process against moto's in-process DynamoDB, tables from template.yaml.
+"""`make serve`: the whole API in one process against moto's in-process DynamoDB and SQS, created from
+template.yaml, with the compaction queue's consumer running beside it.
 
 AIP_API_KEY becomes the local tenant's key and AIP_ADMIN_KEY the operator key; either is generated and printed
 when unset. PORT (default 3000) and HOST (default 127.0.0.1) choose where it listens.
@@ -7,6 +8,22 @@ when unset. PORT (default 3000) and HOST (default 127.0.0.1) choose where it lis
 import hashlib
 import os
 import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LOCAL_RESOURCES = {
+    "ContextTable": "agentctx-context",
+    "TenantsTable": "agentctx-tenants",
+    "CompactionQueue": "agentctx-compaction",
+    "CompactionDeadLetterQueue": "agentctx-compaction-dlq",
+}
+LOCAL_ENVIRONMENT = {
+    "CONTEXT_TABLE_NAME": LOCAL_RESOURCES["ContextTable"],
+    "TENANTS_TABLE_NAME": LOCAL_RESOURCES["TenantsTable"],
+    # moto's queue URLs are fixed by region, account and name
+    "COMPACTION_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['CompactionQueue']}",
+}
 
 # So the seed's curl examples work on a fresh machine with no account anywhere.
 DEMO_MODEL = {
@@ -31,6 +48,8 @@ def _prepare_environment() -> tuple[str, str]:
         "AWS_SECRET_ACCESS_KEY": "local",
     }.items():
         os.environ.setdefault(name, value)
+    for name, value in LOCAL_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
     api_key = os.environ.get("AIP_API_KEY") or "ctx_" + secrets.token_urlsafe(24)
     admin_key = os.environ.get("AIP_ADMIN_KEY") or "adm_" + secrets.token_urlsafe(24)
     os.environ["ADMIN_KEY_SHA256"] = hashlib.sha256(admin_key.encode()).hexdigest()
@@ -43,12 +62,13 @@ def main() -> None:
 
     from agentctx.api.full import full_app
     from agentctx.schemas.catalog import AgentCreate, CapabilityRefIn, ModelCreate
-    from agentctx.settings import get_settings
     from agentctx.wiring import catalog_service, tenant_service
     from infra.local_aws import local_aws
+    from infra.local_worker import QueueWorker, load_function_handler
 
-    settings = get_settings()
-    with local_aws({"ContextTable": settings.context_table_name, "TenantsTable": settings.tenants_table_name}):
+    with local_aws(LOCAL_RESOURCES) as queues:
+        compaction = load_function_handler(str(ROOT / "functions" / "compaction" / "handler.py"))
+        worker = QueueWorker(queues["CompactionQueue"], compaction).start()
         tenant = tenant_service().create_tenant("local")
         tenant_service().issue_key(tenant.id, api_key)
         model = catalog_service().create_model(tenant.id, ModelCreate(**DEMO_MODEL))
@@ -69,6 +89,7 @@ def main() -> None:
             flush=True,
         )
         uvicorn.run(full_app(), host=host, port=port, log_level="info")
+        worker.stop()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Reads template.yaml, the one source of truth for resources, and creates its tables (locally, in moto)."""
+"""Reads template.yaml, the one source of truth for resources, and creates its tables and queues (locally, in moto)."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,29 @@ def create_tables(client: Any, names: dict[str, str], template: dict[str, Any] |
     """Create the template's tables under the given names (logical id -> table name)."""
     for logical_id, definition in table_definitions(template or load_template()).items():
         client.create_table(TableName=names[logical_id], **definition)
+
+
+def create_queues(client: Any, names: dict[str, str], template: dict[str, Any] | None = None) -> dict[str, str]:
+    """Create the template's queues under the given names, dead-letter queues first; logical id -> queue URL."""
+    queues = {
+        logical_id: resource.get("Properties", {})
+        for logical_id, resource in (template or load_template())["Resources"].items()
+        if resource["Type"] == "AWS::SQS::Queue"
+    }
+    urls: dict[str, str] = {}
+    for logical_id in sorted(queues, key=lambda name: "RedrivePolicy" in queues[name]):
+        properties = queues[logical_id]
+        attributes = {
+            key: str(properties[key]) for key in ("VisibilityTimeout", "MessageRetentionPeriod") if key in properties
+        }
+        if "RedrivePolicy" in properties:
+            policy = properties["RedrivePolicy"]
+            target = policy["deadLetterTargetArn"]["GetAtt"].split(".")[0]
+            arn = client.get_queue_attributes(QueueUrl=urls[target], AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": arn, "maxReceiveCount": policy["maxReceiveCount"]}
+            )
+        urls[logical_id] = client.create_queue(QueueName=names[logical_id], Attributes=attributes)["QueueUrl"]
+    return urls

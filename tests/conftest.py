@@ -19,17 +19,37 @@ os.environ.update(
         "CURSOR_SECRET": "test-cursor-secret-that-is-long-enough",
         "ADMIN_KEY_SHA256": hashlib.sha256(ADMIN_KEY.encode()).hexdigest(),
         "POWERTOOLS_METRICS_NAMESPACE": "AgentContextTest",
+        "COMPACTION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/test-compaction",
+        "COMPACTION_WAIT_SECONDS": "10",
     }
 )
+RESOURCES = {
+    "ContextTable": "test-context",
+    "TenantsTable": "test-tenants",
+    "CompactionQueue": "test-compaction",
+    "CompactionDeadLetterQueue": "test-compaction-dlq",
+}
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
-    """A fresh moto account with the template's tables."""
+def aws() -> Iterator[dict[str, str]]:
+    """A fresh moto account with the template's tables and queues; the queues' URLs by logical id."""
     from infra.local_aws import local_aws
 
-    with local_aws({"ContextTable": "test-context", "TenantsTable": "test-tenants"}):
-        yield
+    with local_aws(RESOURCES) as queues:
+        yield queues
+
+
+@pytest.fixture
+def compaction_worker(aws):  # type: ignore[no-untyped-def]
+    """The compaction queue's consumer running in the background, as `make serve` runs it."""
+    from infra.local_worker import QueueWorker
+    from tests.template.conftest import functions, load_handler, sam_template
+
+    handler = load_handler(functions(sam_template())["CompactionFunction"])
+    worker = QueueWorker(aws["CompactionQueue"], handler).start()
+    yield worker
+    worker.stop()
 
 
 @dataclass

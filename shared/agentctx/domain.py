@@ -65,6 +65,9 @@ class Block:
     created_at: str
     compaction_level: int = 0
     compacted: bool = False
+    # A compacted block names the summary that replaced it; a summary names the blocks it covers.
+    compacted_by: str | None = None
+    summary_of: dict[str, Any] | None = None
 
     @property
     def id(self) -> str:

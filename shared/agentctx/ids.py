@@ -18,6 +18,7 @@ BLOCK_PREFIX = "blk_"
 MODEL_PREFIX = "model_"
 AGENT_PREFIX = "agent_"
 INVOCATION_PREFIX = "inv_"
+COMPACTION_PREFIX = "cmp_"
 _SESSION_ID = re.compile(r"^sess_([0-9a-f]{32})$")
 _BLOCK_ID = re.compile(r"^blk_([0-9a-f]{32})([0-9a-hjkmnp-tv-z]{26})$")
 
@@ -75,10 +76,15 @@ def parse_prefixed_hex(value: str, prefix: str) -> str | None:
     return rest if _HEX32.match(rest) else None
 
 
-def parse_invocation_id(value: str) -> str | None:
-    """The order key of an invocation id (`inv_` + 26 time-ordered characters), or None."""
-    rest = value[len(INVOCATION_PREFIX) :] if value.startswith(INVOCATION_PREFIX) else ""
+def parse_order_id(value: str, prefix: str) -> str | None:
+    """The order key of an id made of a prefix and 26 time-ordered characters (`inv_...`, `cmp_...`), or None."""
+    rest = value[len(prefix) :] if value.startswith(prefix) else ""
     return rest if _ORDER_KEY.match(rest) else None
+
+
+def order_key_at(reference: str) -> str:
+    """A fresh key in the same millisecond as `reference`, so it sorts beside it."""
+    return reference[:10] + _encode(int.from_bytes(os.urandom(10), "big"), 16)
 
 
 def parse_block_id(value: str) -> tuple[str, str] | None:

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     max_agent_steps: int = Field(default=8, ge=1, le=50)
     # Auto enrichment ranks at most this many of the newest blocks the selection left out.
     enrichment_candidates: int = Field(default=500, ge=10, le=5000)
+    # Compaction: the queue (empty disables compaction), how long POST .../compact waits for the job (safely under
+    # API Gateway's 29 s), the share of maxTokens at which a write queues an automatic compaction, and the share
+    # of maxTokens a compaction aims at when no targetTokens is given.
+    compaction_queue_url: str = ""
+    compaction_wait_seconds: float = Field(default=20.0, ge=0, le=25)
+    auto_compaction_share: float = Field(default=0.8, gt=0, le=1)
+    compaction_target_share: float = Field(default=0.4, gt=0, lt=1)
 
 
 @lru_cache(maxsize=1)

@@ -13,10 +13,12 @@ if TYPE_CHECKING:
     from agentctx.pagination import CursorCodec
     from agentctx.services.blocks import BlockService
     from agentctx.services.catalog import CatalogService
+    from agentctx.services.compaction import CompactionService
     from agentctx.services.invocations import InvocationService
     from agentctx.services.sessions import SessionService
     from agentctx.services.tenants import TenantService
     from agentctx.store.context_store import ContextStore
+    from agentctx.store.queue import MessageQueue
 
 
 @lru_cache(maxsize=1)
@@ -42,10 +44,42 @@ def session_service() -> "SessionService":
 
 @lru_cache(maxsize=1)
 def block_service() -> "BlockService":
+    from agentctx.services.auto_compaction import AutoCompactionTrigger
     from agentctx.services.blocks import BlockService
 
     settings = get_settings()
-    return BlockService(context_store(), cursor_codec(), settings.max_block_bytes, settings.tokenizer_encoding)
+    trigger = None
+    if settings.compaction_queue_url:
+        trigger = AutoCompactionTrigger(
+            limit_tokens=int(settings.default_max_tokens * settings.auto_compaction_share),
+            target_tokens=int(settings.default_max_tokens * settings.compaction_target_share),
+            send=compaction_queue().send,
+        )
+    return BlockService(context_store(), cursor_codec(), settings.max_block_bytes, settings.tokenizer_encoding, trigger)
+
+
+@lru_cache(maxsize=1)
+def compaction_queue() -> "MessageQueue":
+    from agentctx.store.queue import MessageQueue
+
+    return MessageQueue(get_settings().compaction_queue_url)
+
+
+@lru_cache(maxsize=1)
+def compaction_service() -> "CompactionService":
+    from agentctx.providers import provider_for
+    from agentctx.services.compaction import CompactionService, Summariser
+    from agentctx.store.compaction_store import CompactionStore
+
+    settings = get_settings()
+    return CompactionService(
+        store=CompactionStore(settings.context_table_name),
+        sessions=session_service(),
+        catalog=catalog_service(),
+        summariser=Summariser(provider_for, settings.tokenizer_encoding),
+        send=compaction_queue().send,
+        encoding=settings.tokenizer_encoding,
+    )
 
 
 @lru_cache(maxsize=1)

@@ -58,8 +58,9 @@ def first_byte_times() -> list[str]:
     from agentctx.wiring import block_service, catalog_service, session_service, tenant_service
     from infra.local_aws import local_aws
     from infra.local_server import DEMO_AGENT, DEMO_MODEL
+    from tests.benchmarks.run import BENCH_RESOURCES
 
-    with local_aws({"ContextTable": "bench-context", "TenantsTable": "bench-tenants"}):
+    with local_aws(BENCH_RESOURCES):
         tenant = tenant_service().create_tenant("bench")
         _, key = tenant_service().issue_key(tenant.id)
         model = catalog_service().create_model(tenant.id, ModelCreate(**DEMO_MODEL))
@@ -93,7 +94,7 @@ def context_assembly() -> list[str]:
     from agentctx.tokens import count_tokens
     from agentctx.wiring import context_store, session_service
     from infra.local_aws import local_aws
-    from tests.benchmarks.run import CallCounter, _seed_session
+    from tests.benchmarks.run import BENCH_RESOURCES, CallCounter, _seed_session
 
     rows = [
         "| blocks in session | ours: DynamoDB calls | ours: ms | blocks chosen | load all blocks: calls / ms "
@@ -102,7 +103,7 @@ def context_assembly() -> list[str]:
     ]
     tenant = "org_" + "d" * 32
     for size in ASSEMBLY_SIZES:
-        with local_aws({"ContextTable": "bench-context", "TenantsTable": "bench-tenants"}):
+        with local_aws(BENCH_RESOURCES):
             session = session_service().load(tenant, _seed_session(tenant, size))
             counter = CallCounter()
             assembler = ContextAssembler(context_store(), 500)

@@ -18,6 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ["sessions", "blocks", "admin", "authorizer", "catalog", "invoke"]
 SIZES = [10, 1_000, 10_000]
 RUNS = 5
+BENCH_RESOURCES = {
+    "ContextTable": "bench-context",
+    "TenantsTable": "bench-tenants",
+    "CompactionQueue": "bench-compaction",
+    "CompactionDeadLetterQueue": "bench-compaction-dlq",
+}
 
 
 def _fresh_import_ms(statement: str, pythonpath: str) -> float:
@@ -105,7 +111,7 @@ def dynamodb_operations() -> list[str]:
 
     tenant = "org_" + "b" * 32
     for size in SIZES:
-        with local_aws({"ContextTable": "bench-context", "TenantsTable": "bench-tenants"}):
+        with local_aws(BENCH_RESOURCES):
             _operations_at(size, tenant, row, CallCounter())
     return rows
 
@@ -165,6 +171,7 @@ def main() -> None:
             "AWS_SECRET_ACCESS_KEY": "bench",
             "CONTEXT_TABLE_NAME": "bench-context",
             "TENANTS_TABLE_NAME": "bench-tenants",
+            "COMPACTION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-compaction",
             "POWERTOOLS_METRICS_NAMESPACE": "AgentContextBench",
         }
     )

@@ -85,3 +85,13 @@ def test_streaming_routes_still_sit_behind_the_authorizer(translated):
     operation = body["Properties"]["Body"]["paths"]["/v1/aip/invoke"]["post"]
 
     assert operation["security"] == [{"ApiKeyAuthorizer": []}]
+
+
+def test_compaction_queue_outlasts_its_function_and_has_a_dead_letter_queue(template, translated):
+    resources = template["Resources"]
+    queue = resources["CompactionQueue"]["Properties"]
+    function = resources["CompactionFunction"]["Properties"]
+    assert queue["VisibilityTimeout"] > function["Timeout"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 3
+    mapping = next(r for r in translated["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping")
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]

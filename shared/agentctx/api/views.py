@@ -53,6 +53,9 @@ def block_out(block: Block, include_content: bool = True) -> BlockOut:
             pinned=block.pinned,
             importance=block.importance,
             compaction_level=block.compaction_level,
+            compacted=block.compacted or None,
+            compacted_by=block.compacted_by,
+            summary_of=block.summary_of,
         ),
         created_at=block.created_at,
     )

@@ -217,6 +217,9 @@ class BlockMetadata(ResponseModel):
     pinned: bool
     importance: float
     compaction_level: int
+    compacted: bool | None = Field(default=None, description="Present and true once a summary replaced the block")
+    compacted_by: str | None = Field(default=None, description="The summary that replaced the block")
+    summary_of: dict[str, Any] | None = Field(default=None, description="For a summary: the blocks it covers")
 
 
 class BlockOut(ResponseModel):
@@ -254,3 +257,35 @@ class Revoked(ResponseModel):
 
 class Health(ResponseModel):
     status: Literal["ok"]
+
+
+# ----- compaction -----
+
+
+class CompactRequest(RequestModel):
+    target_tokens: Annotated[int, Field(ge=0, le=10_000_000)] | None = Field(
+        default=None, description="Target active tokens after compaction; default 40 % of maxTokens"
+    )
+    preserve_pinned: bool = True
+    preserve_recent: Annotated[int, Field(ge=0, le=10_000)] = 5
+
+
+class CompactionJobOut(ResponseModel):
+    id: str
+    session_id: str
+    status: Literal["queued", "running", "completed", "failed"]
+    trigger: Literal["manual", "auto"]
+    target_tokens: int
+    preserve_pinned: bool
+    preserve_recent: int
+    requested_at: str
+    started_at: str | None
+    completed_at: str | None
+    previous_tokens: int | None
+    new_tokens: int | None
+    blocks_compacted: int | None
+    summaries_created: int | None
+    model_calls: int | None
+    target_reached: bool | None
+    reason: str | None
+    error: dict[str, Any] | None

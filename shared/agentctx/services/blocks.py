@@ -10,16 +10,25 @@ from agentctx.domain import DEFAULT_IMPORTANCE, Block, BlockType, render_block_t
 from agentctx.errors import NotFound, PayloadTooLarge
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import BlockIn, BlockPatch
+from agentctx.services.auto_compaction import AutoCompactionTrigger
 from agentctx.store.context_store import ContextStore
 from agentctx.tokens import count_tokens
 
 
 class BlockService:
-    def __init__(self, store: ContextStore, cursors: CursorCodec, max_block_bytes: int, encoding: str) -> None:
+    def __init__(
+        self,
+        store: ContextStore,
+        cursors: CursorCodec,
+        max_block_bytes: int,
+        encoding: str,
+        auto_compaction: AutoCompactionTrigger | None = None,
+    ) -> None:
         self.store = store
         self.cursors = cursors
         self.max_block_bytes = max_block_bytes
         self.encoding = encoding
+        self.auto_compaction = auto_compaction
 
     def build(self, session_hex: str, block_in: BlockIn, now: str) -> Block:
         """A new block for the session, its size checked and its tokens counted."""
@@ -46,7 +55,9 @@ class BlockService:
         session_hex = self._session_hex(session_id)
         now = utc_now()
         blocks = [self.build(session_hex, block_in, now) for block_in in blocks_in]
-        self.store.append_blocks(tenant_id, session_hex, blocks, now)
+        auto = self.auto_compaction.plan(session_hex) if self.auto_compaction else None
+        if self.store.append_blocks(tenant_id, session_hex, blocks, now, auto) and self.auto_compaction and auto:
+            self.auto_compaction.queued(tenant_id, session_hex, auto)
         return blocks
 
     def get(self, tenant_id: str, block_id: str) -> Block:
@@ -67,11 +78,13 @@ class BlockService:
         block_type: BlockType | None,
         tag: str | None,
         pinned: bool | None,
+        include_compacted: bool = False,
     ) -> tuple[list[Block], str | None]:
         session_hex = self._session_hex(session_id)
         if self.store.get_session(tenant_id, session_hex) is None:
             raise NotFound(f"session {session_id} not found")
         query = f"blocks?session={session_hex}&type={block_type or ''}&tag={tag or ''}&pinned={pinned}"
+        query += f"&compacted={include_compacted}"
         after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
         page = self.store.list_blocks(
             tenant_id,
@@ -82,6 +95,7 @@ class BlockService:
             block_type=block_type,
             tag=tag,
             pinned=pinned,
+            include_compacted=include_compacted,
         )
         next_cursor = self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
         return page.items, next_cursor

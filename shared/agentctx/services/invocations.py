@@ -328,7 +328,7 @@ class InvocationService:
 
     def get(self, tenant_id: str, session_id: str, invocation_id: str) -> dict[str, Any]:
         session = self.sessions.load(tenant_id, session_id)
-        order_key = ids.parse_invocation_id(invocation_id)
+        order_key = ids.parse_order_id(invocation_id, ids.INVOCATION_PREFIX)
         record = self.store.get_invocation(tenant_id, session.hex, order_key) if order_key else None
         if record is None:
             raise NotFound(f"invocation {invocation_id} not found")

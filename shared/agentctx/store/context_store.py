@@ -8,12 +8,14 @@ Keys (every partition key starts with the tenant, so no request can reach anothe
                   sparse local secondary index `BlockMeta`, which projects everything but the content: listings,
                   the session's block ids and selections read only that index, and only active blocks.
 - invocation:     same pk, sk `I#{order key}`: the record of one invocation on the session (JSON text).
+- compaction job: same pk, sk `C#{order key}` (JSON text).
 - session lists:  pk `T#{tenant}#SESSIONS` or `T#{tenant}#TAG#{tag}`, sk `{createdAt}#{hex}`: a Query
                   lists a tenant's sessions, or those with a tag, newest first.
 """
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -36,17 +38,8 @@ from agentctx.store.dynamo import (
 SESSION_SK = "SESSION"
 BLOCK_PREFIX = "B#"
 INVOCATION_PREFIX = "I#"
+JOB_PREFIX = "C#"
 BLOCK_META_INDEX = "BlockMeta"
-BLOCK_META_ATTRIBUTES = (
-    "type",
-    "tokenCount",
-    "tags",
-    "pinned",
-    "importance",
-    "compactionLevel",
-    "compacted",
-    "createdAt",
-)
 
 
 def session_pk(tenant_id: str, session_hex: str) -> str:
@@ -66,6 +59,14 @@ def _id_sets(blocks: list[Block]) -> dict[str, list[str]]:
         "pinnedBlocks": [block.id for block in blocks if block.pinned],
         "summaryBlocks": [block.id for block in blocks if block.type is BlockType.SUMMARY and not block.compacted],
     }
+
+
+@dataclass
+class AutoCompaction:
+    """Queue `job` if a write takes the session past `limit` active tokens."""
+
+    limit: int
+    job: dict[str, Any]
 
 
 class SessionGone(NotFound):
@@ -163,22 +164,32 @@ class ContextStore:
 
     # ----- blocks -----
 
-    def append_blocks(self, tenant_id: str, session_hex: str, blocks: list[Block], now: str) -> None:
+    def append_blocks(
+        self, tenant_id: str, session_hex: str, blocks: list[Block], now: str, auto: AutoCompaction | None = None
+    ) -> bool:
         """Store the blocks and add them to the session's metrics, in as few transactions as DynamoDB allows.
 
         A batch that fits one transaction (99 blocks and 3.5 MB) is atomic. A larger one is written in several;
-        if a later one fails, the earlier ones are taken back before the error is raised.
+        if a later one fails, the earlier ones are taken back before the error is raised. True when the write
+        crossed `auto.limit` and queued its automatic compaction job.
         """
         pk = session_pk(tenant_id, session_hex)
         written: list[list[Block]] = []
+        queued = False
         try:
             for group in self._transaction_groups(blocks):
-                self._append_group(pk, group, now)
+                active = [block for block in group if not block.compacted]
+                actions = self._append_actions(pk, group, now)
+                added = sum(block.token_count for block in active)
+                queued |= self._transact_watching_threshold(
+                    tenant_id, session_hex, actions, added, None if queued else auto
+                )
                 written.append(group)
         except Exception:
             for group in written:
                 self._remove_group(pk, group, now)
             raise
+        return queued
 
     def _transaction_groups(self, blocks: list[Block]) -> list[list[Block]]:
         groups: list[list[Block]] = [[]]
@@ -194,7 +205,7 @@ class ContextStore:
             size += block_size
         return groups
 
-    def _append_group(self, pk: str, blocks: list[Block], now: str) -> None:
+    def _append_actions(self, pk: str, blocks: list[Block], now: str) -> list[dict[str, Any]]:
         active = [block for block in blocks if not block.compacted]
         session_update = self._metrics_update(
             pk, now, tokens=sum(block.token_count for block in active), count=len(active), add=_id_sets(blocks)
@@ -209,7 +220,7 @@ class ContextStore:
             }
             for block in blocks
         ]
-        self._transact_on_session(actions)
+        return actions
 
     def _remove_group(self, pk: str, blocks: list[Block], now: str) -> None:
         active = [block for block in blocks if not block.compacted]
@@ -249,12 +260,15 @@ class ContextStore:
         tag: str | None = None,
         pinned: bool | None = None,
         newest_first: bool = False,
+        include_compacted: bool = False,
     ) -> Page[Block]:
-        """Active blocks in session order that pass the filters; without content only the metadata index is read."""
+        """Blocks in session order that pass the filters: active ones, read from the metadata index when no content
+        is wanted; with include_compacted, compacted ones too (from the table itself)."""
         filters: list[str] = []
         values: dict[str, Any] = {}
         names: dict[str, str] = {}
-        if with_content:
+        with_content = with_content or include_compacted
+        if with_content and not include_compacted:
             filters.append("attribute_not_exists(compacted) OR compacted = :false")
             values[":false"] = False
         if block_type is not None:
@@ -455,6 +469,51 @@ class ContextStore:
                 raise NotFound("block not found") from error
             raise
 
+    def _transact_watching_threshold(
+        self, tenant_id: str, session_hex: str, actions: list[dict[str, Any]], added: int, auto: AutoCompaction | None
+    ) -> bool:
+        """Like _transact_on_session, but when the write takes the session past `auto.limit` tokens and no automatic
+        compaction is pending, it also marks the session and records `auto.job`, in the same transaction. Ordinary
+        writes stay one call: the crossing shows up as a failed condition, and only then is the write sent again.
+        True when the job was recorded."""
+        if auto is None:
+            self._transact_on_session(actions)
+            return False
+        update = actions[0]["Update"]
+        update["ConditionExpression"] = (
+            "attribute_exists(pk) AND (attribute_exists(autoCompactionJob) OR totalTokens <= :autoLimit)"
+        )
+        update["ExpressionAttributeValues"][":autoLimit"] = {"N": str(auto.limit - added)}
+        try:
+            self._transact_on_session(actions)
+            return False
+        except SessionGone:
+            if self.get_session(tenant_id, session_hex) is None:
+                raise
+        del update["ExpressionAttributeValues"][":autoLimit"]
+        plain_condition = "attribute_exists(pk)"
+        update["ConditionExpression"] = plain_condition + " AND attribute_not_exists(autoCompactionJob)"
+        update["UpdateExpression"] = update["UpdateExpression"].replace("SET ", "SET autoCompactionJob = :autoJob, ", 1)
+        update["ExpressionAttributeValues"][":autoJob"] = {"S": auto.job["id"]}
+        marked = actions + [
+            {"Put": {"TableName": self.table, "Item": self._job_item(tenant_id, session_hex, auto.job)}}
+        ]
+        try:
+            self._transact_on_session(marked)
+            return True
+        except SessionGone:
+            pass  # another write marked the session first; write this one plainly
+        update["ConditionExpression"] = plain_condition
+        update["UpdateExpression"] = update["UpdateExpression"].replace("SET autoCompactionJob = :autoJob, ", "SET ", 1)
+        del update["ExpressionAttributeValues"][":autoJob"]
+        self._transact_on_session(actions)
+        return False
+
+    def _job_item(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> dict[str, Any]:
+        return to_item(
+            {"pk": session_pk(tenant_id, session_hex), "sk": JOB_PREFIX + job["orderKey"], "record": json.dumps(job)}
+        )
+
     def _metrics_update(
         self,
         pk: str,
@@ -550,6 +609,8 @@ class ContextStore:
                 "importance": block.importance,
                 "compactionLevel": block.compaction_level,
                 "compacted": block.compacted or None,
+                "compactedBy": block.compacted_by,
+                "summaryOf": json.dumps(block.summary_of) if block.summary_of else None,
                 "createdAt": block.created_at,
             }
         )
@@ -569,5 +630,7 @@ class ContextStore:
             importance=values.get("importance", 0.5),
             compaction_level=values.get("compactionLevel", 0),
             compacted=values.get("compacted", False),
+            compacted_by=values.get("compactedBy"),
+            summary_of=json.loads(values["summaryOf"]) if values.get("summaryOf") else None,
             created_at=values["createdAt"],
         )

@@ -57,6 +57,9 @@ def list_blocks(
     tag: Tag | None = None,
     pinned: bool | None = None,
     include: Annotated[Literal["content"] | None, Query(description="`content` to include block contents")] = None,
+    include_compacted: Annotated[
+        bool, Query(alias="includeCompacted", description="Also list blocks a summary has replaced")
+    ] = False,
 ) -> ListEnvelope[BlockOut]:
     with_content = include == "content"
     blocks, next_cursor = block_service().list_page(
@@ -68,6 +71,7 @@ def list_blocks(
         block_type=type,
         tag=tag,
         pinned=pinned,
+        include_compacted=include_compacted,
     )
     return ListEnvelope(
         data=[block_out(block, with_content) for block in blocks],

@@ -1,13 +1,17 @@
-"""`/v1/aip/sessions`: create (or fork on create), list, get, fork, delete."""
+"""`/v1/aip/sessions`: create (or fork on create), list, get, fork, delete, and compact (with its job records)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
 
 from agentctx.api.app import ERROR_RESPONSES, request_id
 from agentctx.api.deps import Tenant
 from agentctx.api.views import session_list_item, session_out
+from agentctx.errors import UpstreamFailed
 from agentctx.schemas import (
+    CompactionJobOut,
+    CompactRequest,
     Deleted,
     Envelope,
     ListEnvelope,
@@ -19,7 +23,9 @@ from agentctx.schemas import (
     SessionOut,
     Tag,
 )
-from agentctx.wiring import session_service
+from agentctx.services.auto_compaction import CompactionParams
+from agentctx.settings import get_settings
+from agentctx.wiring import compaction_service, session_service
 
 router = APIRouter(prefix="/v1/aip/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 
@@ -61,3 +67,56 @@ def fork_session(request: Request, sessionId: str, body: SessionFork, tenant: Te
 def delete_session(request: Request, sessionId: str, tenant: Tenant) -> Envelope[Deleted]:  # noqa: N803
     session_service().delete(tenant, sessionId)
     return Envelope(data=Deleted(deleted=True), meta=Meta(request_id=request_id(request)))
+
+
+@router.post(
+    "/{sessionId}/compact",
+    response_model=Envelope[CompactionJobOut],
+    responses={202: {"model": Envelope[CompactionJobOut], "description": "Queued or still running"}},
+)
+def compact_session(
+    request: Request,
+    sessionId: str,  # noqa: N803
+    body: CompactRequest,
+    tenant: Tenant,
+    prefer: Annotated[str | None, Header(max_length=256)] = None,
+) -> Any:
+    """Queue a compaction; wait for it (safely under API Gateway's 29 s) unless `Prefer: respond-async`."""
+    settings = get_settings()
+    target = body.target_tokens
+    if target is None:
+        target = int(settings.default_max_tokens * settings.compaction_target_share)
+    service = compaction_service()
+    job = service.request(tenant, sessionId, CompactionParams(target, body.preserve_pinned, body.preserve_recent))
+    if "respond-async" not in (prefer or "").lower():
+        job = service.wait(tenant, job["sessionId"][5:], job["orderKey"], settings.compaction_wait_seconds) or job
+    if job["status"] == "failed":
+        raise UpstreamFailed("the compaction failed", {"compaction": job})
+    envelope: Envelope[CompactionJobOut] = Envelope(
+        data=CompactionJobOut.model_validate(job), meta=Meta(request_id=request_id(request))
+    )
+    if job["status"] == "completed":
+        return envelope
+    location = f"/v1/aip/sessions/{sessionId}/compactions/{job['id']}"
+    return JSONResponse(envelope.model_dump(by_alias=True), status_code=202, headers={"Location": location})
+
+
+@router.get("/{sessionId}/compactions", response_model=ListEnvelope[CompactionJobOut])
+def list_compactions(
+    request: Request,
+    sessionId: str,  # noqa: N803
+    tenant: Tenant,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> ListEnvelope[CompactionJobOut]:
+    jobs, next_cursor = compaction_service().list_page(tenant, sessionId, limit, cursor)
+    return ListEnvelope(
+        data=[CompactionJobOut.model_validate(job) for job in jobs],
+        meta=ListMeta(request_id=request_id(request), has_more=next_cursor is not None, next_cursor=next_cursor),
+    )
+
+
+@router.get("/{sessionId}/compactions/{compactionId}", response_model=Envelope[CompactionJobOut])
+def get_compaction(request: Request, sessionId: str, compactionId: str, tenant: Tenant) -> Envelope[CompactionJobOut]:  # noqa: N803
+    job = compaction_service().get(tenant, sessionId, compactionId)
+    return Envelope(data=CompactionJobOut.model_validate(job), meta=Meta(request_id=request_id(request)))

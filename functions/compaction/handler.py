@@ -1,0 +1,30 @@
+"""Lambda entry point for the compaction queue (SQS), reporting partial batch failures.
+
+A message names a job; running it twice is harmless (a finished job is left as it is), and a failure of one
+message leaves only that one for the queue to deliver again, then to the dead-letter queue.
+"""
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from agentctx.observability import logger, metrics
+from agentctx.wiring import compaction_service
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    message = json.loads(record.body)
+    logger.append_keys(tenant_id=message["tenantId"], compaction_job=message["jobKey"])
+    job = compaction_service().run(message["tenantId"], message["sessionHex"], message["jobKey"])
+    if job and job.get("status") == "completed":
+        metrics.add_metric(name="CompactionsCompleted", unit="Count", value=1)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> Any:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,109 @@
+"""Locally, what Lambda's SQS event source mapping does: receive from the embedded queue, call the same handler
+with the same event shape, delete what succeeded and leave reported failures for redelivery."""
+
+import hashlib
+import importlib.util
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {
+                    "ApproximateReceiveCount": message.get("Attributes", {}).get("ApproximateReceiveCount", "1"),
+                    "SentTimestamp": message.get("Attributes", {}).get("SentTimestamp", str(int(time.time() * 1000))),
+                    "SenderId": "AIDAEXAMPLE",
+                    "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
+                },
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324 - SQS's own checksum
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for message in messages
+        ]
+    }
+
+
+class QueueWorker:
+    """Polls one queue and hands batches to a Lambda handler, until stopped."""
+
+    def __init__(self, queue_url: str, handler: Callable[[dict[str, Any], Any], dict[str, Any]], batch_size: int = 5):
+        self.queue_url = queue_url
+        self.handler = handler
+        self.batch_size = batch_size
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="queue-worker", daemon=True)
+
+    def start(self) -> "QueueWorker":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception as error:  # keep polling, as the event source mapping does
+                print(f"queue worker: {error!r}", flush=True)
+                time.sleep(0.5)
+
+    def poll(self, wait_seconds: int = 1) -> int:
+        from agentctx.store.queue import sqs_client
+
+        client = sqs_client()
+        received = client.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+        ).get("Messages", [])
+        if not received:
+            return 0
+        arn = client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        try:
+            response = self.handler(sqs_event(received, arn), _LocalContext())
+            failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
+        except Exception as error:  # a failed invocation: the whole batch comes back after the visibility timeout
+            print(f"queue worker: batch failed: {error.__class__.__name__}", flush=True)
+            failed = {message["MessageId"] for message in received}
+        for message in received:
+            if message["MessageId"] not in failed:
+                client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(received)
+
+
+class _LocalContext:
+    function_name = "local-worker"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:local-worker"
+    aws_request_id = "local"
+    log_group_name = "local"
+    log_stream_name = "local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 120_000
+
+
+def load_function_handler(path: str, name: str = "lambda_handler") -> Any:
+    """A Lambda handler loaded from its file, as the runtime loads it from the function's code."""
+    spec = importlib.util.spec_from_file_location(f"local_{path.replace('/', '_')[:-3]}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)

@@ -1,0 +1,24 @@
+"""Sending work to SQS (the compaction queue); the client is botocore's, created on first use."""
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from botocore.config import Config
+
+
+@lru_cache(maxsize=1)
+def sqs_client() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().create_client(
+        "sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
+    )
+
+
+class MessageQueue:
+    def __init__(self, queue_url: str) -> None:
+        self.queue_url = queue_url
+
+    def send(self, body: dict[str, Any]) -> None:
+        sqs_client().send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body, separators=(",", ":")))

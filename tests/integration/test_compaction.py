@@ -1,0 +1,221 @@
+"""Compaction through SQS: the seed's call, job records, losslessness, exact metrics, redelivery, a failing batch
+item, the lock, appends during a compaction, a second compaction, and automatic compaction."""
+
+import pytest
+
+from agentctx.errors import Conflict
+from agentctx.schemas import BlockIn
+from agentctx.services.auto_compaction import AutoCompactionTrigger
+from agentctx.services.blocks import BlockService
+from agentctx.wiring import compaction_queue, compaction_service, context_store, cursor_codec
+from infra.local_worker import QueueWorker
+from tests.events import LambdaContext
+from tests.integration.test_sessions_api import append, create_session, note
+from tests.template.conftest import functions, load_handler, sam_template
+
+SENTENCE = "The team decided to use JWT access tokens with rotating refresh tokens. "
+
+
+def long_note(i: int, **extra) -> dict:
+    return note(f"Note {i}: {SENTENCE * 4}", tags=[f"t{i % 3}"], **extra)
+
+
+def fill(api, count: int = 20, **extra) -> tuple[dict, list[dict]]:
+    session = create_session(api)
+    return session, append(api, session["id"], *[long_note(i, **extra) for i in range(count)])
+
+
+def compaction_handler():
+    return load_handler(functions(sam_template())["CompactionFunction"])
+
+
+def test_compact_answers_the_seed_fields_and_keeps_everything(api, compaction_worker):
+    session, created = fill(api)
+    pinned_id = created[3]["id"]
+    api.patch(f"/v1/aip/blocks/{pinned_id}", json={"pinned": True})
+    before = api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]["metrics"]["totalTokens"]
+
+    response = api.post(f"/v1/aip/sessions/{session['id']}/compact", json={"targetTokens": 600, "preservePinned": True})
+
+    assert response.status_code == 200, response.text
+    result = response.json()["data"]
+    assert result["status"] == "completed" and result["id"].startswith("cmp_")
+    assert result["previousTokens"] == before
+    assert result["newTokens"] <= 600 and result["targetReached"] is True
+    assert result["blocksCompacted"] > 0 and result["summariesCreated"] >= 1
+    view = api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]
+    assert view["metrics"]["totalTokens"] == result["newTokens"]
+    assert view["metrics"]["compactionCount"] == 1
+    assert view["metrics"]["blockCount"] == 20 - result["blocksCompacted"] + result["summariesCreated"]
+    assert pinned_id in view["blocks"] and view["pinnedBlocks"] == [pinned_id]
+    assert all(block["id"] in view["blocks"] for block in created[-5:])
+    everything = api.get(f"/v1/aip/sessions/{session['id']}/blocks?includeCompacted=true&limit=200").json()["data"]
+    compacted = [b for b in everything if b["metadata"].get("compacted")]
+    assert len(compacted) == result["blocksCompacted"] and len(everything) == 20 + result["summariesCreated"]
+    summary = api.get(f"/v1/aip/blocks/{compacted[0]['metadata']['compactedBy']}").json()["data"]
+    assert summary["type"] == "summary" and summary["metadata"]["compactionLevel"] == 1
+    covered = summary["metadata"]["summaryOf"]["blockIds"]
+    assert compacted[0]["id"] in covered
+    assert set(summary["metadata"]["tags"]) == {
+        tag for b in compacted if b["id"] in covered for tag in b["metadata"]["tags"]
+    }
+    assert api.get(f"/v1/aip/blocks/{covered[0]}").json()["data"]["content"].startswith("Note 0")
+
+
+def test_respond_async_answers_202_with_the_job_and_its_location(api, aws):
+    session, _ = fill(api, 8)
+
+    response = api.post(
+        f"/v1/aip/sessions/{session['id']}/compact", json={"targetTokens": 100}, headers={"Prefer": "respond-async"}
+    )
+
+    assert response.status_code == 202
+    job = response.json()["data"]
+    assert job["status"] == "queued"
+    assert response.headers["Location"] == f"/v1/aip/sessions/{session['id']}/compactions/{job['id']}"
+    QueueWorker(aws["CompactionQueue"], compaction_handler()).poll(wait_seconds=0)
+    done = api.get(response.headers["Location"]).json()["data"]
+    assert done["status"] == "completed" and done["startedAt"] and done["completedAt"]
+    listed = api.get(f"/v1/aip/sessions/{session['id']}/compactions").json()["data"]
+    assert [j["id"] for j in listed] == [job["id"]]
+
+
+def test_redelivered_message_changes_nothing(api, aws):
+    session, _ = fill(api, 10)
+    api.post(
+        f"/v1/aip/sessions/{session['id']}/compact", json={"targetTokens": 200}, headers={"Prefer": "respond-async"}
+    )
+    worker = QueueWorker(aws["CompactionQueue"], compaction_handler())
+    from agentctx.store.queue import sqs_client
+
+    message = sqs_client().receive_message(QueueUrl=aws["CompactionQueue"])["Messages"][0]
+    from infra.local_worker import sqs_event
+
+    event = sqs_event([message], "arn:aws:sqs:us-east-1:123456789012:test-compaction")
+    assert compaction_handler()(event, LambdaContext()) == {"batchItemFailures": []}
+    after_first = api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]
+
+    assert compaction_handler()(event, LambdaContext()) == {"batchItemFailures": []}
+
+    assert api.get(f"/v1/aip/sessions/{session['id']}").json()["data"] == after_first
+    assert after_first["metrics"]["compactionCount"] == 1
+    del worker
+
+
+def test_a_failing_item_is_reported_alone(api, aws):
+    session, _ = fill(api, 10)
+    api.post(
+        f"/v1/aip/sessions/{session['id']}/compact", json={"targetTokens": 200}, headers={"Prefer": "respond-async"}
+    )
+    from agentctx.store.queue import sqs_client
+    from infra.local_worker import sqs_event
+
+    good = sqs_client().receive_message(QueueUrl=aws["CompactionQueue"])["Messages"][0]
+    bad = {"MessageId": "bad-1", "ReceiptHandle": "r", "Body": "{not json"}
+
+    response = compaction_handler()(sqs_event([good, bad], "arn:aws:sqs:us-east-1:123456789012:q"), LambdaContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
+    assert api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]["metrics"]["compactionCount"] == 1
+
+
+def test_dead_letter_queue_after_three_failed_deliveries(aws):
+    from agentctx.store.queue import sqs_client
+
+    client = sqs_client()
+    client.set_queue_attributes(QueueUrl=aws["CompactionQueue"], Attributes={"VisibilityTimeout": "0"})
+    client.send_message(QueueUrl=aws["CompactionQueue"], MessageBody="{broken")
+    worker = QueueWorker(aws["CompactionQueue"], compaction_handler())
+
+    for _ in range(4):
+        worker.poll(wait_seconds=0)
+
+    dead = client.receive_message(QueueUrl=aws["CompactionDeadLetterQueue"])
+    assert [message["Body"] for message in dead.get("Messages", [])] == ["{broken"]
+
+
+def test_two_compactions_of_one_session_never_run_at_once(api, aws):
+    session, _ = fill(api, 6)
+    service = compaction_service()
+    from agentctx.services.auto_compaction import CompactionParams
+
+    first = service.request(api.tenant_id, session["id"], CompactionParams(100))
+    second = service.request(api.tenant_id, session["id"], CompactionParams(100))
+    session_hex = session["id"][5:]
+    service.store.claim(api.tenant_id, session_hex, first["id"], now_epoch=1_000, hold_seconds=10**10)
+
+    with pytest.raises(Conflict):
+        service.run(api.tenant_id, session_hex, second["orderKey"])
+
+    assert service.store.get_job(api.tenant_id, session_hex, second["orderKey"])["status"] == "queued"
+    service.store.release(api.tenant_id, session_hex, first["id"])
+    assert service.run(api.tenant_id, session_hex, second["orderKey"])["status"] == "completed"
+
+
+def test_blocks_appended_during_a_compaction_are_kept_and_never_summarised(api, aws, monkeypatch):
+    session, _ = fill(api, 10)
+    service = compaction_service()
+    appended: list[dict] = []
+    original = service.summariser.summarise
+
+    def summarise_while_a_client_appends(model, blocks, limit):
+        if not appended:
+            appended.extend(append(api, session["id"], note("written mid-compaction")))
+        return original(model, blocks, limit)
+
+    monkeypatch.setattr(service.summariser, "summarise", summarise_while_a_client_appends)
+    from agentctx.services.auto_compaction import CompactionParams
+
+    job = service.request(api.tenant_id, session["id"], CompactionParams(0, preserve_recent=0))
+    result = service.run(api.tenant_id, session["id"][5:], job["orderKey"])
+
+    late = api.get(f"/v1/aip/blocks/{appended[0]['id']}").json()["data"]
+    assert "compacted" not in late["metadata"]
+    view = api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]
+    assert appended[0]["id"] in view["blocks"]
+    assert view["metrics"]["totalTokens"] == result["newTokens"] + appended[0]["metadata"]["tokenCount"]
+
+
+def test_a_session_compacted_twice_gets_summaries_of_summaries(api, compaction_worker):
+    session, _ = fill(api, 30)
+    first = api.post(f"/v1/aip/sessions/{session['id']}/compact", json={"targetTokens": 900, "preserveRecent": 2})
+    append(api, session["id"], *[long_note(100 + i) for i in range(5)])
+
+    second = api.post(f"/v1/aip/sessions/{session['id']}/compact", json={"targetTokens": 150, "preserveRecent": 1})
+
+    assert first.status_code == second.status_code == 200, second.text
+    view = api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]
+    assert view["metrics"]["compactionCount"] == 2
+    levels = [api.get(f"/v1/aip/blocks/{b}").json()["data"]["metadata"]["compactionLevel"] for b in view["blocks"]]
+    assert max(levels) == 2
+    assert view["metrics"]["totalTokens"] == second.json()["data"]["newTokens"]
+
+
+def test_unreachable_target_says_why(api, compaction_worker):
+    session, _ = fill(api, 4, pinned=True)
+
+    result = api.post(f"/v1/aip/sessions/{session['id']}/compact", json={"targetTokens": 10}).json()["data"]
+
+    assert result["targetReached"] is False and "pinned and recent" in result["reason"]
+    assert result["blocksCompacted"] == 0
+
+
+def test_a_write_past_the_threshold_queues_one_automatic_compaction(api, aws):
+    session = create_session(api)
+    sent: list[dict] = []
+    trigger = AutoCompactionTrigger(
+        limit_tokens=300, target_tokens=100, send=lambda body: (sent.append(body), compaction_queue().send(body))
+    )
+    blocks = BlockService(context_store(), cursor_codec(), 256 * 1024, "o200k_base", trigger)
+
+    for i in range(6):
+        blocks.append(api.tenant_id, session["id"], [BlockIn(type="note", content=f"{i} " + SENTENCE * 4)])
+
+    assert len(sent) == 1
+    jobs = api.get(f"/v1/aip/sessions/{session['id']}/compactions").json()["data"]
+    assert [(job["trigger"], job["status"]) for job in jobs] == [("auto", "queued")]
+    QueueWorker(aws["CompactionQueue"], compaction_handler()).poll(wait_seconds=0)
+    view = api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]
+    assert view["metrics"]["compactionCount"] == 1 and view["metrics"]["totalTokens"] <= 300
+    blocks.append(api.tenant_id, session["id"], [BlockIn(type="note", content=SENTENCE * 20)])
+    assert len(sent) == 2  # past the threshold again after the first finished: queued again, once
