@@ -187,6 +187,11 @@ def main() -> None:
     print(f"\n## Context assembly under an {ASSEMBLY_BUDGET:,}-token budget (newest blocks, no filters)\n")
     print("\n".join(context_assembly()))
 
+    from tests.benchmarks.compaction_bench import compaction_runs
+
+    print("\n## Compaction to a quarter of the session's tokens (offline model, preserveRecent 5)\n")
+    print("\n".join(compaction_runs()))
+
 
 if __name__ == "__main__":
     main()

@@ -35,7 +35,7 @@ from agentctx.services.blocks import BlockService
 from agentctx.services.catalog import CatalogService
 from agentctx.services.context import AssembledContext, ContextAssembler, Enrichment, EnrichmentConfig, Selection
 from agentctx.services.sessions import SessionService
-from agentctx.store.context_store import ContextStore
+from agentctx.store.context_store import INVOCATION_PREFIX, ContextStore
 from agentctx.tokens import count_tokens
 
 
@@ -329,7 +329,7 @@ class InvocationService:
     def get(self, tenant_id: str, session_id: str, invocation_id: str) -> dict[str, Any]:
         session = self.sessions.load(tenant_id, session_id)
         order_key = ids.parse_order_id(invocation_id, ids.INVOCATION_PREFIX)
-        record = self.store.get_invocation(tenant_id, session.hex, order_key) if order_key else None
+        record = self.store.get_record(tenant_id, session.hex, INVOCATION_PREFIX, order_key) if order_key else None
         if record is None:
             raise NotFound(f"invocation {invocation_id} not found")
         return record
@@ -340,6 +340,6 @@ class InvocationService:
         session = self.sessions.load(tenant_id, session_id)
         query = f"invocations?session={session.hex}"
         after = self.sessions.cursors.decode(tenant_id, query, cursor) if cursor else None
-        page = self.store.list_invocations(tenant_id, session.hex, limit, after)
+        page = self.store.list_records(tenant_id, session.hex, INVOCATION_PREFIX, limit, after)
         next_cursor = self.sessions.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
         return page.items, next_cursor

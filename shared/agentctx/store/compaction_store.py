@@ -5,7 +5,6 @@
   compactions of one session never run at once and a crashed one does not hold the session forever.
 """
 
-import json
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,7 +19,7 @@ from agentctx.store.context_store import (
     SessionGone,
     session_pk,
 )
-from agentctx.store.dynamo import dynamodb_client, from_item, to_item
+from agentctx.store.dynamo import dynamodb_client, to_item
 
 
 class CompactionStore(ContextStore):
@@ -62,29 +61,10 @@ class CompactionStore(ContextStore):
         return True
 
     def get_job(self, tenant_id: str, session_hex: str, job_key: str) -> dict[str, Any] | None:
-        response = dynamodb_client().get_item(
-            TableName=self.table,
-            Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": JOB_PREFIX + job_key}),
-            ConsistentRead=True,
-        )
-        return json.loads(from_item(response["Item"])["record"]) if "Item" in response else None
+        return self.get_record(tenant_id, session_hex, JOB_PREFIX, job_key)
 
     def list_jobs(self, tenant_id: str, session_hex: str, limit: int, after: str | None) -> Page[dict[str, Any]]:
-        pk = session_pk(tenant_id, session_hex)
-        query: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": to_item({":pk": pk, ":prefix": JOB_PREFIX}),
-            "ScanIndexForward": False,
-            "ConsistentRead": True,
-            "Limit": limit + 1,
-        }
-        if after:
-            query["ExclusiveStartKey"] = to_item({"pk": pk, "sk": after})
-        items = dynamodb_client().query(**query)["Items"]
-        page = items[:limit]
-        next_after = page[-1]["sk"]["S"] if len(items) > limit else None
-        return Page([json.loads(from_item(item)["record"]) for item in page], next_after)
+        return self.list_records(tenant_id, session_hex, JOB_PREFIX, limit, after)
 
     # ----- the lock -----
 

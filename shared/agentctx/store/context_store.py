@@ -386,21 +386,24 @@ class ContextStore:
         actions.append({"Put": {"TableName": self.table, "Item": to_item(record)}})
         self._transact_on_session(actions)
 
-    def get_invocation(self, tenant_id: str, session_hex: str, order_key: str) -> dict[str, Any] | None:
+    def get_record(self, tenant_id: str, session_hex: str, prefix: str, order_key: str) -> dict[str, Any] | None:
+        """One of the session's JSON records: an invocation (`I#`) or a compaction job (`C#`)."""
         response = dynamodb_client().get_item(
             TableName=self.table,
-            Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": INVOCATION_PREFIX + order_key}),
+            Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": prefix + order_key}),
             ConsistentRead=True,
         )
         return json.loads(from_item(response["Item"])["record"]) if "Item" in response else None
 
-    def list_invocations(self, tenant_id: str, session_hex: str, limit: int, after: str | None) -> Page[dict[str, Any]]:
-        """Invocation records, newest first."""
+    def list_records(
+        self, tenant_id: str, session_hex: str, prefix: str, limit: int, after: str | None
+    ) -> Page[dict[str, Any]]:
+        """The session's JSON records of one kind, newest first."""
         pk = session_pk(tenant_id, session_hex)
         query: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": to_item({":pk": pk, ":prefix": INVOCATION_PREFIX}),
+            "ExpressionAttributeValues": to_item({":pk": pk, ":prefix": prefix}),
             "ScanIndexForward": False,
             "ConsistentRead": True,
             "Limit": limit + 1,
