@@ -83,6 +83,10 @@ class Session:
     updated_at: str
     default_agent: str | None = None
     tags: list[str] = field(default_factory=list)
+    # The context window of the default agent's model when the session was made (else the configured default).
+    max_tokens: int = 200_000
+    # Tokens left before a write queues an automatic compaction (a share of max_tokens, less total_tokens).
+    auto_headroom: int = 0
     total_tokens: int = 0
     block_count: int = 0
     compaction_count: int = 0

@@ -37,9 +37,30 @@ def cursor_codec() -> "CursorCodec":
 
 @lru_cache(maxsize=1)
 def session_service() -> "SessionService":
-    from agentctx.services.sessions import SessionService
+    from agentctx.services.sessions import SessionLimits, SessionService
+    from agentctx.store.catalog_store import CatalogStore
 
-    return SessionService(context_store(), cursor_codec())
+    settings = get_settings()
+    catalog = CatalogStore(settings.context_table_name)
+
+    def max_tokens_for(tenant_id: str, default_agent: str | None) -> int:
+        """The context window of the default agent's model; the configured default without one."""
+        from agentctx import ids
+
+        if default_agent:
+            agent_hex = ids.parse_prefixed_hex(default_agent, ids.AGENT_PREFIX) or catalog.agent_hex_for_slug(
+                tenant_id, default_agent
+            )
+            agent = catalog.get_agent(tenant_id, agent_hex) if agent_hex else None
+            model_hex = ids.parse_prefixed_hex(agent.default_model_id, ids.MODEL_PREFIX) if agent else None
+            model = catalog.get_model(tenant_id, model_hex) if model_hex else None
+            if model:
+                return model.context_window
+        return settings.default_max_tokens
+
+    return SessionService(
+        context_store(), cursor_codec(), SessionLimits(max_tokens_for, settings.auto_compaction_share)
+    )
 
 
 @lru_cache(maxsize=1)
@@ -48,13 +69,7 @@ def block_service() -> "BlockService":
     from agentctx.services.blocks import BlockService
 
     settings = get_settings()
-    trigger = None
-    if settings.compaction_queue_url:
-        trigger = AutoCompactionTrigger(
-            limit_tokens=int(settings.default_max_tokens * settings.auto_compaction_share),
-            target_tokens=int(settings.default_max_tokens * settings.compaction_target_share),
-            send=compaction_queue().send,
-        )
+    trigger = AutoCompactionTrigger(send=compaction_queue().send) if settings.compaction_queue_url else None
     return BlockService(context_store(), cursor_codec(), settings.max_block_bytes, settings.tokenizer_encoding, trigger)
 
 
@@ -79,6 +94,7 @@ def compaction_service() -> "CompactionService":
         summariser=Summariser(provider_for, settings.tokenizer_encoding),
         send=compaction_queue().send,
         encoding=settings.tokenizer_encoding,
+        default_target_share=settings.compaction_target_share,
     )
 
 

@@ -4,11 +4,10 @@ from agentctx.domain import Block, Session
 from agentctx.ids import SESSION_PREFIX
 from agentctx.schemas import BlockMetadata, BlockOut, SessionListItem, SessionMetrics, SessionOut
 from agentctx.services.sessions import SessionView
-from agentctx.settings import get_settings
 
 
 def metrics_out(session: Session) -> SessionMetrics:
-    max_tokens = get_settings().default_max_tokens
+    max_tokens = session.max_tokens
     return SessionMetrics(
         total_tokens=session.total_tokens,
         max_tokens=max_tokens,

@@ -275,7 +275,7 @@ class CompactionJobOut(ResponseModel):
     session_id: str
     status: Literal["queued", "running", "completed", "failed"]
     trigger: Literal["manual", "auto"]
-    target_tokens: int
+    target_tokens: int | None = Field(description="Null until an automatic job starts and settles it")
     preserve_pinned: bool
     preserve_recent: int
     requested_at: str

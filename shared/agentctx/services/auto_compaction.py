@@ -16,20 +16,19 @@ from agentctx.store.context_store import AutoCompaction
 
 @dataclass
 class CompactionParams:
-    target_tokens: int
+    """targetTokens None: the configured share of the session's maxTokens, settled when the job runs."""
+
+    target_tokens: int | None
     preserve_pinned: bool = True
     preserve_recent: int = 5
 
 
 class AutoCompactionTrigger:
-    def __init__(self, limit_tokens: int, target_tokens: int, send: Callable[[dict[str, Any]], None]) -> None:
-        self.limit_tokens = limit_tokens
-        self.target_tokens = target_tokens
+    def __init__(self, send: Callable[[dict[str, Any]], None]) -> None:
         self.send = send
 
     def plan(self, session_hex: str) -> AutoCompaction:
-        order_key = ids.new_order_key()
-        return AutoCompaction(self.limit_tokens, compaction_job(session_hex, order_key, self.target_tokens, "auto"))
+        return AutoCompaction(compaction_job(session_hex, ids.new_order_key(), None, "auto"))
 
     def queued(self, tenant_id: str, session_hex: str, auto: AutoCompaction) -> None:
         self.send({"tenantId": tenant_id, "sessionHex": session_hex, "jobKey": auto.job["orderKey"]})
@@ -38,7 +37,7 @@ class AutoCompactionTrigger:
 def compaction_job(
     session_hex: str,
     order_key: str,
-    target_tokens: int,
+    target_tokens: int | None,
     trigger: str,
     preserve_pinned: bool = True,
     preserve_recent: int = 5,

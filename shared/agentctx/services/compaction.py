@@ -15,7 +15,7 @@ summarised by it; a lock on the session keeps two compactions of one session apa
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agentctx import ids
@@ -84,6 +84,8 @@ class Summariser:
 
 def plan_compaction(active: list[Block], params: CompactionParams) -> Plan:
     """Which blocks to summarise, in which groups, with which summary budgets (see the module docstring)."""
+    assert params.target_tokens is not None, "a job's target is settled before it is planned"
+    target = params.target_tokens
     total = sum(block.token_count for block in active)
     recent = (
         {block.order_key for block in active[len(active) - params.preserve_recent :]}
@@ -97,15 +99,15 @@ def plan_compaction(active: list[Block], params: CompactionParams) -> Plan:
     ]
     chosen: list[Block] = []
     for block in ordered:
-        if _projected(total, chosen) <= params.target_tokens:
+        if _projected(total, chosen) <= target:
             break
         chosen.append(block)
     reason = None
-    if _projected(total, chosen) > params.target_tokens:
+    if _projected(total, chosen) > target:
         kept = sum(block.token_count for block in protected)
         reason = (
             f"pinned and recent blocks alone hold {kept} tokens; with the summaries the session cannot get below "
-            f"{_projected(total, chosen)} tokens, above the target of {params.target_tokens}"
+            f"{_projected(total, chosen)} tokens, above the target of {target}"
         )
     chosen.sort(key=lambda block: block.order_key)
     groups = _groups(chosen)
@@ -144,6 +146,7 @@ class CompactionService:
         summariser: Summariser,
         send: Callable[[dict[str, Any]], None],
         encoding: str,
+        default_target_share: float,
     ) -> None:
         self.store = store
         self.sessions = sessions
@@ -151,11 +154,14 @@ class CompactionService:
         self.summariser = summariser
         self.send = send
         self.encoding = encoding
+        self.default_target_share = default_target_share
 
     # ----- queueing -----
 
     def request(self, tenant_id: str, session_id: str, params: CompactionParams, trigger: str = "manual") -> dict:
         session = self.sessions.load(tenant_id, session_id)
+        if params.target_tokens is None:
+            params = replace(params, target_tokens=int(session.max_tokens * self.default_target_share))
         job = self._new_job(session, params, trigger)
         self.store.queue_job(tenant_id, session.hex, job, once=False)
         self._send(tenant_id, session.hex, job)
@@ -249,6 +255,8 @@ class CompactionService:
         session = self.store.get_session(tenant_id, session_hex)
         if session is None:
             raise NotFound("session not found")
+        if job["targetTokens"] is None:
+            job["targetTokens"] = int(session.max_tokens * self.default_target_share)
         params = CompactionParams(job["targetTokens"], job["preservePinned"], job["preserveRecent"])
         active = self.store.list_blocks(tenant_id, session_hex, limit=10**9, after=None, with_content=False).items
         previous = sum(block.token_count for block in active)

@@ -1,5 +1,6 @@
 """Sessions: create (optionally as a fork), read with metrics, list, fork by tag, delete."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from agentctx import ids
@@ -37,10 +38,23 @@ class ForkFilter:
         return not (self.exclude_by_tag and set(block.tags) & set(self.exclude_by_tag))
 
 
+@dataclass
+class SessionLimits:
+    """How big a session may get: its agent model's context window, and when automatic compaction starts."""
+
+    max_tokens_for: Callable[[str, str | None], int]
+    auto_compaction_share: float
+
+    def apply(self, session: Session) -> None:
+        session.max_tokens = self.max_tokens_for(session.tenant_id, session.default_agent)
+        session.auto_headroom = int(session.max_tokens * self.auto_compaction_share) - session.total_tokens
+
+
 class SessionService:
-    def __init__(self, store: ContextStore, cursors: CursorCodec) -> None:
+    def __init__(self, store: ContextStore, cursors: CursorCodec, limits: SessionLimits) -> None:
         self.store = store
         self.cursors = cursors
+        self.limits = limits
 
     def load(self, tenant_id: str, session_id: str) -> Session:
         session_hex = ids.parse_session_id(session_id)
@@ -64,6 +78,7 @@ class SessionService:
             created_at=now,
             updated_at=now,
         )
+        self.limits.apply(session)
         self.store.create_session(session, [])
         return SessionView(session, [])
 
@@ -112,6 +127,7 @@ class SessionService:
             created_at=now,
             updated_at=now,
         )
+        self.limits.apply(fork)
         self.store.create_session(fork, copies)
         return SessionView(fork, [block.id for block in copies])
 

@@ -63,9 +63,8 @@ def _id_sets(blocks: list[Block]) -> dict[str, list[str]]:
 
 @dataclass
 class AutoCompaction:
-    """Queue `job` if a write takes the session past `limit` active tokens."""
+    """Queue `job` if a write takes the session past its automatic-compaction threshold."""
 
-    limit: int
     job: dict[str, Any]
 
 
@@ -171,7 +170,7 @@ class ContextStore:
 
         A batch that fits one transaction (99 blocks and 3.5 MB) is atomic. A larger one is written in several;
         if a later one fails, the earlier ones are taken back before the error is raised. True when the write
-        crossed `auto.limit` and queued its automatic compaction job.
+        crossed the session's threshold and queued its automatic compaction job.
         """
         pk = session_pk(tenant_id, session_hex)
         written: list[list[Block]] = []
@@ -475,25 +474,26 @@ class ContextStore:
     def _transact_watching_threshold(
         self, tenant_id: str, session_hex: str, actions: list[dict[str, Any]], added: int, auto: AutoCompaction | None
     ) -> bool:
-        """Like _transact_on_session, but when the write takes the session past `auto.limit` tokens and no automatic
-        compaction is pending, it also marks the session and records `auto.job`, in the same transaction. Ordinary
-        writes stay one call: the crossing shows up as a failed condition, and only then is the write sent again.
-        True when the job was recorded."""
-        if auto is None:
+        """Like _transact_on_session, but when the write takes the session past its automatic-compaction threshold
+        (its `autoHeadroom`, the tokens left below the threshold, kept beside totalTokens, would go below zero) and
+        no automatic compaction is pending, it also marks the session and records `auto.job`, in the same
+        transaction. Ordinary writes stay one call: the crossing shows up as a failed condition, and only then is
+        the write sent again. True when the job was recorded."""
+        if auto is None or added <= 0:
             self._transact_on_session(actions)
             return False
         update = actions[0]["Update"]
         update["ConditionExpression"] = (
-            "attribute_exists(pk) AND (attribute_exists(autoCompactionJob) OR totalTokens <= :autoLimit)"
+            "attribute_exists(pk) AND (attribute_exists(autoCompactionJob) OR autoHeadroom >= :autoAdded)"
         )
-        update["ExpressionAttributeValues"][":autoLimit"] = {"N": str(auto.limit - added)}
+        update["ExpressionAttributeValues"][":autoAdded"] = {"N": str(added)}
         try:
             self._transact_on_session(actions)
             return False
         except SessionGone:
             if self.get_session(tenant_id, session_hex) is None:
                 raise
-        del update["ExpressionAttributeValues"][":autoLimit"]
+        del update["ExpressionAttributeValues"][":autoAdded"]
         plain_condition = "attribute_exists(pk)"
         update["ConditionExpression"] = plain_condition + " AND attribute_not_exists(autoCompactionJob)"
         update["UpdateExpression"] = update["UpdateExpression"].replace("SET ", "SET autoCompactionJob = :autoJob, ", 1)
@@ -531,8 +531,19 @@ class ContextStore:
     ) -> dict[str, Any]:
         """The session update that goes with every block write: metrics, and the id sets kept on the session
         (`pinnedBlocks`, `summaryBlocks`) so that they are found without reading blocks."""
-        additions = ["totalTokens :tokens", "blockCount :count", "invocationCount :invocations"]
-        values: dict[str, Any] = {":now": now, ":tokens": tokens, ":count": count, ":invocations": invocations}
+        additions = [
+            "totalTokens :tokens",
+            "autoHeadroom :headroom",
+            "blockCount :count",
+            "invocationCount :invocations",
+        ]
+        values: dict[str, Any] = {
+            ":now": now,
+            ":tokens": tokens,
+            ":headroom": -tokens,
+            ":count": count,
+            ":invocations": invocations,
+        }
         removals = []
         for index, (attribute, block_ids) in enumerate((add or {}).items()):
             if block_ids:
@@ -564,6 +575,8 @@ class ContextStore:
                 "name": session.name,
                 "defaultAgent": session.default_agent,
                 "tags": session.tags,
+                "maxTokens": session.max_tokens,
+                "autoHeadroom": session.auto_headroom,
                 "totalTokens": session.total_tokens,
                 "blockCount": session.block_count,
                 "compactionCount": session.compaction_count,
@@ -585,6 +598,8 @@ class ContextStore:
             name=values["name"],
             default_agent=values.get("defaultAgent"),
             tags=values.get("tags", []),
+            max_tokens=values.get("maxTokens", 200_000),
+            auto_headroom=values.get("autoHeadroom", 0),
             total_tokens=values.get("totalTokens", 0),
             block_count=values.get("blockCount", 0),
             compaction_count=values.get("compactionCount", 0),

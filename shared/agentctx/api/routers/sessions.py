@@ -83,11 +83,9 @@ def compact_session(
 ) -> Any:
     """Queue a compaction; wait for it (safely under API Gateway's 29 s) unless `Prefer: respond-async`."""
     settings = get_settings()
-    target = body.target_tokens
-    if target is None:
-        target = int(settings.default_max_tokens * settings.compaction_target_share)
     service = compaction_service()
-    job = service.request(tenant, sessionId, CompactionParams(target, body.preserve_pinned, body.preserve_recent))
+    params = CompactionParams(body.target_tokens, body.preserve_pinned, body.preserve_recent)
+    job = service.request(tenant, sessionId, params)
     if "respond-async" not in (prefer or "").lower():
         job = service.wait(tenant, job["sessionId"][5:], job["orderKey"], settings.compaction_wait_seconds) or job
     if job["status"] == "failed":
