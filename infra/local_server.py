@@ -15,12 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCAL_RESOURCES = {
     "ContextTable": "agentctx-context",
     "TenantsTable": "agentctx-tenants",
+    "IdempotencyTable": "agentctx-idempotency",
     "CompactionQueue": "agentctx-compaction",
     "CompactionDeadLetterQueue": "agentctx-compaction-dlq",
 }
 LOCAL_ENVIRONMENT = {
     "CONTEXT_TABLE_NAME": LOCAL_RESOURCES["ContextTable"],
     "TENANTS_TABLE_NAME": LOCAL_RESOURCES["TenantsTable"],
+    "IDEMPOTENCY_TABLE_NAME": LOCAL_RESOURCES["IdempotencyTable"],
     # moto's queue URLs are fixed by region, account and name
     "COMPACTION_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['CompactionQueue']}",
 }

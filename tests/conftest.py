@@ -21,11 +21,13 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "AgentContextTest",
         "COMPACTION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/test-compaction",
         "COMPACTION_WAIT_SECONDS": "10",
+        "IDEMPOTENCY_TABLE_NAME": "test-idempotency",
     }
 )
 RESOURCES = {
     "ContextTable": "test-context",
     "TenantsTable": "test-tenants",
+    "IdempotencyTable": "test-idempotency",
     "CompactionQueue": "test-compaction",
     "CompactionDeadLetterQueue": "test-compaction-dlq",
 }

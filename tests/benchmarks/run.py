@@ -21,6 +21,7 @@ RUNS = 5
 BENCH_RESOURCES = {
     "ContextTable": "bench-context",
     "TenantsTable": "bench-tenants",
+    "IdempotencyTable": "bench-idempotency",
     "CompactionQueue": "bench-compaction",
     "CompactionDeadLetterQueue": "bench-compaction-dlq",
 }
@@ -171,6 +172,7 @@ def main() -> None:
             "AWS_SECRET_ACCESS_KEY": "bench",
             "CONTEXT_TABLE_NAME": "bench-context",
             "TENANTS_TABLE_NAME": "bench-tenants",
+            "IDEMPOTENCY_TABLE_NAME": "bench-idempotency",
             "COMPACTION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-compaction",
             "POWERTOOLS_METRICS_NAMESPACE": "AgentContextBench",
         }

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from agentctx import errors
+from agentctx.api.idempotency import idempotency_middleware
 from agentctx.observability import logger
 from agentctx.schemas import ErrorEnvelope
 
@@ -89,6 +90,9 @@ def create_app(*routers: APIRouter) -> FastAPI:
         version="0.1.0",
         description="Sessions of context blocks for LLM agents: store, fork, compact and invoke.",
     )
+
+    # Starlette runs the middleware added last first: request ids are assigned before idempotency replays.
+    app.middleware("http")(idempotency_middleware)
 
     @app.middleware("http")
     async def assign_request_id(request: Request, call_next: Any) -> Any:
