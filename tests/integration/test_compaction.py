@@ -243,3 +243,13 @@ def test_a_write_past_the_threshold_queues_one_automatic_compaction(api, aws):
         append(api, session["id"], long_note(written))
         written += 1
     assert jobs_of(api, session["id"]) == [("auto", "queued"), ("auto", "completed")]
+
+
+def test_an_invocation_that_fills_the_session_queues_an_automatic_compaction(api):
+    session = create_session(api, defaultAgent=small_agent(api))
+    long_prompt = SENTENCE * 60  # the prompt and answer blocks make about 830 tokens, past 800
+
+    response = api.post("/v1/aip/invoke", json={"agent": "tiny", "prompt": long_prompt, "session": session["id"]})
+
+    assert response.status_code == 200, response.text
+    assert jobs_of(api, session["id"]) == [("auto", "queued")]

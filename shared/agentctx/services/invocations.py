@@ -323,7 +323,10 @@ class InvocationService:
             "createdAt": started,
             "completedAt": now,
         }
-        self.store.record_invocation(prepared.tenant_id, session.hex, built, record, now)
+        trigger = self.blocks.auto_compaction
+        auto = trigger.plan(session.hex) if trigger else None
+        if self.store.record_invocation(prepared.tenant_id, session.hex, built, record, now, auto) and trigger and auto:
+            trigger.queued(prepared.tenant_id, session.hex, auto)
         return [block.id for block in built]
 
     def get(self, tenant_id: str, session_id: str, invocation_id: str) -> dict[str, Any]:

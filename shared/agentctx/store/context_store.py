@@ -358,9 +358,16 @@ class ContextStore:
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def record_invocation(
-        self, tenant_id: str, session_hex: str, blocks: list[Block], invocation: dict[str, Any], now: str
-    ) -> None:
-        """Save an invocation's blocks and its record, and count it on the session, in one transaction."""
+        self,
+        tenant_id: str,
+        session_hex: str,
+        blocks: list[Block],
+        invocation: dict[str, Any],
+        now: str,
+        auto: AutoCompaction | None = None,
+    ) -> bool:
+        """Save an invocation's blocks and its record, and count it on the session, in one transaction; True when
+        the write crossed the session's threshold and queued its automatic compaction job."""
         pk = session_pk(tenant_id, session_hex)
         session_update = self._metrics_update(
             pk,
@@ -383,7 +390,8 @@ class ContextStore:
         ]
         record = {"pk": pk, "sk": INVOCATION_PREFIX + invocation["orderKey"], "record": json.dumps(invocation)}
         actions.append({"Put": {"TableName": self.table, "Item": to_item(record)}})
-        self._transact_on_session(actions)
+        added = sum(block.token_count for block in blocks)
+        return self._transact_watching_threshold(tenant_id, session_hex, actions, added, auto)
 
     def get_record(self, tenant_id: str, session_hex: str, prefix: str, order_key: str) -> dict[str, Any] | None:
         """One of the session's JSON records: an invocation (`I#`) or a compaction job (`C#`)."""
