@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
-from infra.template import create_queues, create_tables
+from infra.template import create_event_buses, create_queues, create_tables
 
 _dynamodb_lock = threading.RLock()
 _patched = False
@@ -61,7 +61,7 @@ def _copy_each_table_once_per_transaction() -> None:
 
 @contextmanager
 def local_aws(names: dict[str, str]) -> Iterator[dict[str, str]]:
-    """moto for the duration, with the template's tables and queues under the given names (logical id -> name);
+    """moto for the duration, with the template's tables, buses and queues under the given names (logical id -> name);
     yields the queues' URLs by logical id."""
     import boto3
     from moto import mock_aws
@@ -69,4 +69,5 @@ def local_aws(names: dict[str, str]) -> Iterator[dict[str, str]]:
     _apply_dynamodb_requests_one_at_a_time()
     with mock_aws():
         create_tables(boto3.client("dynamodb"), names)
+        create_event_buses(boto3.client("events"), names)
         yield create_queues(boto3.client("sqs"), names)

@@ -16,6 +16,8 @@ LOCAL_RESOURCES = {
     "ContextTable": "agentctx-context",
     "TenantsTable": "agentctx-tenants",
     "IdempotencyTable": "agentctx-idempotency",
+    "EventBus": "agentctx-events",
+    "EventsDeadLetterQueue": "agentctx-events-dlq",
     "CompactionQueue": "agentctx-compaction",
     "CompactionDeadLetterQueue": "agentctx-compaction-dlq",
 }
@@ -23,6 +25,7 @@ LOCAL_ENVIRONMENT = {
     "CONTEXT_TABLE_NAME": LOCAL_RESOURCES["ContextTable"],
     "TENANTS_TABLE_NAME": LOCAL_RESOURCES["TenantsTable"],
     "IDEMPOTENCY_TABLE_NAME": LOCAL_RESOURCES["IdempotencyTable"],
+    "EVENT_BUS_NAME": LOCAL_RESOURCES["EventBus"],
     # moto's queue URLs are fixed by region, account and name
     "COMPACTION_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['CompactionQueue']}",
 }

@@ -13,6 +13,7 @@ _TABLE_PROPERTIES = (
     "LocalSecondaryIndexes",
     "GlobalSecondaryIndexes",
     "BillingMode",
+    "StreamSpecification",
 )
 
 
@@ -50,6 +51,8 @@ def table_definitions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def create_tables(client: Any, names: dict[str, str], template: dict[str, Any] | None = None) -> None:
     """Create the template's tables under the given names (logical id -> table name)."""
     for logical_id, definition in table_definitions(template or load_template()).items():
+        if "StreamSpecification" in definition:  # CloudFormation implies StreamEnabled; the API wants it said
+            definition["StreamSpecification"] = {"StreamEnabled": True, **definition["StreamSpecification"]}
         client.create_table(TableName=names[logical_id], **definition)
 
 
@@ -77,3 +80,10 @@ def create_queues(client: Any, names: dict[str, str], template: dict[str, Any] |
             )
         urls[logical_id] = client.create_queue(QueueName=names[logical_id], Attributes=attributes)["QueueUrl"]
     return urls
+
+
+def create_event_buses(client: Any, names: dict[str, str], template: dict[str, Any] | None = None) -> None:
+    """Create the template's EventBridge buses under the given names."""
+    for logical_id, resource in (template or load_template())["Resources"].items():
+        if resource["Type"] == "AWS::Events::EventBus":
+            client.create_event_bus(Name=names[logical_id])

@@ -22,12 +22,15 @@ os.environ.update(
         "COMPACTION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/test-compaction",
         "COMPACTION_WAIT_SECONDS": "10",
         "IDEMPOTENCY_TABLE_NAME": "test-idempotency",
+        "EVENT_BUS_NAME": "test-events",
     }
 )
 RESOURCES = {
     "ContextTable": "test-context",
     "TenantsTable": "test-tenants",
     "IdempotencyTable": "test-idempotency",
+    "EventBus": "test-events",
+    "EventsDeadLetterQueue": "test-events-dlq",
     "CompactionQueue": "test-compaction",
     "CompactionDeadLetterQueue": "test-compaction-dlq",
 }

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from agentctx.services.sessions import SessionService
     from agentctx.services.tenants import TenantService
     from agentctx.store.context_store import ContextStore
+    from agentctx.store.event_bus import EventBus
     from agentctx.store.queue import MessageQueue
 
 
@@ -71,6 +72,13 @@ def block_service() -> "BlockService":
     settings = get_settings()
     trigger = AutoCompactionTrigger(send=compaction_queue().send) if settings.compaction_queue_url else None
     return BlockService(context_store(), cursor_codec(), settings.max_block_bytes, settings.tokenizer_encoding, trigger)
+
+
+@lru_cache(maxsize=1)
+def event_bus() -> "EventBus":
+    from agentctx.store.event_bus import EventBus
+
+    return EventBus(get_settings().event_bus_name)
 
 
 @lru_cache(maxsize=1)

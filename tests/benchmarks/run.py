@@ -22,6 +22,8 @@ BENCH_RESOURCES = {
     "ContextTable": "bench-context",
     "TenantsTable": "bench-tenants",
     "IdempotencyTable": "bench-idempotency",
+    "EventBus": "bench-events",
+    "EventsDeadLetterQueue": "bench-events-dlq",
     "CompactionQueue": "bench-compaction",
     "CompactionDeadLetterQueue": "bench-compaction-dlq",
 }

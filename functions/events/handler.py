@@ -1,0 +1,29 @@
+"""Lambda entry point for the context table's stream: publishes the domain events of committed changes.
+
+A record whose events could not all be published is reported as a batch item failure; the event source mapping
+retries from it, and subscribers deduplicate on the event id, which the same record always yields.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from agentctx.events import events_from_stream_record
+from agentctx.observability import logger, metrics
+from agentctx.wiring import event_bus
+
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    events = events_from_stream_record(record.raw_event)
+    if events:
+        event_bus().publish(events)
+        metrics.add_metric(name="EventsPublished", unit="Count", value=len(events))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> Any:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,90 @@
+"""Domain events derived from the context table's stream: what changed, for other systems.
+
+Every event is published if and only if its change was committed, because it is read from DynamoDB Streams,
+which carries committed writes only. Its id comes from the stream record, so a record delivered twice yields the
+same event id twice and subscribers deduplicate on it. Schemas: docs/events.md (detail `version` "1").
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from agentctx import ids
+from agentctx.store.dynamo import from_item
+
+SOURCE = "agentctx"
+VERSION = "1"
+
+
+@dataclass
+class DomainEvent:
+    id: str
+    detail_type: str
+    tenant_id: str
+    occurred_at: str
+    data: dict[str, Any]
+
+    def detail(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "version": VERSION,
+            "tenantId": self.tenant_id,
+            "occurredAt": self.occurred_at,
+            "data": self.data,
+        }
+
+
+def _event_id(stream_event_id: str, detail_type: str) -> str:
+    return "evt_" + hashlib.sha256(f"{stream_event_id}|{detail_type}".encode()).hexdigest()[:32]
+
+
+def events_from_stream_record(record: dict[str, Any]) -> list[DomainEvent]:
+    """The events one DynamoDB stream record stands for (most records stand for none)."""
+    change = record["dynamodb"]
+    keys = from_item(change["Keys"])
+    parts = keys["pk"].split("#")
+    if len(parts) != 4 or parts[0] != "T" or parts[2] != "S":
+        return []
+    tenant_id, session_id = parts[1], ids.SESSION_PREFIX + parts[3]
+    new = from_item(change.get("NewImage", {}))
+    old = from_item(change.get("OldImage", {}))
+    name, sk = record["eventName"], keys["sk"]
+
+    def event(detail_type: str, occurred_at: str, data: dict[str, Any]) -> DomainEvent:
+        return DomainEvent(_event_id(record["eventID"], detail_type), detail_type, tenant_id, occurred_at, data)
+
+    if sk == "SESSION":
+        if name == "INSERT":
+            data = {"sessionId": session_id, "name": new["name"], "tags": new.get("tags", [])}
+            if new.get("forkedFrom"):
+                return [event("Session Forked", new["createdAt"], data | {"forkedFrom": new["forkedFrom"]})]
+            return [event("Session Created", new["createdAt"], data)]
+        if name == "REMOVE":
+            return [event("Session Deleted", old.get("updatedAt", ""), {"sessionId": session_id})]
+        return []
+    if sk.startswith("B#") and name == "INSERT":
+        block_id = ids.block_id(parts[3], sk[2:])
+        data = {"sessionId": session_id, "blockId": block_id, "type": new["type"], "tokenCount": new["tokenCount"]}
+        return [event("Blocks Appended", new["createdAt"], data)]
+    if sk.startswith("I#") and name == "INSERT":
+        invocation = json.loads(new["record"])
+        detail_type = "Invocation Completed" if invocation["status"] == "completed" else "Invocation Failed"
+        data = {
+            "invocationId": invocation["id"],
+            "sessionId": session_id,
+            "agent": invocation["agent"],
+            "status": invocation["status"],
+            "usage": invocation["usage"],
+            "blocksCreated": invocation["blocksCreated"],
+            "error": invocation["error"],
+        }
+        return [event(detail_type, invocation["completedAt"], data)]
+    if sk.startswith("C#") and name in ("INSERT", "MODIFY"):
+        job = json.loads(new["record"])
+        before = json.loads(old["record"])["status"] if old.get("record") else None
+        if job["status"] in ("completed", "failed") and before != job["status"]:
+            fields = ("previousTokens", "newTokens", "blocksCompacted", "summariesCreated", "trigger", "error")
+            data = {"compactionId": job["id"], "sessionId": session_id} | {field: job[field] for field in fields}
+            return [event(f"Compaction {job['status'].title()}", job["completedAt"], data)]
+    return []
