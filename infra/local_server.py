@@ -1,5 +1,6 @@
 """`make serve`: the whole API in one process against moto's in-process DynamoDB and SQS, created from
-template.yaml, with the compaction queue's consumer running beside it.
+template.yaml, with the compaction queue's consumer and the table stream's event publisher running beside it
+(events go to the embedded EventBridge bus).
 
 AIP_API_KEY becomes the local tenant's key and AIP_ADMIN_KEY the operator key; either is generated and printed
 when unset. PORT (default 3000) and HOST (default 127.0.0.1) choose where it listens.
@@ -69,11 +70,15 @@ def main() -> None:
     from agentctx.schemas.catalog import AgentCreate, CapabilityRefIn, ModelCreate
     from agentctx.wiring import catalog_service, tenant_service
     from infra.local_aws import local_aws
+    from infra.local_streams import StreamWorker
     from infra.local_worker import QueueWorker, load_function_handler
 
     with local_aws(LOCAL_RESOURCES) as queues:
         compaction = load_function_handler(str(ROOT / "functions" / "compaction" / "handler.py"))
         worker = QueueWorker(queues["CompactionQueue"], compaction).start()
+        publisher = StreamWorker(
+            LOCAL_RESOURCES["ContextTable"], load_function_handler(str(ROOT / "functions" / "events" / "handler.py"))
+        ).start()
         tenant = tenant_service().create_tenant("local")
         tenant_service().issue_key(tenant.id, api_key)
         model = catalog_service().create_model(tenant.id, ModelCreate(**DEMO_MODEL))
@@ -95,6 +100,7 @@ def main() -> None:
         )
         uvicorn.run(full_app(), host=host, port=port, log_level="info")
         worker.stop()
+        publisher.stop()
 
 
 if __name__ == "__main__":

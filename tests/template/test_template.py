@@ -95,3 +95,12 @@ def test_compaction_queue_outlasts_its_function_and_has_a_dead_letter_queue(temp
     assert queue["RedrivePolicy"]["maxReceiveCount"] == 3
     mapping = next(r for r in translated["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping")
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_events_come_from_the_table_stream_with_retries_and_a_dead_letter_queue(template):
+    table = template["Resources"]["ContextTable"]["Properties"]
+    assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    source = template["Resources"]["EventsFunction"]["Properties"]["Events"]["ContextChanges"]["Properties"]
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["BisectBatchOnFunctionError"] is True and source["MaximumRetryAttempts"] > 0
+    assert source["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
