@@ -19,6 +19,8 @@ LOCAL_RESOURCES = {
     "IdempotencyTable": "agentctx-idempotency",
     "EventBus": "agentctx-events",
     "EventsDeadLetterQueue": "agentctx-events-dlq",
+    "TriggerQueue": "agentctx-triggers",
+    "TriggerDeadLetterQueue": "agentctx-triggers-dlq",
     "CompactionQueue": "agentctx-compaction",
     "CompactionDeadLetterQueue": "agentctx-compaction-dlq",
 }

@@ -31,6 +31,8 @@ RESOURCES = {
     "IdempotencyTable": "test-idempotency",
     "EventBus": "test-events",
     "EventsDeadLetterQueue": "test-events-dlq",
+    "TriggerQueue": "test-triggers",
+    "TriggerDeadLetterQueue": "test-triggers-dlq",
     "CompactionQueue": "test-compaction",
     "CompactionDeadLetterQueue": "test-compaction-dlq",
 }

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from agentctx.services.invocations import InvocationService
     from agentctx.services.sessions import SessionService
     from agentctx.services.tenants import TenantService
+    from agentctx.services.triggers import TriggerService
     from agentctx.store.context_store import ContextStore
     from agentctx.store.event_bus import EventBus
     from agentctx.store.queue import MessageQueue
@@ -139,3 +140,10 @@ def invocation_service() -> "InvocationService":
         provider_for=provider_for,
         max_steps=settings.max_agent_steps,
     )
+
+
+@lru_cache(maxsize=1)
+def trigger_service() -> "TriggerService":
+    from agentctx.services.triggers import TriggerService
+
+    return TriggerService(block_service(), invocation_service(), event_bus())

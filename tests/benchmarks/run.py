@@ -24,6 +24,8 @@ BENCH_RESOURCES = {
     "IdempotencyTable": "bench-idempotency",
     "EventBus": "bench-events",
     "EventsDeadLetterQueue": "bench-events-dlq",
+    "TriggerQueue": "bench-triggers",
+    "TriggerDeadLetterQueue": "bench-triggers-dlq",
     "CompactionQueue": "bench-compaction",
     "CompactionDeadLetterQueue": "bench-compaction-dlq",
 }

@@ -8,34 +8,15 @@ Streaming answers are not kept, so a streamed invocation sent twice runs twice.
 
 import base64
 import hashlib
-from functools import lru_cache
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from agentctx.settings import get_settings
+from agentctx.idempotency import persistence
 
 HEADER = "Idempotency-Key"
 _REPLAYED_HEADERS = ("content-type", "location", "x-invocation-id")
-
-
-@lru_cache(maxsize=1)
-def persistence() -> Any:
-    """Built on first use: the persistence layer imports boto3, which requests without the header never need."""
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
-
-    settings = get_settings()
-    layer = DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name)
-    layer.configure(
-        IdempotencyConfig(
-            event_key_jmespath="key",
-            payload_validation_jmespath="payload",
-            expires_after_seconds=settings.idempotency_ttl_seconds,
-        ),
-        key_prefix="agentctx-api",
-    )
-    return layer
 
 
 def _caller(request: Request) -> str:

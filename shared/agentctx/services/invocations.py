@@ -31,6 +31,7 @@ from agentctx.providers.base import (
     Usage,
 )
 from agentctx.schemas import BlockIn
+from agentctx.schemas.invoke import InvokeRequest
 from agentctx.services.blocks import BlockService
 from agentctx.services.catalog import CatalogService
 from agentctx.services.context import AssembledContext, ContextAssembler, Enrichment, EnrichmentConfig, Selection
@@ -346,3 +347,26 @@ class InvocationService:
         page = self.store.list_records(tenant_id, session.hex, INVOCATION_PREFIX, limit, after)
         next_cursor = self.sessions.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
         return page.items, next_cursor
+
+
+def command_from(body: "InvokeRequest") -> InvokeCommand:
+    """The seed's invoke body as an invocation command."""
+    return InvokeCommand(
+        agent=body.agent,
+        prompt=body.prompt,
+        session_id=body.session,
+        selection=Selection(
+            block_ids=body.context.block_ids,
+            include_by_tag=body.context.include_by_tag,
+            exclude_by_tag=body.context.exclude_by_tag,
+            include_pinned=body.context.include_pinned,
+            max_tokens=body.context.max_tokens,
+        ),
+        enrichment=Enrichment(body.enrichment),
+        enrichment_config=EnrichmentConfig(
+            include_preferences=body.enrichment_config.include_preferences,
+            recency_bias=body.enrichment_config.recency_bias,
+            max_tokens=body.enrichment_config.max_tokens,
+        ),
+        save_to_session=body.save_to_session,
+    )

@@ -23,8 +23,8 @@ from agentctx.schemas.invoke import (
     InvokeRequest,
     InvokeResult,
 )
-from agentctx.services.context import Enrichment, EnrichmentConfig, Selection
-from agentctx.services.invocations import InvokeCommand, StreamEvent
+from agentctx.services.context import Selection
+from agentctx.services.invocations import InvokeCommand, StreamEvent, command_from
 from agentctx.wiring import catalog_service, invocation_service
 
 router = APIRouter(tags=["invoke"], responses=ERROR_RESPONSES)
@@ -60,26 +60,7 @@ def _respond(request: Request, tenant: str, command: InvokeCommand, stream: bool
 
 @router.post("/v1/aip/invoke", response_model=Envelope[InvokeResult], responses=STREAM_RESPONSES)
 def invoke(request: Request, body: InvokeRequest, tenant: Tenant) -> Any:
-    command = InvokeCommand(
-        agent=body.agent,
-        prompt=body.prompt,
-        session_id=body.session,
-        selection=Selection(
-            block_ids=body.context.block_ids,
-            include_by_tag=body.context.include_by_tag,
-            exclude_by_tag=body.context.exclude_by_tag,
-            include_pinned=body.context.include_pinned,
-            max_tokens=body.context.max_tokens,
-        ),
-        enrichment=Enrichment(body.enrichment),
-        enrichment_config=EnrichmentConfig(
-            include_preferences=body.enrichment_config.include_preferences,
-            recency_bias=body.enrichment_config.recency_bias,
-            max_tokens=body.enrichment_config.max_tokens,
-        ),
-        save_to_session=body.save_to_session,
-    )
-    return _respond(request, tenant, command, body.stream)
+    return _respond(request, tenant, command_from(body), body.stream)
 
 
 @router.post("/.well-known/aip/invoke", response_model=Envelope[InvokeResult], responses=STREAM_RESPONSES)
