@@ -1,5 +1,5 @@
 """`make serve`: the whole API in one process against moto's in-process DynamoDB and SQS, created from
-template.yaml, with the compaction queue's consumer and the table stream's event publisher running beside it
+template.yaml, with the compaction and trigger queues' consumers and the table stream's event publisher beside it
 (events go to the embedded EventBridge bus).
 
 AIP_API_KEY becomes the local tenant's key and AIP_ADMIN_KEY the operator key; either is generated and printed
@@ -78,6 +78,9 @@ def main() -> None:
     with local_aws(LOCAL_RESOURCES) as queues:
         compaction = load_function_handler(str(ROOT / "functions" / "compaction" / "handler.py"))
         worker = QueueWorker(queues["CompactionQueue"], compaction).start()
+        triggers = QueueWorker(
+            queues["TriggerQueue"], load_function_handler(str(ROOT / "functions" / "triggers" / "handler.py"))
+        ).start()
         publisher = StreamWorker(
             LOCAL_RESOURCES["ContextTable"], load_function_handler(str(ROOT / "functions" / "events" / "handler.py"))
         ).start()
@@ -102,6 +105,7 @@ def main() -> None:
         )
         uvicorn.run(full_app(), host=host, port=port, log_level="info")
         worker.stop()
+        triggers.stop()
         publisher.stop()
 
 
