@@ -1,10 +1,9 @@
 """Locally, what Lambda's DynamoDB stream event source mapping does: read the table's stream from where it left
 off and hand the records to a handler in the event shape Lambda uses."""
 
-import threading
-import time
-from collections.abc import Callable
 from typing import Any
+
+from infra.local_worker import BackgroundPoller, Handler, _LocalContext
 
 
 def streams_client() -> Any:
@@ -45,40 +44,30 @@ class StreamReader:
         return {"Records": records}
 
 
-class StreamWorker:
+class StreamWorker(BackgroundPoller):
     """Reads the stream about once a second and calls the handler; records it reports as failed are handed to it
     again (from the failed one on), as the event source mapping retries."""
 
-    def __init__(self, table_name: str, handler: Callable[[dict[str, Any], Any], dict[str, Any]]) -> None:
+    pause_seconds = 1.0
+
+    def __init__(self, table_name: str, handler: Handler) -> None:
+        super().__init__()
         self.reader = StreamReader(table_name)
         self.handler = handler
         self._pending: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stream-worker", daemon=True)
 
-    def start(self) -> "StreamWorker":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        from infra.local_worker import _LocalContext
-
-        while not self._stop.is_set():
-            records = self._pending
-            try:
-                records = records + self.reader.read()["Records"]
-                self._pending = []
-                if records:
-                    response = self.handler({"Records": records}, _LocalContext())
-                    failed = [failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])]
-                    if failed:
-                        first = next(i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] == failed[0])
-                        self._pending = records[first:]
-            except Exception as error:  # the whole batch failed: it comes again
-                self._pending = records
-                print(f"stream worker: {error.__class__.__name__}: {error}", flush=True)
-            time.sleep(1)
+    def poll(self) -> int:
+        records = self._pending
+        try:
+            records = records + self.reader.read()["Records"]
+            self._pending = []
+            if records:
+                response = self.handler({"Records": records}, _LocalContext())
+                failed = [failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])]
+                if failed:
+                    first = next(i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] == failed[0])
+                    self._pending = records[first:]
+        except Exception:  # the whole batch failed: it comes again
+            self._pending = records
+            raise
+        return len(records)

@@ -33,17 +33,20 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
     }
 
 
-class QueueWorker:
-    """Polls one queue and hands batches to a Lambda handler, until stopped."""
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
-    def __init__(self, queue_url: str, handler: Callable[[dict[str, Any], Any], dict[str, Any]], batch_size: int = 5):
-        self.queue_url = queue_url
-        self.handler = handler
-        self.batch_size = batch_size
+
+class BackgroundPoller:
+    """A daemon thread calling `poll` until stopped; an error is printed and polling goes on, as an event source
+    mapping keeps polling whatever a batch did."""
+
+    pause_seconds = 0.0
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="queue-worker", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
 
-    def start(self) -> "QueueWorker":
+    def start(self) -> "BackgroundPoller":
         self._thread.start()
         return self
 
@@ -51,13 +54,27 @@ class QueueWorker:
         self._stop.set()
         self._thread.join(timeout=10)
 
+    def poll(self) -> int:
+        raise NotImplementedError
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self.poll()
-            except Exception as error:  # keep polling, as the event source mapping does
-                print(f"queue worker: {error!r}", flush=True)
+            except Exception as error:
+                print(f"{type(self).__name__}: {error!r}", flush=True)
                 time.sleep(0.5)
+            time.sleep(self.pause_seconds)
+
+
+class QueueWorker(BackgroundPoller):
+    """Polls one queue and hands batches to a Lambda handler, until stopped."""
+
+    def __init__(self, queue_url: str, handler: Handler, batch_size: int = 5) -> None:
+        super().__init__()
+        self.queue_url = queue_url
+        self.handler = handler
+        self.batch_size = batch_size
 
     def poll(self, wait_seconds: int = 1) -> int:
         from agentctx.store.queue import sqs_client
