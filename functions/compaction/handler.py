@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from agentctx import metering
 from agentctx.observability import logger, metrics
 from agentctx.wiring import compaction_service
 
@@ -19,7 +20,9 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def record_handler(record: SQSRecord) -> None:
     message = json.loads(record.body)
     logger.append_keys(tenant_id=message["tenantId"], compaction_job=message["jobKey"])
-    job = compaction_service().run(message["tenantId"], message["sessionHex"], message["jobKey"])
+    with metering.metered() as usage:
+        job = compaction_service().run(message["tenantId"], message["sessionHex"], message["jobKey"])
+    metering.write(message["tenantId"], usage)
     if job and job.get("status") == "completed":
         metrics.add_metric(name="CompactionsCompleted", unit="Count", value=1)
 

@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from agentctx import metering
 from agentctx.observability import logger, metrics
 from agentctx.wiring import trigger_service
 
@@ -20,7 +21,11 @@ def record_handler(record: SQSRecord) -> None:
     body = json.loads(record.body)
     routed = isinstance(body, dict) and "detail-type" in body and isinstance(body.get("detail"), dict)
     request_id, request = (body["id"], body["detail"]) if routed else (record.message_id, body)
-    result = trigger_service().handle(request_id, request if isinstance(request, dict) else {})
+    request = request if isinstance(request, dict) else {}
+    with metering.metered() as usage:
+        result = trigger_service().handle(request_id, request)
+    if isinstance(request.get("tenantId"), str) and request["tenantId"].startswith("org_"):
+        metering.write(request["tenantId"], usage)
     metrics.add_metric(name=f"TriggeredInvocations{result['status'].title()}", unit="Count", value=1)
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from agentctx.store.context_store import ContextStore
     from agentctx.store.event_bus import EventBus
     from agentctx.store.queue import MessageQueue
+    from agentctx.store.usage_store import UsageStore
 
 
 @lru_cache(maxsize=1)
@@ -147,3 +148,10 @@ def trigger_service() -> "TriggerService":
     from agentctx.services.triggers import TriggerService
 
     return TriggerService(block_service(), invocation_service(), event_bus())
+
+
+@lru_cache(maxsize=1)
+def usage_store() -> "UsageStore":
+    from agentctx.store.usage_store import UsageStore
+
+    return UsageStore(get_settings().tenants_table_name)

@@ -233,7 +233,8 @@ def test_a_write_past_the_threshold_queues_one_automatic_compaction(api, aws):
     for extra in range(3):
         append(api, session["id"], long_note(100 + extra))
 
-    assert ordinary["calls"] == 1  # the auth lookup is cached; the append itself is one transaction
+    # the auth lookup is cached: the append is one transaction, plus the request's one usage write
+    assert ordinary["detail"] == "TransactWriteItems 1, UpdateItem 1"
     assert jobs_of(api, session["id"]) == [("auto", "queued")]
     QueueWorker(aws["CompactionQueue"], compaction_handler()).poll(wait_seconds=0)
     view = api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]

@@ -1,14 +1,16 @@
 """Builds the FastAPI app from routers, with one error envelope for every failure."""
 
 import uuid
+from collections import Counter
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from agentctx import errors
+from agentctx import errors, metering
 from agentctx.api.idempotency import idempotency_middleware
 from agentctx.observability import logger
 from agentctx.schemas import ErrorEnvelope
@@ -84,6 +86,28 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 500, "internal_error", "internal error; quote the requestId when reporting it")
 
 
+async def metering_middleware(request: Request, call_next: Any) -> Any:
+    """Count the request and the work it did for its tenant, once its answer has been sent in full."""
+    usage: Counter[str] = Counter()
+    token = metering.current.set(usage)
+    try:
+        response = await call_next(request)
+    finally:
+        metering.current.reset(token)
+    body = response.body_iterator
+
+    async def body_then_meter() -> Any:
+        async for chunk in body:
+            yield chunk
+        tenant_id = getattr(request.state, "tenant_id", None)
+        if tenant_id:
+            usage["apiCalls"] += 1
+            await run_in_threadpool(metering.write, tenant_id, usage)
+
+    response.body_iterator = body_then_meter()
+    return response
+
+
 def create_app(*routers: APIRouter) -> FastAPI:
     app = FastAPI(
         title="Agent Context Service",
@@ -91,8 +115,10 @@ def create_app(*routers: APIRouter) -> FastAPI:
         description="Sessions of context blocks for LLM agents: store, fork, compact and invoke.",
     )
 
-    # Starlette runs the middleware added last first: request ids are assigned before idempotency replays.
+    # Starlette runs the middleware added last first: request ids are assigned before idempotency replays, and a
+    # replay is metered as an API call but redoes (and counts) no work.
     app.middleware("http")(idempotency_middleware)
+    app.middleware("http")(metering_middleware)
 
     @app.middleware("http")
     async def assign_request_id(request: Request, call_next: Any) -> Any:

@@ -23,10 +23,11 @@ def current_tenant(
     """Behind API Gateway the Lambda authorizer has already checked the key and passes the tenant; the local
     server and a Function URL have no authorizer, so the same check runs here."""
     event = request.scope.get("aws.event") or {}
-    authorized_tenant = ((event.get("requestContext") or {}).get("authorizer") or {}).get("tenantId")
-    if authorized_tenant:
-        return authorized_tenant
-    return tenant_service().authenticate(api_key or (credentials.credentials if credentials else None))
+    tenant_id = ((event.get("requestContext") or {}).get("authorizer") or {}).get("tenantId")
+    if not tenant_id:
+        tenant_id = tenant_service().authenticate(api_key or (credentials.credentials if credentials else None))
+    request.state.tenant_id = tenant_id  # the request is metered for this tenant
+    return tenant_id
 
 
 def require_admin(admin_key: Annotated[str | None, Security(admin_key_header)]) -> None:

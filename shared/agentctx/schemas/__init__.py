@@ -289,3 +289,19 @@ class CompactionJobOut(ResponseModel):
     target_reached: bool | None
     reason: str | None
     error: dict[str, Any] | None
+
+
+# ----- usage -----
+
+
+class UsageOut(ResponseModel):
+    tenant_id: str
+    period: Literal["day", "month"]
+    start: str = Field(description="The day (yyyy-mm-dd) or month (yyyy-mm), UTC")
+    invocations: int
+    input_tokens: int
+    output_tokens: int
+    context_tokens: int
+    compactions: int
+    stored_tokens: int
+    api_calls: int

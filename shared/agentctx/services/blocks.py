@@ -5,7 +5,7 @@ Every write counts the block's tokens and updates the session's metrics in the s
 
 import json
 
-from agentctx import ids
+from agentctx import ids, metering
 from agentctx.domain import DEFAULT_IMPORTANCE, Block, BlockType, render_block_text, utc_now
 from agentctx.errors import NotFound, PayloadTooLarge
 from agentctx.pagination import CursorCodec
@@ -58,6 +58,7 @@ class BlockService:
         auto = self.auto_compaction.plan(session_hex) if self.auto_compaction else None
         if self.store.append_blocks(tenant_id, session_hex, blocks, now, auto) and self.auto_compaction and auto:
             self.auto_compaction.queued(tenant_id, session_hex, auto)
+        metering.add(storedTokens=sum(block.token_count for block in blocks))
         return blocks
 
     def get(self, tenant_id: str, block_id: str) -> Block:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agentctx import ids
+from agentctx import ids, metering
 from agentctx.domain import Block, BlockType, Model, Provider, Session, render_block_text, utc_now
 from agentctx.errors import Conflict, NotFound
 from agentctx.observability import logger
@@ -241,6 +241,7 @@ class CompactionService:
             job |= {"status": "running", "startedAt": job["startedAt"] or utc_now()}
             self.store.put_job(tenant_id, session_hex, job)
             result = self._compact(tenant_id, session_hex, job)
+            metering.add(compactions=1, storedTokens=result["newTokens"] - result["previousTokens"])
             return self._finish(tenant_id, session_hex, job, "completed", **result)
         except ProviderError as error:
             if error.retryable:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentctx import ids
+from agentctx import ids, metering
 from agentctx.capabilities import CATALOGUE, Capability, ToolResult, ToolSpec
 from agentctx.domain import Agent, Block, BlockType, Model, Session, render_block_text, utc_now
 from agentctx.errors import Conflict, NotFound, Throttled, UpstreamFailed
@@ -166,6 +166,7 @@ class InvocationService:
             yield from self._fail(prepared, started, usage, context, "internal_error", "the invocation failed")
             return
         blocks_created = self._save(prepared, started, usage, context, output, tool_calls)
+        metering.add(invocations=1, **usage)
         yield StreamEvent(
             "complete",
             {
@@ -266,6 +267,7 @@ class InvocationService:
             self._record(prepared, started, usage, context, [], None, {"code": code, "message": message})
         except Exception:
             logger.exception("could not record the failed invocation", extra={"invocation_id": prepared.id})
+        metering.add(invocations=1, **usage)
         yield StreamEvent("error", {"message": message, "code": code, "invocationId": prepared.id})
 
     def _save(

@@ -1,0 +1,33 @@
+"""Usage: `GET /v1/usage` for the calling tenant, `GET /v1/admin/tenants/{tenantId}/usage` for the operator."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from agentctx.api.app import ERROR_RESPONSES, request_id
+from agentctx.api.deps import Tenant, require_admin
+from agentctx.metering import today
+from agentctx.schemas import Envelope, Meta, UsageOut
+from agentctx.wiring import tenant_service, usage_store
+
+router = APIRouter(tags=["usage"], responses=ERROR_RESPONSES)
+Period = Annotated[Literal["day", "month"], Query(description="The current UTC day or month")]
+
+
+def usage_out(tenant_id: str, period: str) -> UsageOut:
+    start = today() if period == "day" else today()[:7]
+    totals = usage_store().totals(tenant_id, start)
+    return UsageOut(tenant_id=tenant_id, period=period, start=start, **{key: totals[key] for key in totals})  # type: ignore[arg-type]
+
+
+@router.get("/v1/usage", response_model=Envelope[UsageOut])
+def my_usage(request: Request, tenant: Tenant, period: Period = "day") -> Envelope[UsageOut]:
+    return Envelope(data=usage_out(tenant, period), meta=Meta(request_id=request_id(request)))
+
+
+@router.get(
+    "/v1/admin/tenants/{tenantId}/usage", response_model=Envelope[UsageOut], dependencies=[Depends(require_admin)]
+)
+def tenant_usage(request: Request, tenantId: str, period: Period = "day") -> Envelope[UsageOut]:  # noqa: N803
+    tenant_service().get_tenant(tenantId)
+    return Envelope(data=usage_out(tenantId, period), meta=Meta(request_id=request_id(request)))
