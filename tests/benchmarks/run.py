@@ -194,6 +194,10 @@ def main() -> None:
     print("\n".join(context_assembly()))
 
     from tests.benchmarks.compaction_bench import compaction_runs
+    from tests.benchmarks.overhead_bench import overhead_rows
+
+    print("\n## What metering and Idempotency-Key add (through the HTTP app, key lookup cached)\n")
+    print("\n".join(overhead_rows()))
 
     print("\n## Compaction to a quarter of the session's tokens (offline model, preserveRecent 5)\n")
     print("\n".join(compaction_runs()))

@@ -115,8 +115,8 @@ def create_app(*routers: APIRouter) -> FastAPI:
         description="Sessions of context blocks for LLM agents: store, fork, compact and invoke.",
     )
 
-    # Starlette runs the middleware added last first: request ids are assigned before idempotency replays, and a
-    # replay is metered as an API call but redoes (and counts) no work.
+    # Starlette runs the middleware added last first: request ids are assigned before idempotency replays, which
+    # never reach a route, so they are not metered.
     app.middleware("http")(idempotency_middleware)
     app.middleware("http")(metering_middleware)
 
