@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from agentctx.services.catalog import CatalogService
     from agentctx.services.compaction import CompactionService
     from agentctx.services.invocations import InvocationService
+    from agentctx.services.quotas import QuotaGuard
     from agentctx.services.sessions import SessionService
     from agentctx.services.tenants import TenantService
     from agentctx.services.triggers import TriggerService
@@ -155,3 +156,12 @@ def usage_store() -> "UsageStore":
     from agentctx.store.usage_store import UsageStore
 
     return UsageStore(get_settings().tenants_table_name)
+
+
+@lru_cache(maxsize=1)
+def quota_guard() -> "QuotaGuard":
+    from agentctx.services.quotas import QuotaGuard
+    from agentctx.store.tenant_store import TenantStore
+
+    settings = get_settings()
+    return QuotaGuard(TenantStore(settings.tenants_table_name), usage_store(), settings.default_requests_per_second)

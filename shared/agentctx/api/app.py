@@ -1,5 +1,6 @@
 """Builds the FastAPI app from routers, with one error envelope for every failure."""
 
+import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -14,6 +15,7 @@ from agentctx import errors, metering
 from agentctx.api.idempotency import idempotency_middleware
 from agentctx.observability import logger
 from agentctx.schemas import ErrorEnvelope
+from agentctx.settings import get_settings
 
 STATUS_BY_ERROR: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.NotFound: (404, "not_found"),
@@ -35,6 +37,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "Conflicts with the current state",
         413: "A block over the size limit",
         422: "The body fails validation",
+        429: "A quota or rate limit; Retry-After says when to try again",
     }.items()
 }
 
@@ -56,7 +59,10 @@ def error_response(request: Request, status: int, code: str, message: str, detai
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
     status, code = next(value for kind, value in STATUS_BY_ERROR.items() if isinstance(exc, kind))
-    return error_response(request, status, code, exc.message, exc.details)
+    response = error_response(request, status, code, exc.message, exc.details)
+    if exc.details and "retryAfterSeconds" in exc.details:
+        response.headers["Retry-After"] = str(exc.details["retryAfterSeconds"])
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -108,6 +114,16 @@ async def metering_middleware(request: Request, call_next: Any) -> Any:
     return response
 
 
+def _rate_limit_headers(request: Request, response: Any) -> None:
+    """The AIP reference's rate-limit headers on every response: the tenant's window when it is known."""
+    rate = getattr(request.state, "rate", None)
+    limit = rate.limit if rate else get_settings().default_requests_per_second
+    remaining = 0 if response.status_code == 429 else (rate.remaining if rate else limit)
+    response.headers["X-RateLimit-Limit"] = str(limit)
+    response.headers["X-RateLimit-Remaining"] = str(remaining)
+    response.headers["X-RateLimit-Reset"] = str(rate.reset if rate else int(time.time()) + 1)
+
+
 def create_app(*routers: APIRouter) -> FastAPI:
     app = FastAPI(
         title="Agent Context Service",
@@ -126,6 +142,7 @@ def create_app(*routers: APIRouter) -> FastAPI:
         request.state.request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
         response = await call_next(request)
         response.headers["X-Request-Id"] = request.state.request_id
+        _rate_limit_headers(request, response)
         return response
 
     app.add_exception_handler(errors.DomainError, _domain_error)

@@ -8,7 +8,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from agentctx.errors import Unauthorized
 from agentctx.services.tenants import admin_key_matches
 from agentctx.settings import get_settings
-from agentctx.wiring import tenant_service
+from agentctx.wiring import quota_guard, tenant_service
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 bearer = HTTPBearer(auto_error=False)
@@ -27,6 +27,7 @@ def current_tenant(
     if not tenant_id:
         tenant_id = tenant_service().authenticate(api_key or (credentials.credentials if credentials else None))
     request.state.tenant_id = tenant_id  # the request is metered for this tenant
+    request.state.rate = quota_guard().admit(tenant_id)
     return tenant_id
 
 

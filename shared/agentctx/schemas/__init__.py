@@ -305,3 +305,18 @@ class UsageOut(ResponseModel):
     compactions: int
     stored_tokens: int
     api_calls: int
+
+
+class QuotasIn(RequestModel):
+    requests_per_second: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+        default=None, description="null: the default"
+    )
+    tokens_per_month: Annotated[int, Field(ge=0)] | None = Field(default=None, description="null: unlimited")
+    stored_tokens: Annotated[int, Field(ge=0)] | None = Field(default=None, description="null: unlimited")
+
+
+class QuotasOut(ResponseModel):
+    tenant_id: str
+    requests_per_second: int | None
+    tokens_per_month: int | None
+    stored_tokens: int | None

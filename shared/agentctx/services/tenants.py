@@ -37,6 +37,13 @@ class TenantService:
             raise NotFound(f"tenant {tenant_id} not found")
         return tenant
 
+    def set_quotas(self, tenant_id: str, quotas: dict[str, int | None]) -> None:
+        self.store.put_quotas(tenant_id, quotas)
+
+    def quotas(self, tenant_id: str) -> dict[str, int | None]:
+        self.get_tenant(tenant_id)
+        return self.store.get_quotas(tenant_id)
+
     def issue_key(self, tenant_id: str, key: str | None = None) -> tuple[ApiKey, str]:
         """A new key for the tenant; the plain key is returned here and never again."""
         plain = key or API_KEY_PREFIX + secrets.token_urlsafe(32)

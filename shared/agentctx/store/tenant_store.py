@@ -5,6 +5,7 @@
 - key lookup:  pk `KEYHASH#{sha256}`, sk `KEYHASH`, naming the tenant: one GetItem authenticates a request
 """
 
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -35,6 +36,30 @@ class TenantStore:
             return None
         values = from_item(response["Item"])
         return Tenant(id=tenant_id, name=values["name"], created_at=values["createdAt"])
+
+    def put_quotas(self, tenant_id: str, quotas: dict[str, Any]) -> None:
+        try:
+            dynamodb_client().update_item(
+                TableName=self.table,
+                Key=to_item({"pk": f"TENANT#{tenant_id}", "sk": "TENANT"}),
+                UpdateExpression="SET quotas = :quotas",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=to_item({":quotas": json.dumps(quotas)}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFound(f"tenant {tenant_id} not found") from error
+            raise
+
+    def get_quotas(self, tenant_id: str) -> dict[str, Any]:
+        response = dynamodb_client().get_item(
+            TableName=self.table,
+            Key=to_item({"pk": f"TENANT#{tenant_id}", "sk": "TENANT"}),
+            ProjectionExpression="quotas",
+            ConsistentRead=True,
+        )
+        stored = from_item(response.get("Item", {})).get("quotas")
+        return json.loads(stored) if stored else {}
 
     def put_key(self, key: ApiKey, key_hash: str) -> None:
         """Record the key under its tenant and its hash together; fails if the tenant is gone."""

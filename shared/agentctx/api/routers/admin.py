@@ -4,8 +4,8 @@ from fastapi import APIRouter, Depends, Request
 
 from agentctx.api.app import ERROR_RESPONSES, request_id
 from agentctx.api.deps import require_admin
-from agentctx.schemas import ApiKeyOut, Envelope, Meta, Revoked, TenantCreate, TenantOut
-from agentctx.wiring import tenant_service
+from agentctx.schemas import ApiKeyOut, Envelope, Meta, QuotasIn, QuotasOut, Revoked, TenantCreate, TenantOut
+from agentctx.wiring import quota_guard, tenant_service
 
 router = APIRouter(
     prefix="/v1/admin/tenants", tags=["admin"], dependencies=[Depends(require_admin)], responses=ERROR_RESPONSES
@@ -34,3 +34,26 @@ def issue_key(request: Request, tenantId: str) -> Envelope[ApiKeyOut]:  # noqa: 
 def revoke_key(request: Request, tenantId: str, keyId: str) -> Envelope[Revoked]:  # noqa: N803
     tenant_service().revoke_key(tenantId, keyId)
     return Envelope(data=Revoked(revoked=True), meta=Meta(request_id=request_id(request)))
+
+
+def _quotas_out(tenant_id: str, quotas: dict) -> QuotasOut:
+    return QuotasOut(
+        tenant_id=tenant_id,
+        requests_per_second=quotas.get("requestsPerSecond"),
+        tokens_per_month=quotas.get("tokensPerMonth"),
+        stored_tokens=quotas.get("storedTokens"),
+    )
+
+
+@router.put("/{tenantId}/quotas", response_model=Envelope[QuotasOut])
+def set_quotas(request: Request, tenantId: str, body: QuotasIn) -> Envelope[QuotasOut]:  # noqa: N803
+    quotas = body.model_dump(by_alias=True)
+    tenant_service().set_quotas(tenantId, quotas)
+    quota_guard().forget(tenantId)
+    return Envelope(data=_quotas_out(tenantId, quotas), meta=Meta(request_id=request_id(request)))
+
+
+@router.get("/{tenantId}/quotas", response_model=Envelope[QuotasOut])
+def get_quotas(request: Request, tenantId: str) -> Envelope[QuotasOut]:  # noqa: N803
+    quotas = tenant_service().quotas(tenantId)
+    return Envelope(data=_quotas_out(tenantId, quotas), meta=Meta(request_id=request_id(request)))

@@ -20,13 +20,14 @@ from agentctx.schemas import (
     Meta,
     Tag,
 )
-from agentctx.wiring import block_service
+from agentctx.wiring import block_service, quota_guard
 
 router = APIRouter(tags=["blocks"], responses=ERROR_RESPONSES)
 
 
 @router.post("/v1/aip/blocks", status_code=201, response_model=Envelope[BlockOut], response_model_exclude_none=True)
 def create_block(request: Request, body: BlockCreate, tenant: Tenant) -> Envelope[BlockOut]:
+    quota_guard().check_storage(tenant)
     (block,) = block_service().append(tenant, body.session_id, [body])
     return Envelope(data=block_out(block), meta=Meta(request_id=request_id(request)))
 
@@ -38,6 +39,7 @@ def create_block(request: Request, body: BlockCreate, tenant: Tenant) -> Envelop
     response_model_exclude_none=True,
 )
 def append_blocks(request: Request, sessionId: str, body: BlockBatchCreate, tenant: Tenant) -> ListEnvelope[BlockOut]:  # noqa: N803
+    quota_guard().check_storage(tenant)
     blocks = block_service().append(tenant, sessionId, body.blocks)
     return ListEnvelope(
         data=[block_out(block) for block in blocks], meta=ListMeta(request_id=request_id(request), has_more=False)

@@ -25,7 +25,7 @@ from agentctx.schemas.invoke import (
 )
 from agentctx.services.context import Selection
 from agentctx.services.invocations import InvokeCommand, StreamEvent, command_from
-from agentctx.wiring import catalog_service, invocation_service
+from agentctx.wiring import catalog_service, invocation_service, quota_guard
 
 router = APIRouter(tags=["invoke"], responses=ERROR_RESPONSES)
 
@@ -34,7 +34,6 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The invocation's result, or with stream: true its Server-Sent Events",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
-    429: ERROR_RESPONSES[400] | {"description": "Rate limited (the model provider's or a quota)"},
     502: ERROR_RESPONSES[400] | {"description": "The model provider failed"},
 }
 AgentHeader = Annotated[str, Header(alias="X-AIP-Agent", min_length=1, max_length=128)]
@@ -46,6 +45,7 @@ def sse(events: Iterator[StreamEvent]) -> Iterator[str]:
 
 
 def _respond(request: Request, tenant: str, command: InvokeCommand, stream: bool) -> Any:
+    quota_guard().check_tokens(tenant)
     service = invocation_service()
     prepared = service.prepare(tenant, command)
     if stream:

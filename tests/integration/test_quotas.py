@@ -1,0 +1,64 @@
+"""Quotas per tenant: 429 with Retry-After and nothing saved; rate-limit headers on every response."""
+
+from tests.conftest import ADMIN_KEY
+from tests.integration.test_sessions_api import append, create_session, note
+
+
+def set_quotas(http, tenant_id, **quotas):
+    response = http.put(f"/v1/admin/tenants/{tenant_id}/quotas", json=quotas, headers={"X-Admin-Key": ADMIN_KEY})
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def test_every_response_carries_rate_limit_headers(api, http):
+    for response in (api.get("/v1/aip/sessions"), http.get("/health"), http.get("/v1/aip/sessions")):
+        assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} <= set(response.headers)
+    assert api.get("/v1/aip/sessions").headers["X-RateLimit-Limit"] == "100"
+
+
+def test_request_rate_quota_refuses_with_429_and_retry_after(api, http):
+    assert set_quotas(http, api.tenant_id, requestsPerSecond=3)["requestsPerSecond"] == 3
+
+    answers = [api.post("/v1/aip/sessions", json={"name": f"s{i}"}) for i in range(6)]
+
+    refused = [r for r in answers if r.status_code == 429]
+    assert refused, [r.status_code for r in answers]
+    assert refused[0].headers["Retry-After"] == "1" and refused[0].headers["X-RateLimit-Remaining"] == "0"
+    assert (
+        refused[0].json()["error"]["code"] == "rate_limited" and "per second" in refused[0].json()["error"]["message"]
+    )
+    created = sum(1 for r in answers if r.status_code == 201)
+    assert created <= 3
+
+
+def test_stored_token_quota_refuses_appends_and_saves_nothing(api, http):
+    session = create_session(api)
+    append(api, session["id"], note("words " * 50))
+    set_quotas(http, api.tenant_id, storedTokens=10)
+
+    response = api.post("/v1/aip/blocks", json={"sessionId": session["id"], "type": "note", "content": "more"})
+
+    assert response.status_code == 429 and "stored token quota" in response.json()["error"]["message"]
+    assert api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]["metrics"]["blockCount"] == 1
+
+
+def test_monthly_token_quota_refuses_invocations(api, http, code_assistant):
+    api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "hi"})
+    set_quotas(http, api.tenant_id, tokensPerMonth=1)
+
+    response = api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "again"})
+
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
+    assert api.get("/v1/usage").json()["data"]["invocations"] == 1
+
+
+def test_quotas_are_read_back_and_need_the_operator(api, http):
+    set_quotas(http, api.tenant_id, tokensPerMonth=1000)
+
+    got = http.get(f"/v1/admin/tenants/{api.tenant_id}/quotas", headers={"X-Admin-Key": ADMIN_KEY}).json()["data"]
+
+    assert got == {"tenantId": api.tenant_id, "requestsPerSecond": None, "tokensPerMonth": 1000, "storedTokens": None}
+    assert http.put(f"/v1/admin/tenants/{api.tenant_id}/quotas", json={}).status_code == 401
+    assert (
+        http.put("/v1/admin/tenants/org_missing/quotas", json={}, headers={"X-Admin-Key": ADMIN_KEY}).status_code == 404
+    )
