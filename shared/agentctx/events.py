@@ -67,8 +67,14 @@ def events_from_stream_record(record: dict[str, Any]) -> list[DomainEvent]:
         block_id = ids.block_id(parts[3], sk[2:])
         data = {"sessionId": session_id, "blockId": block_id, "type": new["type"], "tokenCount": new["tokenCount"]}
         return [event("Blocks Appended", new["createdAt"], data)]
-    if sk.startswith("I#") and name == "INSERT":
+    if sk.startswith("I#") and name in ("INSERT", "MODIFY"):
         invocation = json.loads(new["record"])
+        before = json.loads(old["record"])["status"] if old.get("record") else None
+        if invocation["status"] == before:
+            return []
+        if invocation["status"] == "running":
+            data = {"invocationId": invocation["id"], "sessionId": session_id, "agent": invocation["agent"]}
+            return [event("Invocation Started", invocation["createdAt"], data)]
         detail_type = "Invocation Completed" if invocation["status"] == "completed" else "Invocation Failed"
         data = {
             "invocationId": invocation["id"],

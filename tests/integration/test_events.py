@@ -60,6 +60,7 @@ def test_each_change_becomes_its_event(api, code_assistant, compaction_worker, s
     for kind in [
         "Session Created",
         "Blocks Appended",
+        "Invocation Started",
         "Invocation Completed",
         "Compaction Completed",
         "Session Forked",

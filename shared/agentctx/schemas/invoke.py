@@ -59,7 +59,7 @@ class InvokeResult(ResponseModel):
 
 class InvocationRecord(ResponseModel):
     id: str
-    status: Literal["completed", "failed"]
+    status: Literal["running", "completed", "failed"]
     agent: str
     agent_id: str
     model_id: str
@@ -71,7 +71,7 @@ class InvocationRecord(ResponseModel):
     usage: InvokeUsage
     error: dict[str, str] | None
     created_at: str
-    completed_at: str
+    completed_at: str | None
 
 
 class AipModel(BaseModel):

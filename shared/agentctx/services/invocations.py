@@ -145,6 +145,7 @@ class InvocationService:
         tool_calls: list[tuple[ToolUse, ToolResult]] = []
         context: AssembledContext | None = None
         try:
+            self._record_start(prepared, started)
             context = self._assemble(prepared)
             usage["contextTokens"] = context.token_count
             yield StreamEvent(
@@ -180,6 +181,14 @@ class InvocationService:
                 "context": {"blockIds": context.block_ids, "tokenCount": context.token_count},
             },
         )
+
+    def _record_start(self, prepared: PreparedInvocation, started: str) -> None:
+        """A running record, so that the start is a committed change (published as `Invocation Started`) and the
+        invocation is listed while it runs; the final record replaces it."""
+        if prepared.session is None or not prepared.command.save_to_session:
+            return
+        record = self._invocation_record(prepared, started, None, [], None, None, status="running")
+        self.store.put_record(prepared.tenant_id, prepared.session.hex, INVOCATION_PREFIX, record)
 
     def _assemble(self, prepared: PreparedInvocation) -> AssembledContext:
         command, model = prepared.command, prepared.model
@@ -309,28 +318,45 @@ class InvocationService:
         built = [self.blocks.build(session.hex, block, now) for block in [prompt, *results]]
         for block in built:
             block.tags = tags
-        record = {
-            "id": prepared.id,
-            "orderKey": prepared.order_key,
-            "status": "failed" if error else "completed",
-            "agent": prepared.agent.slug,
-            "agentId": prepared.agent.id,
-            "modelId": prepared.model.id,
-            "session": session.id,
-            "prompt": command.prompt,
-            "output": output,
-            "blocksCreated": [block.id for block in built],
-            "contextBlockIds": context.block_ids if context else [],
-            "usage": usage,
-            "error": error,
-            "createdAt": started,
-            "completedAt": now,
-        }
+        record = self._invocation_record(
+            prepared, started, context, [block.id for block in built], output, error, usage=usage, completed_at=now
+        )
         trigger = self.blocks.auto_compaction
         auto = trigger.plan(session.hex) if trigger else None
         if self.store.record_invocation(prepared.tenant_id, session.hex, built, record, now, auto) and trigger and auto:
             trigger.queued(prepared.tenant_id, session.hex, auto)
         return [block.id for block in built]
+
+    @staticmethod
+    def _invocation_record(
+        prepared: PreparedInvocation,
+        started: str,
+        context: AssembledContext | None,
+        blocks_created: list[str],
+        output: str | None,
+        error: dict[str, str] | None,
+        status: str | None = None,
+        usage: dict[str, int] | None = None,
+        completed_at: str | None = None,
+    ) -> dict[str, Any]:
+        session = prepared.session
+        return {
+            "id": prepared.id,
+            "orderKey": prepared.order_key,
+            "status": status or ("failed" if error else "completed"),
+            "agent": prepared.agent.slug,
+            "agentId": prepared.agent.id,
+            "modelId": prepared.model.id,
+            "session": session.id if session else None,
+            "prompt": prepared.command.prompt,
+            "output": output,
+            "blocksCreated": blocks_created,
+            "contextBlockIds": context.block_ids if context else [],
+            "usage": usage or {"contextTokens": 0, "inputTokens": 0, "outputTokens": 0},
+            "error": error,
+            "createdAt": started,
+            "completedAt": completed_at,
+        }
 
     def get(self, tenant_id: str, session_id: str, invocation_id: str) -> dict[str, Any]:
         session = self.sessions.load(tenant_id, session_id)

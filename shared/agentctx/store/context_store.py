@@ -393,6 +393,15 @@ class ContextStore:
         added = sum(block.token_count for block in blocks)
         return self._transact_watching_threshold(tenant_id, session_hex, actions, added, auto)
 
+    def put_record(self, tenant_id: str, session_hex: str, prefix: str, record: dict[str, Any]) -> None:
+        """Write one of the session's JSON records (an invocation as it starts, say) by its order key."""
+        item = {
+            "pk": session_pk(tenant_id, session_hex),
+            "sk": prefix + record["orderKey"],
+            "record": json.dumps(record),
+        }
+        dynamodb_client().put_item(TableName=self.table, Item=to_item(item))
+
     def get_record(self, tenant_id: str, session_hex: str, prefix: str, order_key: str) -> dict[str, Any] | None:
         """One of the session's JSON records: an invocation (`I#`) or a compaction job (`C#`)."""
         response = dynamodb_client().get_item(
