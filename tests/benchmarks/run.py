@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ["sessions", "blocks", "admin", "authorizer", "catalog", "invoke"]
+FUNCTIONS = ["sessions", "blocks", "admin", "authorizer", "catalog", "invoke", "compaction", "events", "triggers"]
 SIZES = [10, 1_000, 10_000]
 RUNS = 5
 BENCH_RESOURCES = {

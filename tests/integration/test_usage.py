@@ -65,3 +65,23 @@ def test_tenants_see_only_their_own_usage_and_the_operator_sees_any(api, other_a
     operator = http.get(f"/v1/admin/tenants/{api.tenant_id}/usage", headers={"X-Admin-Key": ADMIN_KEY}).json()["data"]
     assert operator["tenantId"] == api.tenant_id and operator["apiCalls"] >= 1
     assert http.get(f"/v1/admin/tenants/{api.tenant_id}/usage").status_code == 401
+
+
+def test_counts_are_exact_under_concurrent_invocations(api, code_assistant):
+    session = create_session(api)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(
+            pool.map(
+                lambda i: api.post(
+                    "/v1/aip/invoke", json={"agent": "code-assistant", "prompt": f"q{i}", "session": session["id"]}
+                ).json()["data"],
+                range(12),
+            )
+        )
+
+    day = usage(api)
+    assert day["invocations"] == 12
+    assert day["inputTokens"] == sum(answer["usage"]["inputTokens"] for answer in answers)
+    assert day["outputTokens"] == sum(answer["usage"]["outputTokens"] for answer in answers)
+    assert api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]["metrics"]["invocationCount"] == 12
