@@ -148,3 +148,18 @@ def test_the_rule_routes_requests_from_the_default_bus_to_the_queue(aws):
 
     received = boto3.client("sqs").receive_message(QueueUrl=aws["TriggerQueue"]).get("Messages", [])
     assert [json.loads(m["Body"])["detail"] for m in received] == [{"x": 1}]
+
+
+def test_an_unreadable_message_goes_to_the_dead_letter_queue_after_three_tries(aws):
+    from infra.local_worker import QueueWorker
+
+    sqs = boto3.client("sqs")
+    sqs.set_queue_attributes(QueueUrl=aws["TriggerQueue"], Attributes={"VisibilityTimeout": "0"})
+    sqs.send_message(QueueUrl=aws["TriggerQueue"], MessageBody="{broken")
+    worker = QueueWorker(aws["TriggerQueue"], trigger_handler())
+
+    for _ in range(4):
+        worker.poll(wait_seconds=0)
+
+    dead = sqs.receive_message(QueueUrl=aws["TriggerDeadLetterQueue"]).get("Messages", [])
+    assert [message["Body"] for message in dead] == ["{broken"]
