@@ -27,6 +27,7 @@ from agentctx.services.auto_compaction import CompactionParams, compaction_job
 from agentctx.services.catalog import CatalogService
 from agentctx.services.sessions import SessionService
 from agentctx.store.compaction_store import CompactionStore
+from agentctx.store.context_store import JOB_PREFIX
 from agentctx.tokens import count_tokens, get_encoding
 
 HIGH_IMPORTANCE = 0.8
@@ -205,12 +206,7 @@ class CompactionService:
     def list_page(
         self, tenant_id: str, session_id: str, limit: int, cursor: str | None
     ) -> tuple[list[dict], str | None]:
-        session = self.sessions.load(tenant_id, session_id)
-        query = f"compactions?session={session.hex}"
-        after = self.sessions.cursors.decode(tenant_id, query, cursor) if cursor else None
-        page = self.store.list_jobs(tenant_id, session.hex, limit, after)
-        next_cursor = self.sessions.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
-        return page.items, next_cursor
+        return self.sessions.list_records(tenant_id, session_id, JOB_PREFIX, limit, cursor)
 
     def wait(self, tenant_id: str, session_hex: str, job_key: str, seconds: float) -> dict[str, Any]:
         """The job once it is completed or failed, or as it stands when the time is up."""

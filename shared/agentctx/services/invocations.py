@@ -369,12 +369,7 @@ class InvocationService:
     def list_page(
         self, tenant_id: str, session_id: str, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        session = self.sessions.load(tenant_id, session_id)
-        query = f"invocations?session={session.hex}"
-        after = self.sessions.cursors.decode(tenant_id, query, cursor) if cursor else None
-        page = self.store.list_records(tenant_id, session.hex, INVOCATION_PREFIX, limit, after)
-        next_cursor = self.sessions.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
-        return page.items, next_cursor
+        return self.sessions.list_records(tenant_id, session_id, INVOCATION_PREFIX, limit, cursor)
 
 
 def command_from(body: "InvokeRequest") -> InvokeCommand:

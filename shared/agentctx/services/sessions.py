@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from agentctx import ids
 from agentctx.domain import Block, BlockType, Page, Session, utc_now
@@ -130,6 +131,16 @@ class SessionService:
         self.limits.apply(fork)
         self.store.create_session(fork, copies)
         return SessionView(fork, [block.id for block in copies])
+
+    def list_records(
+        self, tenant_id: str, session_id: str, prefix: str, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the session's JSON records of one kind (invocations, compaction jobs), newest first."""
+        session = self.load(tenant_id, session_id)
+        query = f"records?session={session.hex}&kind={prefix}"
+        after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
+        page = self.store.list_records(tenant_id, session.hex, prefix, limit, after)
+        return page.items, self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
 
     def delete(self, tenant_id: str, session_id: str) -> None:
         self.store.delete_session(self.load(tenant_id, session_id))
