@@ -20,7 +20,7 @@ from typing import Any
 
 from agentctx import ids, metering
 from agentctx.domain import Block, BlockType, Model, Provider, Session, render_block_text, utc_now
-from agentctx.errors import Conflict, NotFound
+from agentctx.errors import NotFound
 from agentctx.observability import logger
 from agentctx.providers.base import ChatMessage, ModelProvider, ModelRequest, ProviderError, TextDelta, TextPart
 from agentctx.services.auto_compaction import CompactionParams, compaction_job
@@ -229,10 +229,8 @@ class CompactionService:
             return job
         try:
             self.store.claim(tenant_id, session_hex, job["id"], int(time.time()), LOCK_SECONDS)
-        except NotFound:
+        except NotFound:  # a Conflict (another compaction runs) propagates: the queue delivers this one later
             return self._finish(tenant_id, session_hex, job, "failed", error={"code": "session_deleted"})
-        except Conflict:
-            raise  # another compaction of the session is running: let the queue deliver this one later
         try:
             job |= {"status": "running", "startedAt": job["startedAt"] or utc_now()}
             self.store.put_job(tenant_id, session_hex, job)
