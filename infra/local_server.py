@@ -1,5 +1,5 @@
 """`make serve`: the whole API in one process against moto's in-process DynamoDB and SQS, created from
-template.yaml, with the compaction and trigger queues' consumers and the table stream's event publisher beside it
+template.yaml, with the compaction, trigger and turn queues' consumers and the table stream's event publisher beside it
 (events go to the embedded EventBridge bus).
 
 AIP_API_KEY becomes the local tenant's key and AIP_ADMIN_KEY the operator key; either is generated and printed
@@ -23,6 +23,8 @@ LOCAL_RESOURCES = {
     "TriggerDeadLetterQueue": "agentctx-triggers-dlq",
     "CompactionQueue": "agentctx-compaction",
     "CompactionDeadLetterQueue": "agentctx-compaction-dlq",
+    "TurnQueue": "agentctx-turns.fifo",
+    "TurnDeadLetterQueue": "agentctx-turns-dlq.fifo",
 }
 LOCAL_ENVIRONMENT = {
     "CONTEXT_TABLE_NAME": LOCAL_RESOURCES["ContextTable"],
@@ -31,6 +33,7 @@ LOCAL_ENVIRONMENT = {
     "EVENT_BUS_NAME": LOCAL_RESOURCES["EventBus"],
     # moto's queue URLs are fixed by region, account and name
     "COMPACTION_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['CompactionQueue']}",
+    "TURN_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['TurnQueue']}",
 }
 
 # So the seed's curl examples work on a fresh machine with no account anywhere.
@@ -81,31 +84,39 @@ def main() -> None:
         triggers = QueueWorker(
             queues["TriggerQueue"], load_function_handler(str(ROOT / "functions" / "triggers" / "handler.py"))
         ).start()
+        turns = QueueWorker(
+            queues["TurnQueue"], load_function_handler(str(ROOT / "functions" / "turns" / "handler.py"))
+        ).start()
         publisher = StreamWorker(
             LOCAL_RESOURCES["ContextTable"], load_function_handler(str(ROOT / "functions" / "events" / "handler.py"))
         ).start()
         tenant = tenant_service().create_tenant("local")
         tenant_service().issue_key(tenant.id, api_key)
         model = catalog_service().create_model(tenant.id, ModelCreate(**DEMO_MODEL))
-        catalog_service().create_agent(
+        agent = catalog_service().create_agent(
             tenant.id,
             AgentCreate(
                 **DEMO_AGENT,
                 default_model_id=model.id,
-                capabilities=[CapabilityRefIn(ref="current_time"), CapabilityRefIn(ref="web_fetch")],
+                capabilities=[
+                    CapabilityRefIn(ref="current_time"),
+                    CapabilityRefIn(ref="web_fetch"),
+                    CapabilityRefIn(ref="session_file_system"),
+                ],
             ),
         )
         host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "3000"))
         print(
             f"\nAgent context service on http://{host}:{port}  (docs: http://{host}:{port}/docs)\n"
             f"  tenant     {tenant.id}\n  API key    {api_key}\n  admin key  {admin_key}\n"
-            f"  agent      code-assistant on the offline model {model.id}\n"
+            f"  agent      code-assistant ({agent.id}) on the offline model {model.id}\n"
             "  state lives in this process (moto) and is gone when it stops\n",
             flush=True,
         )
         uvicorn.run(full_app(), host=host, port=port, log_level="info")
         worker.stop()
         triggers.stop()
+        turns.stop()
         publisher.stop()
 
 

@@ -69,6 +69,8 @@ def create_queues(client: Any, names: dict[str, str], template: dict[str, Any] |
         attributes = {
             key: str(properties[key]) for key in ("VisibilityTimeout", "MessageRetentionPeriod") if key in properties
         }
+        if properties.get("FifoQueue"):
+            attributes["FifoQueue"] = "true"
         if "RedrivePolicy" in properties:
             policy = properties["RedrivePolicy"]
             target = policy["deadLetterTargetArn"]["GetAtt"].split(".")[0]

@@ -23,6 +23,10 @@ os.environ.update(
         "COMPACTION_WAIT_SECONDS": "10",
         "IDEMPOTENCY_TABLE_NAME": "test-idempotency",
         "EVENT_BUS_NAME": "test-events",
+        "TURN_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/test-turns.fifo",
+        "SSE_POLL_SECONDS": "0.02",
+        "SSE_HEARTBEAT_SECONDS": "0.3",
+        "SSE_MAX_SECONDS": "1",
     }
 )
 RESOURCES = {
@@ -35,6 +39,8 @@ RESOURCES = {
     "TriggerDeadLetterQueue": "test-triggers-dlq",
     "CompactionQueue": "test-compaction",
     "CompactionDeadLetterQueue": "test-compaction-dlq",
+    "TurnQueue": "test-turns.fifo",
+    "TurnDeadLetterQueue": "test-turns-dlq.fifo",
 }
 
 

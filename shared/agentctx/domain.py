@@ -94,10 +94,54 @@ class Session:
     pinned_block_ids: set[str] = field(default_factory=set)
     summary_block_ids: set[str] = field(default_factory=set)
     forked_from: str | None = None
+    # The agent-runtime surface (/v1/sessions): its agent, model override and session-level capabilities.
+    runtime: "RuntimeConfig | None" = None
+    turns: "TurnState" = field(default_factory=lambda: TurnState())
 
     @property
     def id(self) -> str:
         return ids.SESSION_PREFIX + self.hex
+
+    @property
+    def busy(self) -> bool:
+        """A turn is running or queued."""
+        return self.turns.queued > self.turns.done
+
+
+class SessionStatus(StrEnum):
+    STARTED = "started"
+    ACTIVE = "active"
+    IDLE = "idle"
+    WAITING_FOR_TOOL_RESULTS = "waiting_for_tool_results"
+
+
+@dataclass
+class RuntimeConfig:
+    agent_id: str
+    model_id: str | None = None
+    # As the client sent them (validated): merged over the agent's configs when a turn runs.
+    capabilities: list["CapabilityRef"] = field(default_factory=list)
+
+
+@dataclass
+class TurnState:
+    """Where a session's turns stand, kept on the session item and changed in the same transactions as its event
+    log: the next event sequence, turns queued and finished, the last finished turn's input key, and the input
+    key up to which turns were cancelled."""
+
+    status: SessionStatus = SessionStatus.STARTED
+    event_seq: int = 0
+    queued: int = 0
+    done: int = 0
+    last_turn_key: str = ""
+    cancelled_through: str = ""
+    active_turn: str | None = None
+    preview: str | None = None
+    output_preview: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
 
 
 T = TypeVar("T")

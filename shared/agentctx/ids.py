@@ -1,7 +1,10 @@
 """Public identifiers.
 
 A session id is `sess_` + 32 lowercase hex (128 random bits; the agent-runtime surface shows the same hex as
-`session_...`). A block id is `blk_` + the session's hex + a 26-character time-ordered key (48 bits of
+`session_...`, and accepts either). Agent and model ids are `agent_`/`model_` + 32 hex; the dashed UUID form of the
+same 128 bits (`agent_01234567-89ab-...`, as the agent-runtime guide writes them) is read as the same id. An event
+id is `event_` + 16 hex of its session + its 16-hex sequence number, so `since_id` needs no lookup.
+A block id is `blk_` + the session's hex + a 26-character time-ordered key (48 bits of
 milliseconds, 80 random bits), so a block is found with one strongly consistent read and blocks sort in the
 order they were appended.
 """
@@ -19,10 +22,15 @@ MODEL_PREFIX = "model_"
 AGENT_PREFIX = "agent_"
 INVOCATION_PREFIX = "inv_"
 COMPACTION_PREFIX = "cmp_"
-_SESSION_ID = re.compile(r"^sess_([0-9a-f]{32})$")
+RUNTIME_SESSION_PREFIX = "session_"
+EVENT_PREFIX = "event_"
+TURN_PREFIX = "turn_"
+MESSAGE_PREFIX = "message_"
+_SESSION_ID = re.compile(r"^(?:sess_|session_)([0-9a-f]{32})$")
 _BLOCK_ID = re.compile(r"^blk_([0-9a-f]{32})([0-9a-hjkmnp-tv-z]{26})$")
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ORDER_KEY = re.compile(r"^[0-9a-hjkmnp-tv-z]{26}$")
 
 _lock = threading.Lock()
@@ -73,7 +81,21 @@ def parse_session_id(value: str) -> str | None:
 def parse_prefixed_hex(value: str, prefix: str) -> str | None:
     """The 32 hex after the prefix (`model_`, `agent_`), or None when the value is not such an id."""
     rest = value[len(prefix) :] if value.startswith(prefix) else ""
+    if _UUID.match(rest):
+        rest = rest.replace("-", "").lower()
     return rest if _HEX32.match(rest) else None
+
+
+def event_id(session_hex: str, sequence: int) -> str:
+    return f"{EVENT_PREFIX}{session_hex[:16]}{sequence:016x}"
+
+
+def parse_event_id(value: str, session_hex: str) -> int | None:
+    """The sequence number of an event id of this session, or None when the value is not one."""
+    rest = value[len(EVENT_PREFIX) :] if value.startswith(EVENT_PREFIX) else ""
+    if not _HEX32.match(rest) or rest[:16] != session_hex[:16]:
+        return None
+    return int(rest[16:], 16)
 
 
 def parse_order_id(value: str, prefix: str) -> str | None:

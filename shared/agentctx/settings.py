@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     default_requests_per_second: int = Field(default=100, ge=1)
     # Set by the Lambda runtime; metering emits EMF metrics only there.
     aws_lambda_function_name: str = ""
+    # Turns of /v1/sessions: the FIFO turn queue (empty: messages are refused), how often an event stream polls
+    # the event log, sends a heartbeat comment when quiet, and how long one stream lasts (under the streaming
+    # function's timeout; the client resumes with Last-Event-ID), and the queue's receive count that is a turn's
+    # last attempt (its maxReceiveCount).
+    turn_queue_url: str = ""
+    sse_poll_seconds: float = Field(default=0.25, gt=0, le=5)
+    sse_heartbeat_seconds: float = Field(default=20.0, gt=0, le=30)
+    sse_max_seconds: float = Field(default=270.0, gt=0, le=840)
+    turn_max_receives: int = Field(default=3, ge=1, le=10)
     # The EventBridge bus that domain events go to.
     event_bus_name: str = "agentctx-events"
     # Idempotency-Key records (Powertools' idempotency table) and how long a key is remembered.

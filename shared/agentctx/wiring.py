@@ -16,12 +16,16 @@ if TYPE_CHECKING:
     from agentctx.services.compaction import CompactionService
     from agentctx.services.invocations import InvocationService
     from agentctx.services.quotas import QuotaGuard
+    from agentctx.services.runtime import RuntimeSessionService
     from agentctx.services.sessions import SessionService
     from agentctx.services.tenants import TenantService
     from agentctx.services.triggers import TriggerService
+    from agentctx.services.turns import TurnService
     from agentctx.store.context_store import ContextStore
     from agentctx.store.event_bus import EventBus
+    from agentctx.store.file_store import SessionFileStore
     from agentctx.store.queue import MessageQueue
+    from agentctx.store.runtime_store import RuntimeStore
     from agentctx.store.usage_store import UsageStore
 
 
@@ -141,7 +145,14 @@ def invocation_service() -> "InvocationService":
         assembler=ContextAssembler(context_store(), settings.enrichment_candidates),
         provider_for=provider_for,
         max_steps=settings.max_agent_steps,
+        files_for=session_files,
     )
+
+
+def session_files(tenant_id: str, session_hex: str) -> "SessionFileStore":
+    from agentctx.store.file_store import SessionFileStore
+
+    return SessionFileStore(get_settings().context_table_name, tenant_id, session_hex)
 
 
 @lru_cache(maxsize=1)
@@ -165,3 +176,47 @@ def quota_guard() -> "QuotaGuard":
 
     settings = get_settings()
     return QuotaGuard(TenantStore(settings.tenants_table_name), usage_store(), settings.default_requests_per_second)
+
+
+@lru_cache(maxsize=1)
+def runtime_store() -> "RuntimeStore":
+    from agentctx.store.runtime_store import RuntimeStore
+
+    return RuntimeStore(get_settings().context_table_name)
+
+
+@lru_cache(maxsize=1)
+def turn_queue() -> "MessageQueue":
+    from agentctx.store.queue import MessageQueue
+
+    return MessageQueue(get_settings().turn_queue_url)
+
+
+@lru_cache(maxsize=1)
+def runtime_service() -> "RuntimeSessionService":
+    from agentctx.errors import Conflict
+    from agentctx.services.runtime import RuntimeSessionService
+
+    def queue_turn(job: dict) -> None:
+        if not get_settings().turn_queue_url:
+            raise Conflict("turns are not configured here (no TURN_QUEUE_URL)")
+        turn_queue().send_in_order(job, group=job["sessionHex"], deduplication_id=job["messageId"])
+
+    return RuntimeSessionService(
+        runtime_store(), session_service(), block_service(), catalog_service(), cursor_codec(), queue_turn
+    )
+
+
+@lru_cache(maxsize=1)
+def turn_service() -> "TurnService":
+    from agentctx.services.context import ContextAssembler
+    from agentctx.services.turns import TurnService
+
+    settings = get_settings()
+    return TurnService(
+        runtime_store(),
+        runtime_service(),
+        invocation_service(),
+        ContextAssembler(context_store(), settings.enrichment_candidates),
+        session_files,
+    )

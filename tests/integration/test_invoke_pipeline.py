@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from agentctx.providers.base import Finished, ModelEvent, ModelRequest, ProviderError, TextDelta, ToolUse, Usage
 from agentctx.schemas import SessionCreate
 from agentctx.services.invocations import InvocationService, InvokeCommand
-from agentctx.wiring import block_service, catalog_service, context_store, session_service
+from agentctx.wiring import block_service, catalog_service, context_store, session_files, session_service
 
 
 class FailsMidStream:
@@ -42,6 +42,7 @@ def service_with(provider, max_steps: int = 8) -> InvocationService:
         ContextAssembler(context_store(), 100),
         lambda model: provider,
         max_steps,
+        session_files,
     )
 
 

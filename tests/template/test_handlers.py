@@ -16,6 +16,8 @@ SAMPLE_PATH_VALUES = {
     "blockId": "blk_" + "a" * 58,
     "tenantId": "org_x",
     "keyId": "key_x",
+    "session_id": "session_" + "a" * 32,
+    "ref": "current_time",
 }
 
 

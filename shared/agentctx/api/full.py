@@ -6,10 +6,18 @@ In AWS each function serves only its routers (see functions/); this app is their
 from fastapi import FastAPI
 
 from agentctx.api.app import create_app
-from agentctx.api.routers import admin, blocks, catalog, health, invoke, sessions, usage
+from agentctx.api.routers import admin, blocks, catalog, health, invoke, runtime, runtime_stream, sessions, usage
 
 
 def full_app() -> FastAPI:
     return create_app(
-        health.router, sessions.router, blocks.router, catalog.router, invoke.router, admin.router, usage.router
+        health.router,
+        sessions.router,
+        blocks.router,
+        catalog.router,
+        runtime.router,
+        runtime_stream.router,
+        invoke.router,
+        admin.router,
+        usage.router,
     )

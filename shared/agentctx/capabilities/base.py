@@ -1,7 +1,7 @@
 """What a capability is: tools with input schemas, a validated config, and how to run each tool."""
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,6 +19,25 @@ class ToolResult:
     is_error: bool = False
     # Extra stream events a tool produces, such as ("file_edit", {...}) or ("dev_url", {...}).
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+class SessionFiles(Protocol):
+    """The files kept in one session (the session_file_system capability's storage)."""
+
+    def read(self, path: str) -> str | None: ...
+
+    def write(self, path: str, content: str) -> None: ...
+
+    def list(self, prefix: str) -> list[tuple[str, int]]: ...
+
+    def delete(self, path: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ToolScope:
+    """Where a tool call runs: the session's files when the call belongs to a session, else None."""
+
+    files: SessionFiles | None = None
 
 
 class CapabilityConfig(BaseModel):
@@ -42,5 +61,7 @@ class Capability:
     def tools(self) -> list[ToolSpec]:
         raise NotImplementedError
 
-    def run(self, tool: str, tool_input: dict[str, Any], config: dict[str, Any]) -> ToolResult:
+    def run(
+        self, tool: str, tool_input: dict[str, Any], config: dict[str, Any], scope: ToolScope | None = None
+    ) -> ToolResult:
         raise NotImplementedError

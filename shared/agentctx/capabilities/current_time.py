@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import field_validator
 
-from agentctx.capabilities.base import Capability, CapabilityConfig, ToolResult, ToolSpec
+from agentctx.capabilities.base import Capability, CapabilityConfig, ToolResult, ToolScope, ToolSpec
 
 
 class CurrentTimeConfig(CapabilityConfig):
@@ -38,7 +38,9 @@ class CurrentTime(Capability):
             )
         ]
 
-    def run(self, tool: str, tool_input: dict[str, Any], config: dict[str, Any]) -> ToolResult:
+    def run(
+        self, tool: str, tool_input: dict[str, Any], config: dict[str, Any], scope: ToolScope | None = None
+    ) -> ToolResult:
         now = datetime.now(UTC)
         zone = config.get("timezone", "UTC")
         return ToolResult(

@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 from pydantic import Field
 
-from agentctx.capabilities.base import Capability, CapabilityConfig, ToolResult, ToolSpec
+from agentctx.capabilities.base import Capability, CapabilityConfig, ToolResult, ToolScope, ToolSpec
 
 MAX_REDIRECTS = 3
 
@@ -83,7 +83,9 @@ class WebFetch(Capability):
             )
         ]
 
-    def run(self, tool: str, tool_input: dict[str, Any], config: dict[str, Any]) -> ToolResult:
+    def run(
+        self, tool: str, tool_input: dict[str, Any], config: dict[str, Any], scope: ToolScope | None = None
+    ) -> ToolResult:
         settings = WebFetchConfig.model_validate(config)
         url = tool_input.get("url")
         if not isinstance(url, str):

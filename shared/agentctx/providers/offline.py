@@ -1,7 +1,8 @@
 """The offline model: deterministic, no network, and it exercises the whole pipeline.
 
 It streams a thinking delta, calls a tool whenever the latest user prompt names one of the tools it was given
-(once per tool per turn), then answers in streamed text deltas. Token usage is counted with the service's
+(once per tool per turn; a JSON object right after the tool's name in the prompt is its input, else a URL in the
+prompt fills a `url` parameter), then answers in streamed text deltas. Token usage is counted with the service's
 tokenizer on what it read and what it wrote.
 """
 
@@ -55,10 +56,11 @@ class OfflineProvider:
         wanted = [tool for tool in request.tools if tool.name in prompt and tool.name not in called]
         if wanted:
             tool = wanted[0]
-            tool_input: dict = {}
-            if "url" in tool.input_schema.get("properties", {}):
+            tool_input = self._written_input(prompt, tool.name)
+            if tool_input is None and "url" in tool.input_schema.get("properties", {}):
                 found = _URL.search(prompt)
                 tool_input = {"url": found.group(0) if found else ""}
+            tool_input = tool_input or {}
             written.append(tool.name + json.dumps(tool_input))
             yield ToolUse(id=f"tooluse_{len(called) + 1}", name=tool.name, input=tool_input)
             yield Usage(count_tokens(read), count_tokens("".join(written)))
@@ -73,6 +75,17 @@ class OfflineProvider:
             yield TextDelta(word)
         yield Usage(count_tokens(read), count_tokens("".join(written)))
         yield Finished("end_turn")
+
+    @staticmethod
+    def _written_input(prompt: str, tool_name: str) -> dict | None:
+        after = prompt[prompt.index(tool_name) + len(tool_name) :].lstrip()
+        if not after.startswith("{"):
+            return None
+        try:
+            value, _ = json.JSONDecoder().raw_decode(after)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
 
     @staticmethod
     def _latest_prompt(messages: list[ChatMessage]) -> str:

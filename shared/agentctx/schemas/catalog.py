@@ -65,7 +65,7 @@ class CapabilityRefOut(BaseModel):
 
 class AgentCreate(SnakeRequestModel):
     name: Name
-    slug: Slug
+    slug: Slug | None = Field(default=None, description="Derived from the name when not given")
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
     system_prompt: Annotated[str, StringConstraints(max_length=100_000)] = ""
     default_model_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]

@@ -1,5 +1,7 @@
 """A tenant's models and agents: create, read, list, update, delete, and resolving an agent by slug or id."""
 
+import re
+import secrets
 from dataclasses import replace
 
 from pydantic import ValidationError
@@ -29,6 +31,10 @@ def validate_capabilities(refs: list[CapabilityRefIn]) -> list[CapabilityRef]:
     return validated
 
 
+def _slug_of(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-") or "agent"
+
+
 class CatalogService:
     def __init__(self, store: CatalogStore, cursors: CursorCodec) -> None:
         self.store = store
@@ -52,6 +58,26 @@ class CatalogService:
         )
         self.store.put_model(model, new=True)
         return model
+
+    def resolve_model(self, tenant_id: str, reference: str) -> Model:
+        """A model named by its id, its name or its provider model id (the agent-runtime guide writes
+        `"model_id": "gpt-4o"`); an unknown one is a 400 naming it."""
+        model_hex = ids.parse_prefixed_hex(reference, ids.MODEL_PREFIX)
+        if model_hex:
+            model = self.store.get_model(tenant_id, model_hex)
+            if model:
+                return model
+        else:
+            after = None
+            while True:
+                page = self.store.list_models(tenant_id, 100, after)
+                for model in page.items:
+                    if reference in (model.name, model.provider_model_id):
+                        return model
+                if page.next_after is None:
+                    break
+                after = page.next_after
+        raise InvalidRequest(f"unknown model_id {reference!r}")
 
     def get_model(self, tenant_id: str, model_id: str) -> Model:
         model_hex = ids.parse_prefixed_hex(model_id, ids.MODEL_PREFIX)
@@ -91,7 +117,7 @@ class CatalogService:
             tenant_id=tenant_id,
             hex=ids.new_hex(),
             name=request.name,
-            slug=request.slug,
+            slug=request.slug or _slug_of(request.name),
             description=request.description,
             system_prompt=request.system_prompt,
             default_model_id=request.default_model_id,
@@ -99,7 +125,13 @@ class CatalogService:
             created_at=now,
             updated_at=now,
         )
-        self.store.create_agent(agent)
+        try:
+            self.store.create_agent(agent)
+        except Conflict:
+            if request.slug:
+                raise
+            agent.slug = f"{agent.slug[:55]}-{secrets.token_hex(4)}"  # a derived slug that is taken gets a suffix
+            self.store.create_agent(agent)
         return agent
 
     def get_agent(self, tenant_id: str, agent_id: str) -> Agent:

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentctx import ids, metering
-from agentctx.capabilities import CATALOGUE, Capability, ToolResult, ToolSpec
-from agentctx.domain import Agent, Block, BlockType, Model, Session, render_block_text, utc_now
+from agentctx.capabilities import CATALOGUE, Capability, ToolResult, ToolScope, ToolSpec
+from agentctx.capabilities.base import SessionFiles
+from agentctx.domain import Agent, Block, BlockType, CapabilityRef, Model, Session, render_block_text, utc_now
 from agentctx.errors import Conflict, NotFound, Throttled, UpstreamFailed
 from agentctx.observability import logger
 from agentctx.providers.base import (
@@ -67,6 +68,7 @@ class PreparedInvocation:
     order_key: str
     tools: dict[str, tuple[Capability, dict[str, Any]]]
     specs: list[ToolSpec]
+    scope: ToolScope = field(default_factory=ToolScope)
 
     @property
     def id(self) -> str:
@@ -85,6 +87,18 @@ def render_system(system_prompt: str, blocks: list[Block]) -> str:
     return f"{system_prompt}\n\n# Session context\n\n" + "\n\n".join(rendered)
 
 
+def tools_of(capabilities: list[CapabilityRef]) -> tuple[dict[str, tuple[Capability, dict[str, Any]]], list[ToolSpec]]:
+    """The tools the capabilities bring, by name with their capability and config, and their specs in order."""
+    tools: dict[str, tuple[Capability, dict[str, Any]]] = {}
+    specs: list[ToolSpec] = []
+    for ref in capabilities:
+        capability = CATALOGUE[ref.ref]
+        for spec in capability.tools():
+            tools[spec.name] = (capability, ref.config)
+            specs.append(spec)
+    return tools, specs
+
+
 def _as_text(output: Any) -> str:
     return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False, sort_keys=True)
 
@@ -99,6 +113,7 @@ class InvocationService:
         assembler: ContextAssembler,
         provider_for: Callable[[Model], ModelProvider],
         max_steps: int,
+        files_for: Callable[[str, str], SessionFiles],
     ) -> None:
         self.catalog = catalog
         self.sessions = sessions
@@ -107,6 +122,7 @@ class InvocationService:
         self.assembler = assembler
         self.provider_for = provider_for
         self.max_steps = max_steps
+        self.files_for = files_for
 
     def prepare(self, tenant_id: str, command: InvokeCommand) -> PreparedInvocation:
         agent = self.catalog.resolve_agent(tenant_id, command.agent)
@@ -117,14 +133,9 @@ class InvocationService:
                 f"agent {agent.slug} names model {agent.default_model_id}, which no longer exists"
             ) from missing
         session = self.sessions.load(tenant_id, command.session_id) if command.session_id else None
-        tools: dict[str, tuple[Capability, dict[str, Any]]] = {}
-        specs: list[ToolSpec] = []
-        for ref in agent.capabilities:
-            capability = CATALOGUE[ref.ref]
-            for spec in capability.tools():
-                tools[spec.name] = (capability, ref.config)
-                specs.append(spec)
-        return PreparedInvocation(tenant_id, command, agent, model, session, ids.new_order_key(), tools, specs)
+        tools, specs = tools_of(agent.capabilities)
+        scope = ToolScope(self.files_for(tenant_id, session.hex) if session else None)
+        return PreparedInvocation(tenant_id, command, agent, model, session, ids.new_order_key(), tools, specs, scope)
 
     def invoke(self, prepared: PreparedInvocation) -> dict[str, Any]:
         """Run to the end: the complete event's payload, or the error event as a domain error."""
@@ -156,7 +167,7 @@ class InvocationService:
                     "blockIds": context.block_ids,
                 },
             )
-            output = yield from self._loop(
+            output = yield from self.agent_loop(
                 prepared, render_system(prepared.agent.system_prompt, context.blocks), usage, tool_calls
             )
         except ProviderError as error:
@@ -205,7 +216,7 @@ class InvocationService:
             enrichment_config=command.enrichment_config,
         )
 
-    def _loop(
+    def agent_loop(
         self,
         prepared: PreparedInvocation,
         system: str,
@@ -258,7 +269,7 @@ class InvocationService:
             return ToolResult({"error": f"the agent has no tool {use.name!r}"}, is_error=True)
         capability, config = prepared.tools[use.name]
         try:
-            return capability.run(use.name, use.input, config)
+            return capability.run(use.name, use.input, config, prepared.scope)
         except Exception:
             logger.exception("tool failed", extra={"tool": use.name})
             return ToolResult({"error": f"tool {use.name} failed"}, is_error=True)

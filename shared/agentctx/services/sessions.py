@@ -5,11 +5,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from agentctx import ids
-from agentctx.domain import Block, BlockType, Page, Session, utc_now
-from agentctx.errors import NotFound
+from agentctx.domain import Block, BlockType, Page, RuntimeConfig, Session, utc_now
+from agentctx.errors import Conflict, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import SessionCreate, SessionFork
-from agentctx.store.context_store import ContextStore
+from agentctx.store.context_store import ContextStore, session_pk
 
 
 @dataclass
@@ -68,7 +68,7 @@ class SessionService:
         if request.from_session is not None:
             source = self.load(tenant_id, request.from_session)
             fork_filter = ForkFilter(request.include_by_tag, None, request.include_pinned, include_summaries=True)
-            return self._fork(source, request.name, request.default_agent, request.tags, fork_filter)
+            return self.fork_session(source, request.name, request.default_agent, request.tags, fork_filter)
         now = utc_now()
         session = Session(
             tenant_id=tenant_id,
@@ -101,12 +101,23 @@ class SessionService:
         fork_filter = ForkFilter(
             request.include_by_tag, request.exclude_by_tag, request.include_pinned, request.include_summaries
         )
-        return self._fork(source, request.name, source.default_agent, source.tags, fork_filter)
+        return self.fork_session(source, request.name, source.default_agent, source.tags, fork_filter)
 
-    def _fork(
-        self, source: Session, name: str, default_agent: str | None, tags: list[str], fork_filter: ForkFilter
+    def fork_session(
+        self,
+        source: Session,
+        name: str,
+        default_agent: str | None,
+        tags: list[str],
+        fork_filter: ForkFilter,
+        runtime: RuntimeConfig | None = None,
+        copy_items: Callable[[str, str], list[dict[str, Any]]] | None = None,
     ) -> SessionView:
-        """Copy the kept blocks (same order keys, so the same order) and take the metrics from what was copied."""
+        """Copy the kept blocks (same order keys, so the same order) and take the metrics from what was copied;
+        `copy_items(fork pk, fork hex)` gives other items to copy (a runtime session's messages). A session with a
+        turn running or queued is not forked: its history is still being written."""
+        if source.busy:
+            raise Conflict(f"session {source.id} has a turn running or queued; fork it when it is idle")
         now = utc_now()
         fork_hex = ids.new_hex()
         copies = [
@@ -127,9 +138,11 @@ class SessionService:
             forked_from=source.id,
             created_at=now,
             updated_at=now,
+            runtime=runtime,
         )
         self.limits.apply(fork)
-        self.store.create_session(fork, copies)
+        extra = copy_items(session_pk(source.tenant_id, fork_hex), fork_hex) if copy_items else None
+        self.store.create_session(fork, copies, extra)
         return SessionView(fork, [block.id for block in copies])
 
     def list_records(

@@ -21,7 +21,16 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from agentctx import ids
-from agentctx.domain import Block, BlockType, Page, Session
+from agentctx.domain import (
+    Block,
+    BlockType,
+    CapabilityRef,
+    Page,
+    RuntimeConfig,
+    Session,
+    SessionStatus,
+    TurnState,
+)
 from agentctx.errors import NotFound
 from agentctx.store.dynamo import (
     MAX_TRANSACTION_ACTIONS,
@@ -61,6 +70,54 @@ def _id_sets(blocks: list[Block]) -> dict[str, list[str]]:
     }
 
 
+def _runtime_attributes(session: Session) -> dict[str, Any]:
+    runtime, turns = session.runtime, session.turns
+    attributes: dict[str, Any] = {"status": turns.status.value, "eventSeq": turns.event_seq}
+    if runtime is not None:
+        attributes |= {
+            "agentId": runtime.agent_id,
+            "modelId": runtime.model_id,
+            "capabilities": json.dumps([{"ref": cap.ref, "config": cap.config} for cap in runtime.capabilities]),
+        }
+    return attributes | {
+        "turnsQueued": turns.queued,
+        "turnsDone": turns.done,
+        "lastTurnKey": turns.last_turn_key or None,
+        "cancelledThrough": turns.cancelled_through or None,
+        "preview": turns.preview,
+        "outputPreview": turns.output_preview,
+        "inputTokensUsed": turns.input_tokens,
+        "outputTokensUsed": turns.output_tokens,
+        "startedAt": turns.started_at,
+        "finishedAt": turns.finished_at,
+    }
+
+
+def _runtime_from(values: dict[str, Any]) -> RuntimeConfig | None:
+    if "agentId" not in values:
+        return None
+    capabilities = [CapabilityRef(cap["ref"], cap["config"]) for cap in json.loads(values.get("capabilities", "[]"))]
+    return RuntimeConfig(values["agentId"], values.get("modelId"), capabilities)
+
+
+def _turns_from(values: dict[str, Any]) -> TurnState:
+    return TurnState(
+        status=SessionStatus(values.get("status", SessionStatus.STARTED.value)),
+        event_seq=values.get("eventSeq", 0),
+        queued=values.get("turnsQueued", 0),
+        done=values.get("turnsDone", 0),
+        last_turn_key=values.get("lastTurnKey", ""),
+        cancelled_through=values.get("cancelledThrough", ""),
+        active_turn=values.get("activeTurn"),
+        preview=values.get("preview"),
+        output_preview=values.get("outputPreview"),
+        input_tokens=values.get("inputTokensUsed", 0),
+        output_tokens=values.get("outputTokensUsed", 0),
+        started_at=values.get("startedAt"),
+        finished_at=values.get("finishedAt"),
+    )
+
+
 @dataclass
 class AutoCompaction:
     """Queue `job` if a write takes the session past its automatic-compaction threshold."""
@@ -78,11 +135,15 @@ class ContextStore:
 
     # ----- sessions -----
 
-    def create_session(self, session: Session, blocks: list[Block]) -> None:
-        """Write the blocks first and the session last, so a session is never visible without its blocks."""
+    def create_session(
+        self, session: Session, blocks: list[Block], other_items: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Write the blocks (and other items of the partition, such as a fork's messages) first and the session
+        last, so a session is never visible without its blocks."""
         pk = session_pk(session.tenant_id, session.hex)
-        if blocks:
-            batch_write(self.table, [{"PutRequest": {"Item": self._block_item(pk, block)}} for block in blocks])
+        items = [self._block_item(pk, block) for block in blocks] + (other_items or [])
+        if items:
+            batch_write(self.table, [{"PutRequest": {"Item": item}} for item in items])
         listing_sk = f"{session.created_at}#{session.hex}"
         actions: list[dict[str, Any]] = [
             {
@@ -123,6 +184,32 @@ class ContextStore:
         found = {from_item(item)["pk"]: item for item in batch_get(self.table, keys)} if keys else {}
         sessions = [self._session_from(tenant_id, found[key["pk"]["S"]]) for key in keys if key["pk"]["S"] in found]
         return Page(items=sessions, next_after=page[-1]["sk"]["S"] if has_more else None)
+
+    def update_session(self, session: Session, name: str, tags: list[str], now: str) -> None:
+        """Rename and retag a session; its tag listings follow in the same transaction."""
+        pk = session_pk(session.tenant_id, session.hex)
+        listing_sk = f"{session.created_at}#{session.hex}"
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": to_item({"pk": pk, "sk": SESSION_SK}),
+                    "UpdateExpression": "SET #name = :name, tags = :tags, updatedAt = :now",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeNames": {"#name": "name"},
+                    "ExpressionAttributeValues": to_item({":name": name, ":tags": tags, ":now": now}),
+                }
+            }
+        ]
+        actions += [
+            {"Delete": {"TableName": self.table, "Key": to_item({"pk": listing, "sk": listing_sk})}}
+            for listing in _listing_pks(session.tenant_id, [tag for tag in session.tags if tag not in tags])[1:]
+        ]
+        actions += [
+            {"Put": {"TableName": self.table, "Item": to_item({"pk": listing, "sk": listing_sk, "hex": session.hex})}}
+            for listing in _listing_pks(session.tenant_id, [tag for tag in tags if tag not in session.tags])[1:]
+        ]
+        self._transact_on_session(actions)
 
     def delete_session(self, session: Session) -> None:
         """Remove the session and its listings in one transaction, then its blocks."""
@@ -603,6 +690,7 @@ class ContextStore:
                 "forkedFrom": session.forked_from,
                 "createdAt": session.created_at,
                 "updatedAt": session.updated_at,
+                **_runtime_attributes(session),
             }
         )
 
@@ -626,6 +714,8 @@ class ContextStore:
             forked_from=values.get("forkedFrom"),
             created_at=values["createdAt"],
             updated_at=values["updatedAt"],
+            runtime=_runtime_from(values),
+            turns=_turns_from(values),
         )
 
     @staticmethod

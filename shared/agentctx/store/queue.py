@@ -1,4 +1,4 @@
-"""Sending work to SQS (the compaction queue); the client is botocore's, created on first use."""
+"""Sending work to SQS (the compaction queue, the FIFO turn queue); the client is botocore's, created on first use."""
 
 import json
 from functools import lru_cache
@@ -22,3 +22,12 @@ class MessageQueue:
 
     def send(self, body: dict[str, Any]) -> None:
         sqs_client().send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body, separators=(",", ":")))
+
+    def send_in_order(self, body: dict[str, Any], group: str, deduplication_id: str) -> None:
+        """To a FIFO queue: messages of one group are delivered in order, one at a time."""
+        sqs_client().send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=json.dumps(body, separators=(",", ":")),
+            MessageGroupId=group,
+            MessageDeduplicationId=deduplication_id,
+        )

@@ -1,0 +1,344 @@
+"""A turn: the agent's answer to one input message, run by the turn function from the FIFO turn queue.
+
+Reason (a model call with the context assembled from the session), act (the tools of the session's
+capabilities), reason again, until the model answers without tools or the step limit. Every step appends to the
+session's event log; the turn's blocks (tool results, the output) and its output message are written with its
+last events, in one transaction, so a turn is either finished with all of that or not finished at all.
+
+Durability: the queue delivers a turn again when the function fails (a crash, a timeout, an AWS error). A turn
+already finished (its input key is at most the session's `lastTurnKey`) is skipped; one that was cut off runs
+again from the start, after a second `turn.started` (with `attempt`). On the queue's last attempt a failure ends
+the turn with `turn.failed` instead, so the session never stays active for good.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentctx import ids, metering
+from agentctx.capabilities import ToolScope
+from agentctx.capabilities.base import SessionFiles
+from agentctx.domain import Block, BlockType, Session, SessionStatus, utc_now
+from agentctx.errors import NotFound
+from agentctx.observability import logger
+from agentctx.providers.base import ProviderError, ToolUse
+from agentctx.schemas import BlockIn
+from agentctx.services.context import ContextAssembler, Selection
+from agentctx.services.invocations import (
+    InvocationService,
+    InvokeCommand,
+    PreparedInvocation,
+    StreamEvent,
+    render_system,
+    tools_of,
+)
+from agentctx.services.runtime import RuntimeSessionService, merge_capabilities, preview, public_message, text_of
+from agentctx.store.context_store import SessionGone
+from agentctx.store.runtime_store import RuntimeStore, SessionChanges, SessionMoved
+from agentctx.tokens import count_tokens
+
+# Output deltas are written in batches: at most this many, or as old as this, whichever comes first.
+DELTA_BATCH = 32
+DELTA_BATCH_SECONDS = 0.1
+
+
+class TurnStopped(Exception):
+    """The turn cannot go on: it was cancelled, or it had already finished (a redelivered message)."""
+
+    def __init__(self, cancelled: bool) -> None:
+        super().__init__("cancelled" if cancelled else "finished")
+        self.cancelled = cancelled
+
+
+@dataclass
+class TurnJob:
+    tenant_id: str
+    session_hex: str
+    input_key: str
+    turn_id: str
+    message_id: str
+
+    @classmethod
+    def from_message(cls, body: dict[str, Any]) -> "TurnJob":
+        return cls(body["tenantId"], body["sessionHex"], body["inputKey"], body["turnId"], body["messageId"])
+
+
+@dataclass
+class EventWriter:
+    """Appends a turn's events to the session's log, batching output deltas; every append also checks the turn
+    was neither cancelled nor finished meanwhile (TurnStopped when it was)."""
+
+    store: RuntimeStore
+    session: Session
+    job: TurnJob
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    flushed_at: float = 0.0
+
+    def add(self, event_type: str, data: dict[str, Any]) -> None:
+        """Queue an event for the next flush."""
+        self.pending.append(
+            {
+                "type": event_type,
+                "ts": utc_now(),
+                "context": {"turn_id": self.job.turn_id, "input_message_id": self.job.message_id},
+                "data": data,
+            }
+        )
+
+    def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        """Queue an event and write it now, unless it is an output delta that can wait for its batch."""
+        self.add(event_type, data)
+        if (
+            event_type != "output.message.delta"
+            or len(self.pending) >= DELTA_BATCH
+            or time.monotonic() - self.flushed_at >= DELTA_BATCH_SECONDS
+        ):
+            self.flush()
+
+    def flush(self, changes: SessionChanges | None = None, stopping: bool = False, **writes: Any) -> None:
+        """Write what is pending. `stopping` (the events that end a cancelled turn) skips the cancel guard."""
+        if not self.pending and changes is None:
+            return
+        changes = changes or SessionChanges()
+        changes.turn_key = self.job.input_key
+        changes.allow_cancelled = stopping
+        while True:
+            try:
+                stamped = self.store.append_events(
+                    self.job.tenant_id,
+                    self.job.session_hex,
+                    self.session.turns.event_seq,
+                    self.pending,
+                    utc_now(),
+                    changes,
+                    **writes,
+                )
+                break
+            except SessionMoved:
+                fresh = self.store.get_session(self.job.tenant_id, self.job.session_hex)
+                if fresh is None:
+                    raise SessionGone("session not found") from None
+                self.session.turns = fresh.turns
+                if fresh.turns.last_turn_key >= self.job.input_key:
+                    raise TurnStopped(cancelled=False) from None
+                if fresh.turns.cancelled_through >= self.job.input_key and not stopping:
+                    raise TurnStopped(cancelled=True) from None
+        self.session.turns.event_seq += len(stamped)
+        self.pending = []
+        self.flushed_at = time.monotonic()
+
+
+class TurnService:
+    def __init__(
+        self,
+        store: RuntimeStore,
+        runtime: RuntimeSessionService,
+        invocations: InvocationService,
+        assembler: ContextAssembler,
+        files_for: Callable[[str, str], SessionFiles],
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.invocations = invocations
+        self.assembler = assembler
+        self.files_for = files_for
+
+    def run(self, job: TurnJob, attempt: int = 1, last_attempt: bool = False) -> str:
+        """Run one turn; what became of it: skipped, completed, failed or cancelled. A failure that is not the
+        model's (a crash, an AWS error) is raised, so the queue delivers the turn again, except on the last attempt."""
+        session = self.store.get_session(job.tenant_id, job.session_hex)
+        if session is None or session.turns.last_turn_key >= job.input_key:
+            return "skipped"  # the session is gone, or this turn already finished
+        message = self.store.get_message(job.tenant_id, job.session_hex, job.input_key)
+        if message is None:
+            if last_attempt:
+                return "skipped"  # its input never committed: the request that queued it failed
+            raise LookupError(f"input {job.message_id} is not committed yet")
+        writer = EventWriter(self.store, session, job)
+        usage = {"contextTokens": 0, "inputTokens": 0, "outputTokens": 0}
+        outcome = self._run(writer, session, message, usage, attempt, last_attempt)
+        if outcome != "skipped":
+            metering.add(invocations=1, **usage)
+        return outcome
+
+    def _run(
+        self,
+        writer: EventWriter,
+        session: Session,
+        message: dict[str, Any],
+        usage: dict[str, int],
+        attempt: int,
+        last_attempt: bool,
+    ) -> str:
+        job = writer.job
+        try:
+            if session.turns.cancelled_through >= job.input_key:
+                raise TurnStopped(cancelled=True)
+            self._start(writer, attempt)
+            self._reason_and_act(writer, session, message, usage)
+            return "completed"
+        except TurnStopped as stopped:
+            if stopped.cancelled:
+                self._finish(writer, "turn.cancelled", {"reason": "cancelled by the client"}, usage)
+                return "cancelled"
+            return "skipped"
+        except ProviderError as error:
+            self._finish(writer, "turn.failed", {"error": {"code": error.code, "message": error.message}}, usage)
+            return "failed"
+        except SessionGone:
+            return "skipped"  # deleted while the turn ran
+        except NotFound as missing:  # the agent or model went away
+            self._finish(writer, "turn.failed", {"error": {"code": "not_found", "message": str(missing)}}, usage)
+            return "failed"
+        except Exception:
+            if not last_attempt:
+                raise
+            logger.exception("turn failed on its last attempt", extra={"turn_id": job.turn_id})
+            failure = {"code": "internal_error", "message": "the turn failed"}
+            self._finish(writer, "turn.failed", {"error": failure}, usage)
+            return "failed"
+
+    def _start(self, writer: EventWriter, attempt: int) -> None:
+        turns = writer.session.turns
+        changes = SessionChanges(set={"status": SessionStatus.ACTIVE.value, "activeTurn": writer.job.turn_id})
+        if turns.started_at is None:
+            changes.set["startedAt"] = utc_now()
+        if turns.status is not SessionStatus.ACTIVE:
+            writer.add("session.activated", {"status": SessionStatus.ACTIVE.value})
+        writer.add("turn.started", {"attempt": attempt})
+        writer.flush(changes)
+
+    def _reason_and_act(
+        self, writer: EventWriter, session: Session, message: dict[str, Any], usage: dict[str, int]
+    ) -> None:
+        prepared = self._prepare(session, message)
+        prompt = prepared.command.prompt
+        reserve = count_tokens(prepared.agent.system_prompt + prompt) + prepared.model.max_output_tokens
+        context = self.assembler.assemble(
+            session, Selection(), max(0, prepared.model.context_window - reserve), prompt=prompt
+        )
+        blocks = [block for block in context.blocks if block.id != message["block_id"]]
+        usage["contextTokens"] = sum(block.token_count for block in blocks)
+        output_id = ids.MESSAGE_PREFIX + ids.new_hex()
+        tool_calls: list[tuple[ToolUse, Any]] = []
+        loop = self.invocations.agent_loop(
+            prepared, render_system(prepared.agent.system_prompt, blocks), usage, tool_calls
+        )
+        started = False
+        text: list[str] = []
+        while True:
+            try:
+                event: StreamEvent = next(loop)
+            except StopIteration:
+                break
+            if event.name == "text_delta":
+                if not started:
+                    writer.emit("output.message.started", {"message_id": output_id})
+                    started = True
+                text.append(event.data["content"])
+                writer.emit("output.message.delta", {"message_id": output_id, "delta": event.data["content"]})
+            elif event.name == "tool_call":
+                writer.emit("tool.started", {"tool": event.data["tool"], "input": event.data["input"]})
+            elif event.name == "tool_result":
+                writer.emit(
+                    "tool.completed",
+                    {"tool": event.data["tool"], "output": event.data["output"], "is_error": event.data["isError"]},
+                )
+        self._complete(writer, session, "".join(text), output_id, tool_calls, usage)
+
+    def _prepare(self, session: Session, message: dict[str, Any]) -> PreparedInvocation:
+        agent = self.runtime.agent_of(session, {})
+        if agent is None:
+            raise NotFound("the session's agent no longer exists")
+        runtime = session.runtime
+        model_id = (runtime.model_id if runtime else None) or agent.default_model_id
+        model = self.invocations.catalog.get_model(session.tenant_id, model_id)
+        tools, specs = tools_of(merge_capabilities(agent, runtime.capabilities if runtime else []))
+        command = InvokeCommand(agent=agent.id, prompt=text_of(message["content"]), session_id=session.id)
+        scope = ToolScope(self.files_for(session.tenant_id, session.hex))
+        return PreparedInvocation(
+            session.tenant_id, command, agent, model, session, message["order_key"], tools, specs, scope
+        )
+
+    def _complete(
+        self,
+        writer: EventWriter,
+        session: Session,
+        output: str,
+        output_id: str,
+        tool_calls: list[tuple[ToolUse, Any]],
+        usage: dict[str, int],
+    ) -> None:
+        now = utc_now()
+        results = [
+            BlockIn(type=BlockType.TOOL_RESULT, content={"tool": use.name, "input": use.input, "output": result.output})
+            for use, result in tool_calls
+        ]
+        if output:
+            results.append(BlockIn(type=BlockType.CONVERSATION, content=[{"role": "assistant", "content": output}]))
+        blocks: list[Block] = [self.invocations.blocks.build(session.hex, block, now) for block in results]
+        messages = []
+        if output:
+            messages.append(
+                {
+                    "id": output_id,
+                    "session_id": ids.RUNTIME_SESSION_PREFIX + session.hex,
+                    "role": "agent",
+                    "content": [{"type": "text", "text": output}],
+                    "metadata": None,
+                    "tags": [],
+                    "turn_id": writer.job.turn_id,
+                    "block_id": blocks[-1].id,
+                    "order_key": blocks[-1].order_key,
+                    "created_at": now,
+                }
+            )
+            writer.add("output.message.completed", {"message": public_message(messages[0])})
+        self._finish(
+            writer,
+            "turn.completed",
+            {"blocks_created": [block.id for block in blocks]},
+            usage,
+            blocks=blocks,
+            messages=messages,
+            output=output,
+        )
+
+    def _finish(
+        self,
+        writer: EventWriter,
+        event_type: str,
+        data: dict[str, Any],
+        usage: dict[str, int],
+        blocks: list[Block] | None = None,
+        messages: list[dict[str, Any]] | None = None,
+        output: str = "",
+    ) -> None:
+        """The turn's last events, with the session idle again and the turn counted as done."""
+        now = utc_now()
+        writer.add(event_type, data | {"usage": _snake(usage)})
+        writer.add("session.idled", {"status": SessionStatus.IDLE.value})
+        changes = SessionChanges(
+            set={"status": SessionStatus.IDLE.value, "lastTurnKey": writer.job.input_key, "finishedAt": now},
+            add={
+                "turnsDone": 1,
+                "inputTokensUsed": usage["inputTokens"],
+                "outputTokensUsed": usage["outputTokens"],
+            },
+            remove=["activeTurn"],
+        )
+        if output:
+            changes.set["outputPreview"] = preview(output)
+        try:
+            writer.flush(changes, stopping=True, blocks=blocks or [], messages=messages or [])
+        except TurnStopped:
+            return  # another delivery of this turn finished it first
+
+
+def _snake(usage: dict[str, int]) -> dict[str, int]:
+    return {
+        "context_tokens": usage["contextTokens"],
+        "input_tokens": usage["inputTokens"],
+        "output_tokens": usage["outputTokens"],
+    }

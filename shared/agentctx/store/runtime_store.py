@@ -1,0 +1,220 @@
+"""The agent-runtime side of a session: its event log, its messages and its turn state, in the context table.
+
+Keys, beside the session's blocks (see context_store):
+- event:   pk `T#{tenant}#S#{hex}`, sk `E#{sequence as 16 hex}`: one envelope (JSON text). Append-only; the
+           session item's `eventSeq` is the last sequence written, and every append is one transaction that moves
+           it on from the value the writer read, so sequences are gapless and two writers never share one.
+- message: same pk, sk `M#{order key}`: an input or output message (JSON text), in session order.
+
+A block written with events (the input message, a turn's output and tool results) goes in the same transaction,
+with the session's metrics, so the event log and the blocks never disagree.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from agentctx import ids
+from agentctx.domain import Block, Page
+from agentctx.store.context_store import ContextStore, SessionGone, _id_sets, session_pk
+from agentctx.store.dynamo import (
+    cancellation_codes,
+    dynamodb_client,
+    from_item,
+    serialize,
+    to_item,
+    with_conflict_retry,
+)
+
+EVENT_PREFIX = "E#"
+MESSAGE_PREFIX = "M#"
+
+
+class SessionMoved(Exception):
+    """The session changed since it was read: another writer appended events, or a guard no longer holds."""
+
+
+@dataclass
+class SessionChanges:
+    """What an append changes on the session item besides its event sequence."""
+
+    set: dict[str, Any] = field(default_factory=dict)
+    add: dict[str, int] = field(default_factory=dict)
+    remove: list[str] = field(default_factory=list)
+    # The turn's input key: the append fails (SessionMoved) once the turn was cancelled (unless allow_cancelled:
+    # the events that end a cancelled turn) or already finished.
+    turn_key: str | None = None
+    allow_cancelled: bool = False
+
+
+def _event_sk(sequence: int) -> str:
+    return f"{EVENT_PREFIX}{sequence:016x}"
+
+
+class RuntimeStore(ContextStore):
+    def append_events(
+        self,
+        tenant_id: str,
+        session_hex: str,
+        expected_seq: int,
+        events: list[dict[str, Any]],
+        now: str,
+        changes: SessionChanges | None = None,
+        blocks: list[Block] | None = None,
+        messages: list[dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Number the events from `expected_seq + 1` and write them, with the blocks, messages and session changes,
+        in one transaction; the stamped envelopes. SessionMoved when the sequence or a guard moved; SessionGone when
+        the session no longer exists."""
+        changes = changes or SessionChanges()
+        blocks = blocks or []
+        pk = session_pk(tenant_id, session_hex)
+        stamped = [
+            {
+                "id": ids.event_id(session_hex, expected_seq + offset),
+                "type": event["type"],
+                "ts": event.get("ts", now),
+                "session_id": ids.RUNTIME_SESSION_PREFIX + session_hex,
+                "sequence": expected_seq + offset,
+                "context": event.get("context", {}),
+                "data": event.get("data", {}),
+            }
+            for offset, event in enumerate(events, start=1)
+        ]
+        update = self._metrics_update(
+            pk,
+            now,
+            tokens=sum(block.token_count for block in blocks),
+            count=len(blocks),
+            add=_id_sets(blocks),
+        )["Update"]
+        values = update["ExpressionAttributeValues"]
+        sets = ["eventSeq = :newSeq"]
+        values[":newSeq"] = {"N": str(expected_seq + len(events))}
+        values[":expectedSeq"] = {"N": str(expected_seq)}
+        names: dict[str, str] = {}  # every changed attribute by placeholder: some (status) are reserved words
+        for index, (name, value) in enumerate(changes.set.items()):
+            names[f"#set{index}"] = name
+            sets.append(f"#set{index} = :set{index}")
+            values[f":set{index}"] = serialize(value)
+        expression: str = update["UpdateExpression"].replace("SET ", "SET " + ", ".join(sets) + ", ", 1)
+        for index, (name, amount) in enumerate(changes.add.items()):
+            names[f"#inc{index}"] = name
+            expression = expression.replace(" ADD ", f" ADD #inc{index} :inc{index}, ", 1)
+            values[f":inc{index}"] = {"N": str(amount)}
+        for index, name in enumerate(changes.remove):
+            names[f"#remove{index}"] = name
+        if changes.remove:
+            expression += " REMOVE " + ", ".join(f"#remove{index}" for index in range(len(changes.remove)))
+        condition = "attribute_exists(pk) AND eventSeq = :expectedSeq"
+        if changes.turn_key is not None:
+            condition += " AND (attribute_not_exists(lastTurnKey) OR lastTurnKey < :turnKey)"
+            if not changes.allow_cancelled:
+                condition += " AND (attribute_not_exists(cancelledThrough) OR cancelledThrough < :turnKey)"
+            values[":turnKey"] = {"S": changes.turn_key}
+        update["UpdateExpression"] = expression
+        if names:
+            update["ExpressionAttributeNames"] = names
+        update["ConditionExpression"] = condition
+        actions: list[dict[str, Any]] = [{"Update": update}]
+        actions += [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": to_item({"pk": pk, "sk": _event_sk(event["sequence"]), "record": json.dumps(event)}),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for event in stamped
+        ]
+        actions += [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._block_item(pk, block),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for block in blocks
+        ]
+        actions += [
+            {"Put": {"TableName": self.table, "Item": self.message_item(pk, message)}} for message in messages or []
+        ]
+        try:
+            with_conflict_retry(lambda: dynamodb_client().transact_write_items(TransactItems=actions))
+        except ClientError as error:
+            codes = cancellation_codes(error)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                if self.get_session(tenant_id, session_hex) is None:
+                    raise SessionGone("session not found") from error
+                raise SessionMoved from error
+            raise
+        return stamped
+
+    def read_events(
+        self, tenant_id: str, session_hex: str, after_seq: int, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Events after a sequence, oldest first; True when more follow."""
+        items = dynamodb_client().query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
+            ExpressionAttributeValues=to_item(
+                {
+                    ":pk": session_pk(tenant_id, session_hex),
+                    ":from": _event_sk(after_seq + 1),
+                    ":to": EVENT_PREFIX + "g",  # after every hex sequence
+                }
+            ),
+            ConsistentRead=True,
+            Limit=limit + 1,
+        )["Items"]
+        return [json.loads(from_item(item)["record"]) for item in items[:limit]], len(items) > limit
+
+    def list_messages(self, tenant_id: str, session_hex: str, limit: int, after: str | None) -> Page[dict[str, Any]]:
+        """The session's input and output messages, oldest first."""
+        pk = session_pk(tenant_id, session_hex)
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": to_item({":pk": pk, ":prefix": MESSAGE_PREFIX}),
+            "ConsistentRead": True,
+            "Limit": limit + 1,
+        }
+        if after:
+            query["ExclusiveStartKey"] = to_item({"pk": pk, "sk": after})
+        items = dynamodb_client().query(**query)["Items"]
+        page = items[:limit]
+        next_after = page[-1]["sk"]["S"] if len(items) > limit else None
+        return Page([json.loads(from_item(item)["record"]) for item in page], next_after)
+
+    def get_message(self, tenant_id: str, session_hex: str, order_key: str) -> dict[str, Any] | None:
+        response = dynamodb_client().get_item(
+            TableName=self.table,
+            Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": MESSAGE_PREFIX + order_key}),
+            ConsistentRead=True,
+        )
+        return json.loads(from_item(response["Item"])["record"]) if "Item" in response else None
+
+    def read_all_messages(self, tenant_id: str, session_hex: str) -> list[dict[str, Any]]:
+        return self.list_messages(tenant_id, session_hex, limit=10**9, after=None).items
+
+    def cancel_through(self, tenant_id: str, session_hex: str, input_key: str) -> None:
+        """Mark every turn whose input key is at most `input_key` as cancelled (running or still queued)."""
+        try:
+            dynamodb_client().update_item(
+                TableName=self.table,
+                Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": "SESSION"}),
+                UpdateExpression="SET cancelledThrough = :key",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=to_item({":key": input_key}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise SessionGone("session not found") from error
+            raise
+
+    @staticmethod
+    def message_item(pk: str, message: dict[str, Any]) -> dict[str, Any]:
+        return to_item({"pk": pk, "sk": MESSAGE_PREFIX + message["order_key"], "record": json.dumps(message)})
