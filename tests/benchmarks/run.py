@@ -15,7 +15,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ["sessions", "blocks", "admin", "authorizer", "catalog", "invoke", "compaction", "events", "triggers"]
+FUNCTIONS = [
+    "sessions",
+    "blocks",
+    "admin",
+    "authorizer",
+    "catalog",
+    "runtime",
+    "invoke",
+    "compaction",
+    "events",
+    "triggers",
+    "turns",
+]
 SIZES = [10, 1_000, 10_000]
 RUNS = 5
 BENCH_RESOURCES = {
@@ -28,6 +40,8 @@ BENCH_RESOURCES = {
     "TriggerDeadLetterQueue": "bench-triggers-dlq",
     "CompactionQueue": "bench-compaction",
     "CompactionDeadLetterQueue": "bench-compaction-dlq",
+    "TurnQueue": "bench-turns.fifo",
+    "TurnDeadLetterQueue": "bench-turns-dlq.fifo",
 }
 
 
@@ -201,6 +215,11 @@ def main() -> None:
 
     print("\n## Compaction to a quarter of the session's tokens (offline model, preserveRecent 5)\n")
     print("\n".join(compaction_runs()))
+
+    from tests.benchmarks.turn_bench import turn_figures
+
+    print("\n## Agent-runtime sessions: calls per operation, turn latency, SSE delivery (offline model)\n")
+    print("\n".join(turn_figures()))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Quotas per tenant: 429 with Retry-After and nothing saved; rate-limit headers on every response."""
 
+import boto3
+
 from tests.conftest import ADMIN_KEY
 from tests.integration.test_sessions_api import append, create_session, note
 
@@ -62,3 +64,18 @@ def test_quotas_are_read_back_and_need_the_operator(api, http):
     assert (
         http.put("/v1/admin/tenants/org_missing/quotas", json={}, headers={"X-Admin-Key": ADMIN_KEY}).status_code == 404
     )
+
+
+def test_monthly_token_quota_refuses_session_messages_and_queues_no_turn(api, http, code_assistant, aws):
+    session = api.post("/v1/sessions", json={"agent_id": code_assistant["agent"]["id"]}).json()
+    api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "spend"})
+    set_quotas(http, api.tenant_id, tokensPerMonth=1)
+
+    response = api.post(
+        f"/v1/sessions/{session['id']}/messages", json={"message": {"content": [{"type": "text", "text": "hi"}]}}
+    )
+
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
+    assert api.get(f"/v1/sessions/{session['id']}/messages").json()["data"] == []
+    queued = boto3.client("sqs").receive_message(QueueUrl=aws["TurnQueue"], WaitTimeSeconds=0)
+    assert "Messages" not in queued

@@ -25,6 +25,8 @@ from agentctx.services.sessions import ForkFilter, SessionService
 from agentctx.store.runtime_store import RuntimeStore, SessionChanges, SessionMoved
 
 PREVIEW_CHARS = 200
+# Events read per query while following a log (a DynamoDB page holds at most 1 MB anyway).
+FOLLOW_PAGE = 1000
 # How many times a writer re-reads the session when another writer appended events first.
 APPEND_ATTEMPTS = 20
 
@@ -82,7 +84,8 @@ class RuntimeSessionService:
     def create(self, tenant_id: str, request: RuntimeSessionCreate) -> RuntimeView:
         """Every reference is checked before anything is written: a bad one is a 400 naming the field."""
         agent = self._agent_for_request(tenant_id, request.agent_id)
-        model_id = self.catalog.resolve_model(tenant_id, request.model_id).id if request.model_id else None
+        override = self.catalog.resolve_model(tenant_id, request.model_id) if request.model_id else None
+        model = override or self.catalog.get_model(tenant_id, agent.default_model_id)
         validate_capabilities(request.capabilities)  # unknown refs and configs that do not fit are refused
         capabilities = [CapabilityRef(cap.ref, cap.config) for cap in request.capabilities]
         now = utc_now()
@@ -94,9 +97,9 @@ class RuntimeSessionService:
             tags=request.tags,
             created_at=now,
             updated_at=now,
-            runtime=RuntimeConfig(agent.id, model_id, capabilities),
+            runtime=RuntimeConfig(agent.id, override.id if override else None, capabilities),
         )
-        self.sessions.limits.apply(session)
+        self.sessions.limits.apply(session, model.context_window)
         self.store.create_session(session, [])
         return self._view(session, {agent.id: agent})
 
@@ -263,7 +266,7 @@ class RuntimeSessionService:
     ) -> Iterator[dict[str, Any] | None]:
         started = last_sent = time.monotonic()
         while time.monotonic() - started < max_seconds:
-            events, more = self.store.read_events(session.tenant_id, session.hex, after, 100)
+            events, more = self.store.read_events(session.tenant_id, session.hex, after, FOLLOW_PAGE)
             for event in events:
                 yield event
                 after = event["sequence"]

@@ -46,8 +46,9 @@ class SessionLimits:
     max_tokens_for: Callable[[str, str | None], int]
     auto_compaction_share: float
 
-    def apply(self, session: Session) -> None:
-        session.max_tokens = self.max_tokens_for(session.tenant_id, session.default_agent)
+    def apply(self, session: Session, context_window: int | None = None) -> None:
+        """Size the session for its agent's model; a caller that has the model already gives its window."""
+        session.max_tokens = context_window or self.max_tokens_for(session.tenant_id, session.default_agent)
         session.auto_headroom = int(session.max_tokens * self.auto_compaction_share) - session.total_tokens
 
 

@@ -74,6 +74,7 @@ class EventWriter:
     job: TurnJob
     pending: list[dict[str, Any]] = field(default_factory=list)
     flushed_at: float = 0.0
+    first_delta_pending: bool = False
 
     def add(self, event_type: str, data: dict[str, Any]) -> None:
         """Queue an event for the next flush."""
@@ -87,13 +88,16 @@ class EventWriter:
         )
 
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
-        """Queue an event and write it now, unless it is an output delta that can wait for its batch."""
+        """Queue an event and write it now, except what can wait: `output.message.started` goes out with the first
+        delta, which is written at once (what a client waits for), and later deltas go in batches."""
         self.add(event_type, data)
-        if (
-            event_type != "output.message.delta"
-            or len(self.pending) >= DELTA_BATCH
-            or time.monotonic() - self.flushed_at >= DELTA_BATCH_SECONDS
-        ):
+        if event_type == "output.message.started":
+            self.first_delta_pending = True
+            return
+        if event_type != "output.message.delta" or self.first_delta_pending:
+            self.first_delta_pending = False
+            self.flush()
+        elif len(self.pending) >= DELTA_BATCH or time.monotonic() - self.flushed_at >= DELTA_BATCH_SECONDS:
             self.flush()
 
     def flush(self, changes: SessionChanges | None = None, stopping: bool = False, **writes: Any) -> None:

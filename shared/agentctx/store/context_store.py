@@ -228,16 +228,11 @@ class ContextStore:
             {"Delete": {"TableName": self.table, "Key": to_item({"pk": listing, "sk": listing_sk})}}
             for listing in _listing_pks(session.tenant_id, session.tags)
         ]
-        try:
-            with_conflict_retry(lambda: dynamodb_client().transact_write_items(TransactItems=actions))
-        except ClientError as error:
-            if "ConditionalCheckFailed" in cancellation_codes(error):
-                raise SessionGone("session not found") from error
-            raise
+        self._transact_on_session(actions)
         self._purge_blocks(pk)
 
     def _purge_blocks(self, pk: str) -> None:
-        """Delete what is left in the session's partition: its blocks and invocation records."""
+        """Delete what is left in the session's partition: blocks, records, messages, events and files."""
         paginator = dynamodb_client().get_paginator("query")
         pages = paginator.paginate(
             TableName=self.table,
@@ -490,7 +485,7 @@ class ContextStore:
         dynamodb_client().put_item(TableName=self.table, Item=to_item(item))
 
     def get_record(self, tenant_id: str, session_hex: str, prefix: str, order_key: str) -> dict[str, Any] | None:
-        """One of the session's JSON records: an invocation (`I#`) or a compaction job (`C#`)."""
+        """One of the session's JSON records: an invocation (`I#`), a compaction job (`C#`) or a message (`M#`)."""
         response = dynamodb_client().get_item(
             TableName=self.table,
             Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": prefix + order_key}),
@@ -499,15 +494,15 @@ class ContextStore:
         return json.loads(from_item(response["Item"])["record"]) if "Item" in response else None
 
     def list_records(
-        self, tenant_id: str, session_hex: str, prefix: str, limit: int, after: str | None
+        self, tenant_id: str, session_hex: str, prefix: str, limit: int, after: str | None, newest_first: bool = True
     ) -> Page[dict[str, Any]]:
-        """The session's JSON records of one kind, newest first."""
+        """The session's JSON records of one kind (`I#`, `C#`, `M#`), in key order or, by default, newest first."""
         pk = session_pk(tenant_id, session_hex)
         query: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": to_item({":pk": pk, ":prefix": prefix}),
-            "ScanIndexForward": False,
+            "ScanIndexForward": not newest_first,
             "ConsistentRead": True,
             "Limit": limit + 1,
         }

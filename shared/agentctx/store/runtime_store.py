@@ -174,28 +174,10 @@ class RuntimeStore(ContextStore):
 
     def list_messages(self, tenant_id: str, session_hex: str, limit: int, after: str | None) -> Page[dict[str, Any]]:
         """The session's input and output messages, oldest first."""
-        pk = session_pk(tenant_id, session_hex)
-        query: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": to_item({":pk": pk, ":prefix": MESSAGE_PREFIX}),
-            "ConsistentRead": True,
-            "Limit": limit + 1,
-        }
-        if after:
-            query["ExclusiveStartKey"] = to_item({"pk": pk, "sk": after})
-        items = dynamodb_client().query(**query)["Items"]
-        page = items[:limit]
-        next_after = page[-1]["sk"]["S"] if len(items) > limit else None
-        return Page([json.loads(from_item(item)["record"]) for item in page], next_after)
+        return self.list_records(tenant_id, session_hex, MESSAGE_PREFIX, limit, after, newest_first=False)
 
     def get_message(self, tenant_id: str, session_hex: str, order_key: str) -> dict[str, Any] | None:
-        response = dynamodb_client().get_item(
-            TableName=self.table,
-            Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": MESSAGE_PREFIX + order_key}),
-            ConsistentRead=True,
-        )
-        return json.loads(from_item(response["Item"])["record"]) if "Item" in response else None
+        return self.get_record(tenant_id, session_hex, MESSAGE_PREFIX, order_key)
 
     def read_all_messages(self, tenant_id: str, session_hex: str) -> list[dict[str, Any]]:
         return self.list_messages(tenant_id, session_hex, limit=10**9, after=None).items

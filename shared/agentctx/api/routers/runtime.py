@@ -24,7 +24,7 @@ from agentctx.schemas.runtime import (
     SessionUsage,
 )
 from agentctx.services.runtime import RuntimeView
-from agentctx.wiring import runtime_service
+from agentctx.wiring import quota_guard, runtime_service
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
@@ -104,6 +104,8 @@ def fork_session(session_id: str, tenant: Tenant) -> RuntimeSessionOut:
 
 @router.post("/v1/sessions/{session_id}/messages", status_code=201, response_model=MessageOut, tags=["agent sessions"])
 def post_message(session_id: str, body: MessageCreate, tenant: Tenant) -> MessageOut:
+    """Record the input message and queue its turn; refused (429) once the tenant's token quota is spent."""
+    quota_guard().check_tokens(tenant)
     message = runtime_service().post_message(tenant, session_id, body)
     return MessageOut.model_validate(message)
 

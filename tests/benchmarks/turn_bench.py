@@ -1,0 +1,136 @@
+"""Agent-runtime figures: DynamoDB calls of the /v1/sessions operations and of one turn, the latency from a
+message accepted to its first `output.message.delta` (offline model, the turn worker on the embedded FIFO queue),
+and how many events per second one session's SSE stream delivers."""
+
+import http.client
+import json
+import os
+import statistics
+import time
+from typing import Any
+
+LATENCY_RUNS = 20
+STREAMED_EVENTS = 5_000
+
+
+def _seconds_between(earlier: str, later: str) -> float:
+    from datetime import datetime
+
+    parse = lambda value: datetime.fromisoformat(value.replace("Z", "+00:00"))  # noqa: E731
+    return (parse(later) - parse(earlier)).total_seconds()
+
+
+def _sse_events(
+    port: int, key: str, path: str, wanted: int, until: str | None = None
+) -> tuple[list[dict[str, Any]], float]:
+    """The first `wanted` events of an SSE stream (or those up to the first of type `until`), and the seconds from
+    connecting to the last of them."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    began = time.perf_counter()
+    connection.request("GET", path, headers={"Authorization": f"Bearer {key}"})
+    response = connection.getresponse()
+    buffer, events = b"", []
+    while len(events) < wanted and not (until and events and events[-1]["type"] == until):
+        chunk = response.read1(65536)
+        if not chunk:
+            break
+        buffer += chunk
+        *frames, buffer = buffer.split(b"\n\n")
+        for frame in frames:
+            data = [line[6:] for line in frame.split(b"\n") if line.startswith(b"data: ")]
+            if data:
+                events.append(json.loads(data[0]))
+    elapsed = time.perf_counter() - began
+    connection.close()
+    return events[:wanted], elapsed
+
+
+def turn_figures() -> list[str]:
+    os.environ["TURN_QUEUE_URL"] = "https://sqs.us-east-1.amazonaws.com/123456789012/bench-turns.fifo"
+    os.environ["SSE_POLL_SECONDS"] = "0.05"
+    from agentctx.api.full import full_app
+    from agentctx.schemas.catalog import AgentCreate, CapabilityRefIn, ModelCreate
+    from agentctx.schemas.runtime import MessageCreate, RuntimeSessionCreate
+    from agentctx.services.turns import TurnJob
+    from agentctx.settings import get_settings
+    from agentctx.wiring import catalog_service, runtime_service, runtime_store, tenant_service, turn_service
+    from infra.local_aws import local_aws
+    from infra.local_server import DEMO_AGENT, DEMO_MODEL
+    from infra.local_worker import QueueWorker, load_function_handler
+    from tests.benchmarks.invoke_bench import _serve
+    from tests.benchmarks.run import BENCH_RESOURCES, ROOT, CallCounter
+
+    get_settings.cache_clear()
+    rows = ["| operation | DynamoDB calls | calls by API | wall ms |", "|---|---|---|---|"]
+    with local_aws(BENCH_RESOURCES) as queues:
+        tenant = tenant_service().create_tenant("bench")
+        _, key = tenant_service().issue_key(tenant.id)
+        model = catalog_service().create_model(tenant.id, ModelCreate(**DEMO_MODEL))
+        agent = catalog_service().create_agent(
+            tenant.id,
+            AgentCreate(**DEMO_AGENT, default_model_id=model.id, capabilities=[CapabilityRefIn(ref="current_time")]),
+        )
+        service, counter = runtime_service(), CallCounter()
+        create = RuntimeSessionCreate(agent_id=agent.id, title="bench", capabilities=[{"ref": "web_fetch"}])
+        message = MessageCreate.model_validate({"message": {"content": [{"type": "text", "text": "Go on"}]}})
+        warm = "session_" + service.create(tenant.id, create).session.hex
+        service.post_message(tenant.id, warm, message)  # the SQS client is made on first use
+        with counter.measure() as created:
+            view = service.create(tenant.id, create)
+        session_id = "session_" + view.session.hex
+        with counter.measure() as read:
+            service.get(tenant.id, session_id)
+        with counter.measure() as posted:
+            sent = service.post_message(tenant.id, session_id, message)
+        job = TurnJob(tenant.id, view.session.hex, sent["order_key"], sent["turn_id"], sent["id"])
+        with counter.measure() as turned:
+            turn_service().run(job)
+        with counter.measure() as listed:
+            service.events(tenant.id, session_id, None, 100)
+        for name, figures in [
+            ("POST /v1/sessions", created),
+            ("GET /v1/sessions/{id} (features from the agent)", read),
+            ("POST /v1/sessions/{id}/messages (record + queue)", posted),
+            ("one turn, offline model, no tools (turn function)", turned),
+            ("GET /v1/sessions/{id}/events (one page)", listed),
+        ]:
+            rows.append(f"| {name} | {figures['calls']} | {figures['detail']} | {figures['ms']:.0f} |")
+
+        turns = QueueWorker(
+            queues["TurnQueue"], load_function_handler(str(ROOT / "functions" / "turns" / "handler.py"))
+        )
+        turns.start()
+        server, port = _serve(full_app())
+        written_after, received_after = [], []
+        for _ in range(LATENCY_RUNS):
+            session_id = "session_" + service.create(tenant.id, create).session.hex
+            sent = service.post_message(tenant.id, session_id, message)
+            accepted = time.perf_counter()
+            path = f"/v1/sessions/{session_id}/sse"
+            events, _ = _sse_events(port, key, path, wanted=10**6, until="output.message.delta")
+            received_after.append(time.perf_counter() - accepted)
+            written_after.append(_seconds_between(sent["created_at"], events[-1]["ts"]))
+        rows_latency = [
+            f"| measure (median of {LATENCY_RUNS}) | figure |",
+            "|---|---|",
+            f"| message accepted → first `output.message.delta` in the event log | "
+            f"{statistics.median(written_after) * 1000:.0f} ms |",
+            f"| message accepted → first `output.message.delta` at an SSE client (poll every 50 ms) | "
+            f"{statistics.median(received_after) * 1000:.0f} ms |",
+        ]
+
+        # one session's event log, prefilled, streamed from the start
+        session = service.create(tenant.id, create).session
+        store, written = runtime_store(), 0
+        while written < STREAMED_EVENTS:
+            batch = [{"type": "output.message.delta", "data": {"delta": f"word{written + i} "}} for i in range(99)]
+            store.append_events(tenant.id, session.hex, written, batch, "2026-01-01T00:00:00.000Z")
+            written += len(batch)
+        events, seconds = _sse_events(port, key, f"/v1/sessions/session_{session.hex}/sse", wanted=written)
+        assert [e["sequence"] for e in events] == list(range(1, written + 1))
+        rows_latency.append(
+            f"| SSE delivery of one session's {written:,} logged events | {written / seconds:,.0f} events/s |"
+        )
+        server.should_exit = True
+        turns.stop()
+    return rows + [""] + rows_latency
