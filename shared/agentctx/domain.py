@@ -87,6 +87,8 @@ class Session:
     max_tokens: int = 200_000
     # Tokens left before a write queues an automatic compaction (a share of max_tokens, less total_tokens).
     auto_headroom: int = 0
+    # An automatic compaction is queued and not finished (the session item's `autoCompactionJob`).
+    auto_compaction_pending: bool = False
     total_tokens: int = 0
     block_count: int = 0
     compaction_count: int = 0

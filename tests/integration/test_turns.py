@@ -376,3 +376,32 @@ def test_session_files_belong_to_their_session(api, session, code_assistant, run
     assert results[2]["is_error"] and "invalid path" in results[2]["output"]["error"]
     elsewhere = [e["data"] for e in events_of(api, other["id"]) if e["type"] == "tool.completed"]
     assert elsewhere[0]["output"] == {"files": []}
+
+
+def test_a_turn_that_fills_the_session_queues_one_automatic_compaction(api, run_turns, aws):
+    from infra.local_worker import QueueWorker
+    from tests.conftest import OFFLINE_MODEL
+    from tests.integration.test_compaction import SENTENCE, compaction_handler, jobs_of
+
+    model = api.post("/v1/models", json={**OFFLINE_MODEL, "context_window": 1_000, "max_output_tokens": 100}).json()
+    agent = api.post("/v1/agents", json={"name": "Tiny", "default_model_id": model["id"]}).json()
+    session_id = api.post("/v1/sessions", json={"agent_id": agent["id"]}).json()["id"]
+    aip_id = "sess_" + session_id[len("session_") :]
+
+    api.post(f"/v1/sessions/{session_id}/messages", json=say("short question"))
+    run_turns()
+    assert jobs_of(api, aip_id) == []  # far below 800 tokens (80 % of the window)
+
+    api.post(f"/v1/sessions/{session_id}/messages", json=say(SENTENCE * 65))  # about 850 tokens
+    run_turns()
+    assert jobs_of(api, aip_id) == [("auto", "queued")]
+    api.post(f"/v1/sessions/{session_id}/messages", json=say(SENTENCE * 5))
+    run_turns()
+    assert jobs_of(api, aip_id) == [("auto", "queued")]  # one pending job, not one per turn
+
+    QueueWorker(aws["CompactionQueue"], compaction_handler()).poll(wait_seconds=0)
+    assert jobs_of(api, aip_id) == [("auto", "completed")]
+    api.post(f"/v1/sessions/{session_id}/messages", json=say("after the compaction"))
+    run_turns()
+    messages = api.get(f"/v1/sessions/{session_id}/messages", params={"limit": 100}).json()["data"]
+    assert len(messages) == 8 and messages[-1]["role"] == "agent"

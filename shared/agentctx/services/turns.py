@@ -24,6 +24,7 @@ from agentctx.errors import NotFound
 from agentctx.observability import logger
 from agentctx.providers.base import ProviderError, ToolUse
 from agentctx.schemas import BlockIn
+from agentctx.services.auto_compaction import AutoCompactionTrigger
 from agentctx.services.context import ContextAssembler, Selection
 from agentctx.services.invocations import (
     InvocationService,
@@ -33,8 +34,15 @@ from agentctx.services.invocations import (
     render_system,
     tools_of,
 )
-from agentctx.services.runtime import RuntimeSessionService, merge_capabilities, preview, public_message, text_of
-from agentctx.store.context_store import SessionGone
+from agentctx.services.runtime import (
+    APPEND_ATTEMPTS,
+    RuntimeSessionService,
+    merge_capabilities,
+    preview,
+    public_message,
+    text_of,
+)
+from agentctx.store.context_store import AutoCompaction, SessionGone
 from agentctx.store.runtime_store import RuntimeStore, SessionChanges, SessionMoved
 from agentctx.tokens import count_tokens
 
@@ -72,6 +80,7 @@ class EventWriter:
     store: RuntimeStore
     session: Session
     job: TurnJob
+    auto_compaction: AutoCompactionTrigger | None = None
     pending: list[dict[str, Any]] = field(default_factory=list)
     flushed_at: float = 0.0
     first_delta_pending: bool = False
@@ -107,7 +116,8 @@ class EventWriter:
         changes = changes or SessionChanges()
         changes.turn_key = self.job.input_key
         changes.allow_cancelled = stopping
-        while True:
+        for _ in range(APPEND_ATTEMPTS):
+            auto = self._auto_compaction_for(writes.get("blocks") or [])
             try:
                 stamped = self.store.append_events(
                     self.job.tenant_id,
@@ -116,6 +126,7 @@ class EventWriter:
                     self.pending,
                     utc_now(),
                     changes,
+                    auto=auto,
                     **writes,
                 )
                 break
@@ -124,13 +135,28 @@ class EventWriter:
                 if fresh is None:
                     raise SessionGone("session not found") from None
                 self.session.turns = fresh.turns
+                self.session.auto_headroom = fresh.auto_headroom
+                self.session.auto_compaction_pending = fresh.auto_compaction_pending
                 if fresh.turns.last_turn_key >= self.job.input_key:
                     raise TurnStopped(cancelled=False) from None
                 if fresh.turns.cancelled_through >= self.job.input_key and not stopping:
                     raise TurnStopped(cancelled=True) from None
+        else:
+            raise SessionMoved(f"the event log kept moving for {APPEND_ATTEMPTS} attempts")  # the queue retries
         self.session.turns.event_seq += len(stamped)
         self.pending = []
         self.flushed_at = time.monotonic()
+        if auto is not None and self.auto_compaction is not None:
+            self.auto_compaction.queued(self.job.tenant_id, self.job.session_hex, auto)
+
+    def _auto_compaction_for(self, blocks: list[Block]) -> AutoCompaction | None:
+        """The automatic compaction to queue with these blocks: when they take the session past its threshold (as
+        last read) and none is pending. The write's own condition settles a race with another writer."""
+        added = sum(block.token_count for block in blocks)
+        session = self.session
+        if not self.auto_compaction or not added or session.auto_compaction_pending or session.auto_headroom >= added:
+            return None
+        return self.auto_compaction.plan(session.hex)
 
 
 class TurnService:
@@ -159,7 +185,7 @@ class TurnService:
             if last_attempt:
                 return "skipped"  # its input never committed: the request that queued it failed
             raise LookupError(f"input {job.message_id} is not committed yet")
-        writer = EventWriter(self.store, session, job)
+        writer = EventWriter(self.store, session, job, self.invocations.blocks.auto_compaction)
         usage = {"contextTokens": 0, "inputTokens": 0, "outputTokens": 0}
         outcome = self._run(writer, session, message, usage, attempt, last_attempt)
         if outcome != "skipped":

@@ -700,6 +700,7 @@ class ContextStore:
             tags=values.get("tags", []),
             max_tokens=values.get("maxTokens", 200_000),
             auto_headroom=values.get("autoHeadroom", 0),
+            auto_compaction_pending="autoCompactionJob" in values,
             total_tokens=values.get("totalTokens", 0),
             block_count=values.get("blockCount", 0),
             compaction_count=values.get("compactionCount", 0),

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from agentctx import ids
 from agentctx.domain import Block, Page
-from agentctx.store.context_store import ContextStore, SessionGone, _id_sets, session_pk
+from agentctx.store.context_store import AutoCompaction, ContextStore, SessionGone, _id_sets, session_pk
 from agentctx.store.dynamo import (
     cancellation_codes,
     dynamodb_client,
@@ -64,10 +64,12 @@ class RuntimeStore(ContextStore):
         changes: SessionChanges | None = None,
         blocks: list[Block] | None = None,
         messages: list[dict[str, Any]] | None = None,
+        auto: AutoCompaction | None = None,
     ) -> list[dict[str, Any]]:
         """Number the events from `expected_seq + 1` and write them, with the blocks, messages and session changes,
-        in one transaction; the stamped envelopes. SessionMoved when the sequence or a guard moved; SessionGone when
-        the session no longer exists."""
+        in one transaction; the stamped envelopes. With `auto`, the same transaction marks the session and records
+        that automatic compaction job, provided none is pending. SessionMoved when the sequence, a guard or the
+        pending mark moved; SessionGone when the session no longer exists."""
         changes = changes or SessionChanges()
         blocks = blocks or []
         pk = session_pk(tenant_id, session_hex)
@@ -94,6 +96,9 @@ class RuntimeStore(ContextStore):
         sets = ["eventSeq = :newSeq"]
         values[":newSeq"] = {"N": str(expected_seq + len(events))}
         values[":expectedSeq"] = {"N": str(expected_seq)}
+        if auto is not None:
+            sets.append("autoCompactionJob = :autoJob")
+            values[":autoJob"] = {"S": auto.job["id"]}
         names: dict[str, str] = {}  # every changed attribute by placeholder: some (status) are reserved words
         for index, (name, value) in enumerate(changes.set.items()):
             names[f"#set{index}"] = name
@@ -109,6 +114,8 @@ class RuntimeStore(ContextStore):
         if changes.remove:
             expression += " REMOVE " + ", ".join(f"#remove{index}" for index in range(len(changes.remove)))
         condition = "attribute_exists(pk) AND eventSeq = :expectedSeq"
+        if auto is not None:
+            condition += " AND attribute_not_exists(autoCompactionJob)"
         if changes.turn_key is not None:
             condition += " AND (attribute_not_exists(lastTurnKey) OR lastTurnKey < :turnKey)"
             if not changes.allow_cancelled:
@@ -142,6 +149,8 @@ class RuntimeStore(ContextStore):
         actions += [
             {"Put": {"TableName": self.table, "Item": self.message_item(pk, message)}} for message in messages or []
         ]
+        if auto is not None:
+            actions.append({"Put": {"TableName": self.table, "Item": self._job_item(tenant_id, session_hex, auto.job)}})
         try:
             with_conflict_retry(lambda: dynamodb_client().transact_write_items(TransactItems=actions))
         except ClientError as error:
