@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr = SecretStr("")
     # The agent loop: at most this many model calls per invocation.
     max_agent_steps: int = Field(default=8, ge=1, le=50)
+    # And at most this many tool calls: each becomes a block written in the invocation's (or turn's) one final
+    # transaction, which DynamoDB caps at 100 items, beside the prompt, the answer and up to ~35 events.
+    max_tool_calls: int = Field(default=48, ge=1, le=48)
     # Auto enrichment ranks at most this many of the newest blocks the selection left out.
     enrichment_candidates: int = Field(default=500, ge=10, le=5000)
     # Compaction: the queue (empty disables compaction), how long POST .../compact waits for the job (safely under

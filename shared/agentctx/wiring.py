@@ -145,6 +145,7 @@ def invocation_service() -> "InvocationService":
         assembler=ContextAssembler(context_store(), settings.enrichment_candidates),
         provider_for=provider_for,
         max_steps=settings.max_agent_steps,
+        max_tool_calls=settings.max_tool_calls,
         files_for=session_files,
     )
 

@@ -31,7 +31,7 @@ class AlwaysCallsATool:
             yield Finished("end_turn")
 
 
-def service_with(provider, max_steps: int = 8) -> InvocationService:
+def service_with(provider, max_steps: int = 8, max_tool_calls: int = 48) -> InvocationService:
     from agentctx.services.context import ContextAssembler
 
     return InvocationService(
@@ -42,6 +42,7 @@ def service_with(provider, max_steps: int = 8) -> InvocationService:
         ContextAssembler(context_store(), 100),
         lambda model: provider,
         max_steps,
+        max_tool_calls,
         session_files,
     )
 
@@ -85,3 +86,36 @@ def test_step_limit_offers_no_tools_on_the_last_step(api, code_assistant):
     assert result["output"] == "forced answer"
     assert [bool(request.tools) for request in provider.requests] == [True, True, False]
     assert result["usage"]["inputTokens"] == 30 and result["usage"]["outputTokens"] == 4
+
+
+class CallsManyToolsAtOnce:
+    def __init__(self) -> None:
+        self.requests: list[ModelRequest] = []
+        self.last_messages: list = []
+
+    def stream(self, request: ModelRequest) -> Iterator[ModelEvent]:
+        self.requests.append(request)
+        self.last_messages = list(request.messages)  # the loop goes on appending to the same list
+        if request.tools:
+            for n in range(10):
+                yield ToolUse(f"t{len(self.requests)}-{n}", "current_time", {})
+            yield Finished("tool_use")
+        else:
+            yield TextDelta("done")
+            yield Finished("end_turn")
+
+
+def test_tool_calls_past_the_limit_are_not_run_and_the_model_is_told(api, code_assistant):
+    provider = CallsManyToolsAtOnce()
+    service = service_with(provider, max_tool_calls=12)
+    session = session_service().create(api.tenant_id, SessionCreate(name="s")).session
+    prepared = service.prepare(api.tenant_id, InvokeCommand(agent="code-assistant", prompt="go", session_id=session.id))
+
+    events = list(service.run(prepared))
+
+    assert sum(event.name == "tool_call" for event in events) == 12
+    assert [bool(request.tools) for request in provider.requests] == [True, True, False]
+    refused = [part for part in provider.last_messages[-1].parts if part.is_error]
+    assert len(refused) == 8 and "limit of 12 tool calls" in refused[0].output
+    record = api.get(f"/v1/aip/sessions/{session.id}/invocations/{prepared.id}").json()["data"]
+    assert record["status"] == "completed" and len(record["blocksCreated"]) == 1 + 12 + 1

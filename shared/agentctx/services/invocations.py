@@ -113,6 +113,7 @@ class InvocationService:
         assembler: ContextAssembler,
         provider_for: Callable[[Model], ModelProvider],
         max_steps: int,
+        max_tool_calls: int,
         files_for: Callable[[str, str], SessionFiles],
     ) -> None:
         self.catalog = catalog
@@ -122,6 +123,7 @@ class InvocationService:
         self.assembler = assembler
         self.provider_for = provider_for
         self.max_steps = max_steps
+        self.max_tool_calls = max_tool_calls
         self.files_for = files_for
 
     def prepare(self, tenant_id: str, command: InvokeCommand) -> PreparedInvocation:
@@ -223,13 +225,14 @@ class InvocationService:
         usage: dict[str, int],
         tool_calls: list[tuple[ToolUse, ToolResult]],
     ) -> Generator[StreamEvent, None, str]:
-        """Model, tools, model ... until the model answers without tools or the step limit; returns the output."""
+        """Model, tools, model ... until the model answers without tools, or the step or tool-call limit; returns
+        the output. A call past the tool-call limit is not run: the model is told so, and offered no more tools."""
         provider = self.provider_for(prepared.model)
         messages = [ChatMessage("user", [TextPart(prepared.command.prompt)])]
         output: list[str] = []
         for step in range(self.max_steps):
-            # The last allowed step offers no tools, so the model has to answer.
-            tools = prepared.specs if step < self.max_steps - 1 else []
+            # The last allowed step, or any after the tool-call limit, offers no tools, so the model has to answer.
+            tools = prepared.specs if step < self.max_steps - 1 and len(tool_calls) < self.max_tool_calls else []
             text: list[str] = []
             uses: list[ToolUse] = []
             for event in provider.stream(ModelRequest(prepared.model, system, messages, tools)):
@@ -251,6 +254,10 @@ class InvocationService:
                 break
             results: list[Part] = []
             for use in uses:
+                if len(tool_calls) >= self.max_tool_calls:
+                    limit = f"not run: this turn reached its limit of {self.max_tool_calls} tool calls; answer now"
+                    results.append(ToolResultPart(use.id, use.name, limit, True))
+                    continue
                 yield StreamEvent("tool_call", {"tool": use.name, "input": use.input})
                 result = self._run_tool(prepared, use)
                 for name, data in result.events:
