@@ -15,6 +15,8 @@ from agentctx.store.dynamo import from_item
 
 SOURCE = "agentctx"
 VERSION = "1"
+# The logged events that end a turn of /v1/sessions, and the status their domain event reports.
+TURN_ENDINGS = {"turn.completed": "completed", "turn.failed": "failed", "turn.cancelled": "cancelled"}
 
 
 @dataclass
@@ -86,6 +88,22 @@ def events_from_stream_record(record: dict[str, Any]) -> list[DomainEvent]:
             "error": invocation["error"],
         }
         return [event(detail_type, invocation["completedAt"], data)]
+    if sk.startswith("E#") and name == "INSERT":
+        logged = json.loads(new["record"])
+        status = TURN_ENDINGS.get(logged["type"])
+        if status is None:
+            return []  # the turn's other steps stay in the session's own event log
+        data = {
+            "sessionId": session_id,
+            "turnId": logged["context"].get("turn_id"),
+            "inputMessageId": logged["context"].get("input_message_id"),
+            "eventId": logged["id"],
+            "status": status,
+            "usage": logged["data"].get("usage"),
+            "blocksCreated": logged["data"].get("blocks_created", []),
+            "error": logged["data"].get("error"),
+        }
+        return [event(f"Turn {status.title()}", logged["ts"], data)]
     if sk.startswith("C#") and name in ("INSERT", "MODIFY"):
         job = json.loads(new["record"])
         before = json.loads(old["record"])["status"] if old.get("record") else None

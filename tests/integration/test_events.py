@@ -131,3 +131,40 @@ def test_items_that_are_not_domain_changes_publish_nothing(api):
     kinds = [event.detail_type for record in reader.read()["Records"] for event in events_from_stream_record(record)]
 
     assert kinds == ["Session Created"]
+
+
+def test_a_turn_that_ends_publishes_its_outcome_and_not_its_steps(api, code_assistant, subscriber, aws):
+    from infra.local_worker import QueueWorker
+
+    turns = QueueWorker(aws["TurnQueue"], load_handler(functions(sam_template())["TurnFunction"]))
+    reader = stream(None)
+    session = api.post("/v1/sessions", json={"agent_id": code_assistant["agent"]["id"]}).json()
+    say = {"message": {"content": [{"type": "text", "text": "What is current_time?"}]}}
+    message = api.post(f"/v1/sessions/{session['id']}/messages", json=say).json()
+    turns.poll(wait_seconds=0)
+    api.post(f"/v1/sessions/{session['id']}/messages", json=say)
+    api.post(f"/v1/sessions/{session['id']}/cancel")
+    turns.poll(wait_seconds=0)
+
+    assert events_handler()(reader.read(), LambdaContext()) == {"batchItemFailures": []}
+
+    delivered = [event for event in subscriber() if event["detail-type"].startswith("Turn ")]
+    assert [event["detail-type"] for event in delivered] == ["Turn Completed", "Turn Cancelled"]
+    completed = delivered[0]["detail"]["data"]
+    log = api.get(f"/v1/sessions/{session['id']}/events", params={"limit": 100}).json()["data"]
+    logged = next(event for event in log if event["type"] == "turn.completed")
+    assert completed == {
+        "sessionId": "sess_" + session["id"][len("session_") :],
+        "turnId": message["turn_id"],
+        "inputMessageId": message["id"],
+        "eventId": logged["id"],
+        "status": "completed",
+        "usage": logged["data"]["usage"],
+        "blocksCreated": logged["data"]["blocks_created"],
+        "error": None,
+    }
+    assert len(completed["blocksCreated"]) == 2  # the current_time result and the answer
+    assert (
+        delivered[1]["detail"]["data"]["status"] == "cancelled"
+        and delivered[1]["detail"]["data"]["blocksCreated"] == []
+    )
