@@ -168,3 +168,44 @@ def test_a_turn_that_ends_publishes_its_outcome_and_not_its_steps(api, code_assi
         delivered[1]["detail"]["data"]["status"] == "cancelled"
         and delivered[1]["detail"]["data"]["blocksCreated"] == []
     )
+
+
+def stream_filters() -> list:
+    from moto.events.models import EventPattern
+
+    mapping = functions(sam_template())["EventsFunction"]["Events"]["ContextChanges"]["Properties"]
+    return [EventPattern.load(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
+
+
+def test_the_stream_filter_passes_every_record_that_is_an_event_and_no_turn_steps(
+    api, code_assistant, compaction_worker, aws
+):
+    from infra.local_worker import QueueWorker
+
+    turns = QueueWorker(aws["TurnQueue"], load_handler(functions(sam_template())["TurnFunction"]))
+    reader = stream(None)
+    session = create_session(api, tags=["t"])
+    append(api, session["id"], *[note(f"n{i} " + "words " * 30) for i in range(8)])
+    api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "hi", "session": session["id"]})
+    api.post(f"/v1/aip/sessions/{session['id']}/compact", json={"targetTokens": 100})
+    fork = api.post(f"/v1/aip/sessions/{session['id']}/fork", json={"name": "f"}).json()["data"]
+    api.delete(f"/v1/aip/sessions/{fork['id']}")
+    runtime = api.post("/v1/sessions", json={"agent_id": code_assistant["agent"]["id"]}).json()
+    say = {"message": {"content": [{"type": "text", "text": "What is current_time? " + "Explain. " * 60}]}}
+    api.post(f"/v1/sessions/{runtime['id']}/messages", json=say)
+    turns.poll(wait_seconds=0)
+
+    records = reader.read()["Records"]
+    filters = stream_filters()
+    plain = [json.loads(json.dumps(record, default=str)) for record in records]  # as Lambda receives them
+    passed = [r for r, p in zip(records, plain, strict=True) if any(f.matches_event(p) for f in filters)]
+    with_events = [record for record in records if events_from_stream_record(record)]
+
+    assert with_events and all(record in passed for record in with_events)
+    kinds = {event.detail_type for record in passed for event in events_from_stream_record(record)}
+    assert {"Session Created", "Blocks Appended", "Compaction Completed", "Session Deleted", "Turn Completed"} <= kinds
+    log_records = [record for record in records if record["dynamodb"]["Keys"]["sk"]["S"].startswith("E#")]
+    assert len(log_records) > 20 and [r for r in log_records if r in passed] == [
+        r for r in log_records if events_from_stream_record(r)
+    ]
+    assert len(passed) < len(records) / 2, (len(passed), len(records))

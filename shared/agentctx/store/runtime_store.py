@@ -130,7 +130,15 @@ class RuntimeStore(ContextStore):
             {
                 "Put": {
                     "TableName": self.table,
-                    "Item": to_item({"pk": pk, "sk": _event_sk(event["sequence"]), "record": json.dumps(event)}),
+                    "Item": to_item(
+                        # `type` beside the envelope lets the stream's filter pass turn endings alone (template.yaml)
+                        {
+                            "pk": pk,
+                            "sk": _event_sk(event["sequence"]),
+                            "type": event["type"],
+                            "record": json.dumps(event),
+                        }
+                    ),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             }
