@@ -43,14 +43,20 @@ def stream(aws):
     return StreamReader("test-context")
 
 
-def test_each_change_becomes_its_event(api, code_assistant, compaction_worker, subscriber):
-    reader = stream(None)
+def every_kind_of_change(api) -> dict:  # type: ignore[no-untyped-def]
+    """Create, append, invoke, compact, fork and delete; the session that stays."""
     session = create_session(api, tags=["t"])
     append(api, session["id"], *[note(f"n{i} " + "words " * 30) for i in range(8)])
     api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "hi", "session": session["id"]})
     api.post(f"/v1/aip/sessions/{session['id']}/compact", json={"targetTokens": 100})
     fork = api.post(f"/v1/aip/sessions/{session['id']}/fork", json={"name": "f"}).json()["data"]
     api.delete(f"/v1/aip/sessions/{fork['id']}")
+    return session
+
+
+def test_each_change_becomes_its_event(api, code_assistant, compaction_worker, subscriber):
+    reader = stream(None)
+    session = every_kind_of_change(api)
 
     response = events_handler()(reader.read(), LambdaContext())
 
@@ -184,12 +190,7 @@ def test_the_stream_filter_passes_every_record_that_is_an_event_and_no_turn_step
 
     turns = QueueWorker(aws["TurnQueue"], load_handler(functions(sam_template())["TurnFunction"]))
     reader = stream(None)
-    session = create_session(api, tags=["t"])
-    append(api, session["id"], *[note(f"n{i} " + "words " * 30) for i in range(8)])
-    api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "hi", "session": session["id"]})
-    api.post(f"/v1/aip/sessions/{session['id']}/compact", json={"targetTokens": 100})
-    fork = api.post(f"/v1/aip/sessions/{session['id']}/fork", json={"name": "f"}).json()["data"]
-    api.delete(f"/v1/aip/sessions/{fork['id']}")
+    every_kind_of_change(api)
     runtime = api.post("/v1/sessions", json={"agent_id": code_assistant["agent"]["id"]}).json()
     say = {"message": {"content": [{"type": "text", "text": "What is current_time? " + "Explain. " * 60}]}}
     api.post(f"/v1/sessions/{runtime['id']}/messages", json=say)
