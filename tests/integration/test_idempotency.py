@@ -66,3 +66,19 @@ def test_an_overlong_key_is_400(api):
     response = api.post("/v1/aip/sessions", json={"name": "x"}, headers={"Idempotency-Key": "k" * 256})
 
     assert response.status_code == 400
+
+
+def test_a_message_retried_under_one_key_is_recorded_once_and_runs_one_turn(api, code_assistant, aws):
+    import boto3
+
+    session = api.post("/v1/sessions", json={"agent_id": code_assistant["agent"]["id"]}).json()
+    body = {"message": {"content": [{"type": "text", "text": "only once"}]}}
+    path = f"/v1/sessions/{session['id']}/messages"
+
+    first = api.post(path, json=body, headers={"Idempotency-Key": "msg-1"})
+    again = api.post(path, json=body, headers={"Idempotency-Key": "msg-1"})
+
+    assert first.status_code == again.status_code == 201 and again.json() == first.json()
+    assert [m["id"] for m in api.get(f"{path}").json()["data"]] == [first.json()["id"]]
+    queued = boto3.client("sqs").receive_message(QueueUrl=aws["TurnQueue"], MaxNumberOfMessages=10)["Messages"]
+    assert len(queued) == 1
