@@ -131,7 +131,9 @@ def test_turns_of_one_session_run_in_order_one_at_a_time(api, session, run_turns
     # the second turn saw the first's question and answer in its context
     answers = [m for m in api.get(f"/v1/sessions/{session['id']}/messages").json()["data"] if m["role"] == "agent"]
     assert len(answers) == 2
-    assert api.get(f"/v1/sessions/{session['id']}").json()["status"] == "idle"
+    view = api.get(f"/v1/sessions/{session['id']}").json()
+    assert view["status"] == "idle" and view["preview"] == "first"  # the first user message (seed 002)
+    assert view["output_preview"] == answers[1]["content"][0]["text"][:200]  # the last answer
 
 
 class CrashOnce:
