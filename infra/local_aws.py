@@ -11,6 +11,32 @@ from infra.template import create_event_buses, create_queues, create_tables
 
 _dynamodb_lock = threading.RLock()
 _patched = False
+_dynamodb_writes = 0
+_WRITE_ACTIONS = {
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "ExecuteStatement",
+    "BatchExecuteStatement",
+    "ExecuteTransaction",
+    "CreateTable",
+    "UpdateTable",
+    "DeleteTable",
+}
+
+
+def dynamodb_write_count() -> int:
+    """How many writing requests the embedded DynamoDB has answered: the local snapshot is taken when it moves."""
+    return _dynamodb_writes
+
+
+@contextmanager
+def dynamodb_paused() -> Iterator[None]:
+    """No other thread's DynamoDB request runs meanwhile (this thread's do): a consistent point to read every table."""
+    with _dynamodb_lock:
+        yield
 
 
 def _apply_dynamodb_requests_one_at_a_time() -> None:
@@ -24,7 +50,10 @@ def _apply_dynamodb_requests_one_at_a_time() -> None:
     original = DynamoHandler.call_action
 
     def call_action(self: Any) -> Any:
+        global _dynamodb_writes
         with _dynamodb_lock:
+            if self.headers.get("X-Amz-Target", "").rpartition(".")[2] in _WRITE_ACTIONS:
+                _dynamodb_writes += 1
             return original(self)
 
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]

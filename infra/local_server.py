@@ -2,14 +2,23 @@
 template.yaml, with the compaction, trigger and turn queues' consumers and the table stream's event publisher beside it
 (events go to the embedded EventBridge bus).
 
-AIP_API_KEY becomes the local tenant's key and AIP_ADMIN_KEY the operator key; either is generated and printed
-when unset. PORT (default 3000) and HOST (default 127.0.0.1) choose where it listens.
+Environment (the README lists the same):
+- PORT (default 3000) and HOST (default 127.0.0.1): where it listens; a busy port is reported before anything else.
+- AIP_API_KEY: the local tenant's key, AIP_ADMIN_KEY: the operator key; generated when unset, then kept with the state.
+- AGENTCTX_STATE_DIR (default .local/ in the project): where the state is saved and restored (infra/local_state.py).
+- AGENTCTX_CLEAN=1 (or --clean): start empty, discarding the saved state.
+- LOG_LEVEL (default INFO): one line per request and per queue job at INFO.
 """
 
+import argparse
 import hashlib
 import os
 import secrets
+import signal
+import socket
+import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +45,9 @@ LOCAL_ENVIRONMENT = {
     "TURN_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['TurnQueue']}",
 }
 
+TABLES = ("ContextTable", "TenantsTable", "IdempotencyTable")
+QUEUE_CONSUMERS = {"CompactionQueue": "compaction", "TriggerQueue": "triggers", "TurnQueue": "turns"}
+
 # So the seed's curl examples work on a fresh machine with no account anywhere.
 DEMO_MODEL = {
     "name": "Offline demo model",
@@ -52,7 +64,21 @@ DEMO_AGENT = {
 }
 
 
-def _prepare_environment() -> tuple[str, str]:
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is created or printed, so a busy port is the first thing said."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        sys.exit(f"cannot listen on {host}:{port}: {error.strerror}; stop what uses it or choose another PORT")
+    sock.listen(2048)
+    return sock
+
+
+def _prepare_environment(saved_local: dict[str, Any]) -> tuple[str, str]:
     for name, value in {
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "local",
@@ -61,63 +87,115 @@ def _prepare_environment() -> tuple[str, str]:
         os.environ.setdefault(name, value)
     for name, value in LOCAL_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
-    api_key = os.environ.get("AIP_API_KEY") or "ctx_" + secrets.token_urlsafe(24)
-    admin_key = os.environ.get("AIP_ADMIN_KEY") or "adm_" + secrets.token_urlsafe(24)
+    api_key = os.environ.get("AIP_API_KEY") or saved_local.get("api_key") or "ctx_" + secrets.token_urlsafe(24)
+    admin_key = os.environ.get("AIP_ADMIN_KEY") or saved_local.get("admin_key") or "adm_" + secrets.token_urlsafe(24)
     os.environ["ADMIN_KEY_SHA256"] = hashlib.sha256(admin_key.encode()).hexdigest()
     return api_key, admin_key
 
 
+def _local_tenant(saved_local: dict[str, Any], api_key: str) -> dict[str, Any]:
+    """The local tenant with its demo model and agent: the saved one (given the key if it is a new one), or new."""
+    from agentctx.errors import Unauthorized
+    from agentctx.schemas.catalog import AgentCreate, CapabilityRefIn, ModelCreate
+    from agentctx.wiring import catalog_service, tenant_service
+
+    if saved_local.get("tenant_id"):
+        try:
+            tenant_service().authenticate(api_key)
+        except Unauthorized:
+            tenant_service().issue_key(saved_local["tenant_id"], api_key)
+        return {**saved_local, "api_key": api_key}
+    tenant = tenant_service().create_tenant("local")
+    tenant_service().issue_key(tenant.id, api_key)
+    model = catalog_service().create_model(tenant.id, ModelCreate(**DEMO_MODEL))
+    agent = catalog_service().create_agent(
+        tenant.id,
+        AgentCreate(
+            **DEMO_AGENT,
+            default_model_id=model.id,
+            capabilities=[
+                CapabilityRefIn(ref="current_time"),
+                CapabilityRefIn(ref="web_fetch"),
+                CapabilityRefIn(ref="session_file_system"),
+            ],
+        ),
+    )
+    return {"tenant_id": tenant.id, "api_key": api_key, "model_id": model.id, "agent_id": agent.id}
+
+
+def _options() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m infra.local_server", description=__doc__.splitlines()[0])
+    parser.add_argument("--clean", action="store_true", help="start empty, discarding the saved state")
+    options = parser.parse_args()
+    options.clean = options.clean or os.environ.get("AGENTCTX_CLEAN", "").lower() in {"1", "true", "yes"}
+    options.state_dir = Path(os.environ.get("AGENTCTX_STATE_DIR") or ROOT / ".local")
+    options.host, options.port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "3000"))
+    return options
+
+
 def main() -> None:
-    api_key, admin_key = _prepare_environment()
+    options = _options()
+    listener = _listen(options.host, options.port)
+
+    from infra import local_state
+
+    try:
+        saved = None if options.clean else local_state.load(options.state_dir)
+    except local_state.UnreadableState as error:
+        sys.exit(f"{error}; move it away, or start with AGENTCTX_CLEAN=1 to discard it")
+    api_key, admin_key = _prepare_environment(saved["local"] if saved else {})
+
     import uvicorn
 
     from agentctx.api.full import full_app
-    from agentctx.schemas.catalog import AgentCreate, CapabilityRefIn, ModelCreate
-    from agentctx.wiring import catalog_service, tenant_service
     from infra.local_aws import local_aws
     from infra.local_streams import StreamWorker
     from infra.local_worker import QueueWorker, load_function_handler
 
+    tables = {logical_id: LOCAL_RESOURCES[logical_id] for logical_id in TABLES}
     with local_aws(LOCAL_RESOURCES) as queues:
-        compaction = load_function_handler(str(ROOT / "functions" / "compaction" / "handler.py"))
-        worker = QueueWorker(queues["CompactionQueue"], compaction).start()
-        triggers = QueueWorker(
-            queues["TriggerQueue"], load_function_handler(str(ROOT / "functions" / "triggers" / "handler.py"))
-        ).start()
-        turns = QueueWorker(
-            queues["TurnQueue"], load_function_handler(str(ROOT / "functions" / "turns" / "handler.py"))
-        ).start()
+        if saved:
+            local_state.restore(saved, tables, queues)
+        workers = [
+            QueueWorker(queues[queue], load_function_handler(str(ROOT / "functions" / function / "handler.py")))
+            for queue, function in QUEUE_CONSUMERS.items()
+        ]
+        # From the stream's end: what a restored state wrote was published in the run that made it.
         publisher = StreamWorker(
-            LOCAL_RESOURCES["ContextTable"], load_function_handler(str(ROOT / "functions" / "events" / "handler.py"))
-        ).start()
-        tenant = tenant_service().create_tenant("local")
-        tenant_service().issue_key(tenant.id, api_key)
-        model = catalog_service().create_model(tenant.id, ModelCreate(**DEMO_MODEL))
-        agent = catalog_service().create_agent(
-            tenant.id,
-            AgentCreate(
-                **DEMO_AGENT,
-                default_model_id=model.id,
-                capabilities=[
-                    CapabilityRefIn(ref="current_time"),
-                    CapabilityRefIn(ref="web_fetch"),
-                    CapabilityRefIn(ref="session_file_system"),
-                ],
-            ),
+            LOCAL_RESOURCES["ContextTable"],
+            load_function_handler(str(ROOT / "functions" / "events" / "handler.py")),
+            start="LATEST",
         )
-        host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "3000"))
+        for worker in [*workers, publisher]:
+            worker.start()
+        local = _local_tenant(saved["local"] if saved else {}, api_key)
+        local["admin_key"] = admin_key
+        snapshots = local_state.Snapshotter(options.state_dir, tables, queues, local).start()
+        host, port = options.host, options.port
         print(
             f"\nAgent context service on http://{host}:{port}  (docs: http://{host}:{port}/docs)\n"
-            f"  tenant     {tenant.id}\n  API key    {api_key}\n  admin key  {admin_key}\n"
-            f"  agent      code-assistant ({agent.id}) on the offline model {model.id}\n"
-            "  state lives in this process (moto) and is gone when it stops\n",
+            f"  tenant     {local['tenant_id']}\n  API key    {api_key}\n  admin key  {admin_key}\n"
+            f"  agent      code-assistant ({local['agent_id']}) on the offline model {local['model_id']}\n"
+            f"  state      {'restored from' if saved else 'new, saved to'} {options.state_dir} "
+            f"(every {local_state.SNAPSHOT_SECONDS:g} s and on stop; AGENTCTX_CLEAN=1 starts empty)\n",
             flush=True,
         )
-        uvicorn.run(full_app(), host=host, port=port, log_level="info")
-        worker.stop()
-        triggers.stop()
-        turns.stop()
-        publisher.stop()
+        config = uvicorn.Config(
+            full_app(), log_level="warning", access_log=False, timeout_graceful_shutdown=3, lifespan="off"
+        )
+        # uvicorn stops on SIGINT/SIGTERM and then raises the signal again for the handler it found: let that be a
+        # no-op, so the workers stop and the last snapshot is written; a second Ctrl-C then interrupts that.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, lambda number, frame: None)
+        uvicorn.Server(config).run(sockets=[listener])
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for worker in [*workers, publisher]:
+            worker.stop_soon()
+        for worker in [*workers, publisher]:
+            worker.stop()
+        snapshots.stop()
+        print(f"stopped; state saved to {options.state_dir}", flush=True)
 
 
 if __name__ == "__main__":

@@ -15,15 +15,15 @@ def streams_client() -> Any:
 
 
 class StreamReader:
-    def __init__(self, table_name: str) -> None:
+    def __init__(self, table_name: str, start: str = "TRIM_HORIZON") -> None:
         import boto3
 
         self.client = streams_client()
         self.arn = boto3.client("dynamodb").describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
         shard = self.client.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]["ShardId"]
-        self.iterator = self.client.get_shard_iterator(
-            StreamArn=self.arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
+        self.iterator = self.client.get_shard_iterator(StreamArn=self.arn, ShardId=shard, ShardIteratorType=start)[
+            "ShardIterator"
+        ]
 
     def read(self) -> dict[str, Any]:
         """The records written since the last read, as a Lambda DynamoDB stream event."""
@@ -50,9 +50,9 @@ class StreamWorker(BackgroundPoller):
 
     pause_seconds = 1.0
 
-    def __init__(self, table_name: str, handler: Handler) -> None:
+    def __init__(self, table_name: str, handler: Handler, start: str = "TRIM_HORIZON") -> None:
         super().__init__()
-        self.reader = StreamReader(table_name)
+        self.reader = StreamReader(table_name, start)
         self.handler = handler
         self._pending: list[dict[str, Any]] = []
 

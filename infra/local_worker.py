@@ -3,10 +3,13 @@ with the same event shape, delete what succeeded and leave reported failures for
 
 import hashlib
 import importlib.util
+import json
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from agentctx.observability import logger
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
@@ -51,8 +54,12 @@ class BackgroundPoller:
         return self
 
     def stop(self) -> None:
-        self._stop.set()
+        self.stop_soon()
         self._thread.join(timeout=10)
+
+    def stop_soon(self) -> None:
+        """Ask it to stop after its current poll (stopping several at once)."""
+        self._stop.set()
 
     def poll(self) -> int:
         raise NotImplementedError
@@ -62,9 +69,9 @@ class BackgroundPoller:
             try:
                 self.poll()
             except Exception as error:
-                print(f"{type(self).__name__}: {error!r}", flush=True)
-                time.sleep(0.5)
-            time.sleep(self.pause_seconds)
+                logger.exception(f"{type(self).__name__} failed: {error!r}")
+                self._stop.wait(0.5)
+            self._stop.wait(self.pause_seconds)
 
 
 class QueueWorker(BackgroundPoller):
@@ -75,6 +82,7 @@ class QueueWorker(BackgroundPoller):
         self.queue_url = queue_url
         self.handler = handler
         self.batch_size = batch_size
+        self.queue_name = queue_url.rsplit("/", 1)[1]
 
     def poll(self, wait_seconds: int = 1) -> int:
         from agentctx.store.queue import sqs_client
@@ -91,16 +99,37 @@ class QueueWorker(BackgroundPoller):
         arn = client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
+        started = time.perf_counter()
         try:
             response = self.handler(sqs_event(received, arn), _LocalContext())
             failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
-        except Exception as error:  # a failed invocation: the whole batch comes back after the visibility timeout
-            print(f"queue worker: batch failed: {error.__class__.__name__}", flush=True)
+        except Exception:  # a failed invocation: the whole batch comes back after the visibility timeout
+            logger.exception("queue batch failed", extra={"queue": self.queue_name})
             failed = {message["MessageId"] for message in received}
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         for message in received:
             if message["MessageId"] not in failed:
                 client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            self._log_job(message, "failed" if message["MessageId"] in failed else "done", elapsed_ms)
         return len(received)
+
+    def _log_job(self, message: dict[str, Any], outcome: str, elapsed_ms: float) -> None:
+        """One line per job; `ms` is its batch's time (a batch is one Lambda invocation)."""
+        try:
+            body = json.loads(message["Body"])
+        except ValueError:
+            body = {}
+        logger.info(
+            "job",
+            extra={
+                "queue": self.queue_name,
+                "outcome": outcome,
+                "attempt": int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+                "ms": elapsed_ms,
+                "tenant_id": body.get("tenantId") or body.get("tenant_id") if isinstance(body, dict) else None,
+                "message_id": message["MessageId"],
+            },
+        )
 
 
 class _LocalContext:

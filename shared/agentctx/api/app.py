@@ -3,11 +3,14 @@
 import time
 import uuid
 from collections import Counter
+from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -124,6 +127,22 @@ def _rate_limit_headers(request: Request, response: Any) -> None:
     response.headers["X-RateLimit-Reset"] = str(rate.reset if rate else int(time.time()) + 1)
 
 
+def _log_request(request: Request, status: int, started: float) -> None:
+    """One line per request, with the keys CloudWatch Logs Insights and a terminal reader both filter on; `ms` is the
+    time to the response's headers (a stream goes on after it)."""
+    logger.info(
+        "request",
+        extra={
+            "method": request.method,
+            "path": request.url.path,
+            "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+            "tenant_id": getattr(request.state, "tenant_id", None),
+            "request_id": request.state.request_id,
+        },
+    )
+
+
 API_DESCRIPTION = """Sessions of context blocks for LLM agents: store, fork, compact and invoke. One session is
 reachable through two surfaces, with the same key (`X-API-Key` or `Authorization: Bearer`). Below,
 `K="Authorization: Bearer $KEY"` and `J="Content-Type: application/json"`.
@@ -151,12 +170,48 @@ curl "$API/v1/sessions/session_.../events?since_id=event_..." -H "$K"
 """
 
 
+DOCS_ASSETS = "/docs/assets"
+
+
+def _serve_docs_offline(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc with their scripts served from here (the copies the fastapi-offline package
+    ships), so the pages work where no CDN can be reached."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            # Swagger UI would otherwise fetch a badge from validator.swagger.io
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+
+
 def create_app(*routers: APIRouter) -> FastAPI:
     app = FastAPI(
         title="Agent Context Service",
         version="0.1.0",
         description=API_DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
     )
+    _serve_docs_offline(app)
 
     # Starlette runs the middleware added last first: request ids are assigned before idempotency replays, which
     # never reach a route, so they are not metered.
@@ -165,11 +220,17 @@ def create_app(*routers: APIRouter) -> FastAPI:
 
     @app.middleware("http")
     async def assign_request_id(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
         event = request.scope.get("aws.event") or {}
         request.state.request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:
+            _log_request(request, 500, started)
+            raise
         response.headers["X-Request-Id"] = request.state.request_id
         _rate_limit_headers(request, response)
+        _log_request(request, response.status_code, started)
         return response
 
     app.add_exception_handler(errors.DomainError, _domain_error)
