@@ -171,6 +171,11 @@ curl "$API/v1/sessions/session_.../events?since_id=event_..." -H "$K"
 
 
 DOCS_ASSETS = "/docs/assets"
+# The pages may load nothing from elsewhere: ReDoc's footer would otherwise fetch its logo from a CDN.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:"
+)
 
 
 def _serve_docs_offline(app: FastAPI) -> None:
@@ -181,7 +186,7 @@ def _serve_docs_offline(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=f"{root}{app.openapi_url}",
             title=f"{app.title} - Swagger UI",
             swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
@@ -190,17 +195,21 @@ def _serve_docs_offline(app: FastAPI) -> None:
             # Swagger UI would otherwise fetch a badge from validator.swagger.io
             swagger_ui_parameters={"validatorUrl": None},
         )
+        page.headers["Content-Security-Policy"] = DOCS_POLICY
+        return page
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return get_redoc_html(
+        page = get_redoc_html(
             openapi_url=f"{root}{app.openapi_url}",
             title=f"{app.title} - ReDoc",
             redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
             redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
             with_google_fonts=False,
         )
+        page.headers["Content-Security-Policy"] = DOCS_POLICY
+        return page
 
 
 def create_app(*routers: APIRouter) -> FastAPI:
