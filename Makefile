@@ -5,10 +5,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: serve test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev]' -e ./clients/python
 	touch $(STAMP)
 
 serve: $(STAMP)
@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	MYPYPATH=shared $(VENV)/bin/mypy --explicit-package-bases shared/agentctx functions infra
+	$(VENV)/bin/mypy --strict clients/python/agentctx_client
 
 bench: $(STAMP)
 	$(PY) -m tests.benchmarks.run
