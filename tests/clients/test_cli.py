@@ -1,0 +1,98 @@
+"""The `agentctx` command against the service over HTTP, configured as a user would: AGENTCTX_URL, AGENTCTX_API_KEY."""
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+CLIENT = Path(__file__).resolve().parents[2] / "clients" / "python"
+
+
+def agentctx(service, *args: str, check: bool = True) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
+    environment = {**os.environ, "AGENTCTX_URL": service.url, "AGENTCTX_API_KEY": service.key}
+    result = subprocess.run(
+        [sys.executable, "-m", "agentctx_client.cli", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_the_walkthrough_with_the_cli(service):
+    sid = agentctx(service, "sessions", "create", "Auth Feature", "--agent", "code-assistant", "--tag", "auth").stdout
+    sid = sid.strip()
+    assert sid.startswith("sess_")
+    note = agentctx(service, "blocks", "add", sid, "Use JWT with refresh tokens", "--tag", "authentication", "--pinned")
+    turn = json.dumps([{"role": "user", "content": "Add login"}])
+    agentctx(service, "blocks", "add", sid, turn, "--type", "conversation", "--json-content", "--tag", "authentication")
+    for n in range(3):
+        agentctx(service, "blocks", "add", sid, f"step {n}: " + "detail " * 150)
+
+    blocks = json.loads(agentctx(service, "--json", "blocks", "list", sid).stdout)
+    assert [block["id"] for block in blocks][0] == note.stdout.strip() and len(blocks) == 5
+    assert blocks[1]["content"] == [{"role": "user", "content": "Add login"}]
+    assert json.loads(agentctx(service, "--json", "sessions", "get", sid).stdout)["metrics"]["blockCount"] == 5
+    assert sid in agentctx(service, "sessions", "list").stdout
+
+    fork = agentctx(service, "sessions", "fork", sid, "Deep dive", "--include-tag", "authentication").stdout.strip()
+    assert len(json.loads(agentctx(service, "--json", "blocks", "list", fork).stdout)) == 2
+
+    streamed = agentctx(service, "invoke", "code-assistant", "What do we use?", "--session", sid, "--stream").stdout
+    invocation = json.loads(agentctx(service, "--json", "invoke", "code-assistant", "Again", "--session", sid).stdout)
+    assert streamed.strip() and invocation["output"] and invocation["session"] == sid
+
+    job = json.loads(agentctx(service, "--json", "compact", sid, "--target-tokens", "50").stdout)
+    assert job["status"] == "completed" and job["newTokens"] < job["previousTokens"]
+
+    assert agentctx(service, "sessions", "delete", fork).stdout.strip() == f"deleted {fork}"
+    missing = agentctx(service, "sessions", "get", fork, check=False)
+    assert missing.returncode == 1 and "not_found" in missing.stderr and "request" in missing.stderr
+
+
+def test_invoke_stream_prints_the_text_as_it_arrives(service):
+    sid = agentctx(service, "sessions", "create", "Streamed").stdout.strip()
+    events = agentctx(service, "--json", "invoke", "code-assistant", "Hello", "--session", sid, "--stream").stdout
+    lines = [json.loads(line) for line in events.splitlines()]
+    text = "".join(line["data"]["content"] for line in lines if line["event"] == "text_delta")
+
+    printed = agentctx(service, "invoke", "code-assistant", "Hello", "--session", sid, "--stream").stdout
+
+    assert lines[0]["event"] == "start" and lines[-1]["event"] == "complete"
+    assert text == lines[-1]["data"]["output"]
+    # plain text, not events: the answer's pieces as they came, then a newline
+    assert printed.strip() and printed.endswith("\n") and not printed.startswith(("{", "event:"))
+
+
+def test_events_tail_follows_an_agent_session_until_it_is_idle(service):
+    rs = agentctx(service, "agent-sessions", "create", "code-assistant", "--title", "Tail me").stdout.strip()
+    agentctx(service, "agent-sessions", "send", rs, "What is current_time?")
+
+    tailed = agentctx(service, "--json", "events", "tail", rs, "--until", "session.idled").stdout
+    events = [json.loads(line) for line in tailed.splitlines()]
+
+    assert events[-1]["type"] == "session.idled"
+    assert {"turn.started", "turn.completed"} <= {event["type"] for event in events}
+    after_first = agentctx(service, "events", "tail", rs, "--since", events[0]["id"], "--until", "session.idled")
+    assert [line.split("\t")[0] for line in after_first.stdout.splitlines()] == [event["id"] for event in events[1:]]
+    assert agentctx(service, "agent-sessions", "get", rs).stdout.split("\t")[1] == "idle"
+
+
+def test_the_client_package_depends_only_on_httpx_and_pydantic():
+    declared = tomllib.loads((CLIENT / "pyproject.toml").read_text())["project"]["dependencies"]
+    imported = set()
+    for module in (CLIENT / "agentctx_client").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module.split(".")[0])
+
+    assert sorted(dep.split(">")[0].split("=")[0].split("<")[0] for dep in declared) == ["httpx", "pydantic"]
+    assert imported - sys.stdlib_module_names == {"httpx", "pydantic", "agentctx_client"}
