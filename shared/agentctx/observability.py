@@ -36,10 +36,15 @@ _NOT_SHOWN_LOCALLY = {
     "stack_trace",
 }
 
+# A request's or a job's own facts lead its line, whatever keys the invocation appended before.
+_SHOWN_FIRST = ("method", "path", "status", "queue", "outcome", "attempt", "ms")
+
 
 def readable_line(log: dict[str, Any]) -> str:
     """One log record as a terminal line: time, level, message, then its keys as key=value; a traceback follows."""
-    keys = "".join(f" {key}={value}" for key, value in log.items() if key not in _NOT_SHOWN_LOCALLY)
+    shown = [key for key in log if key not in _NOT_SHOWN_LOCALLY]
+    ordered = [key for key in _SHOWN_FIRST if key in log] + [key for key in shown if key not in _SHOWN_FIRST]
+    keys = "".join(f" {key}={log[key]}" for key in ordered)
     line = f"{log.get('timestamp', '')} {log.get('level', ''):<5} {log.get('message', '')}{keys}"
     if log.get("exception"):
         line += "\n" + str(log["exception"])
