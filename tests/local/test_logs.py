@@ -65,7 +65,7 @@ def test_outside_lambda_the_same_request_is_one_readable_line_and_no_emf():
 
     request_lines = [line for line in lines if " request method=" in line]
     assert len(request_lines) == 1
-    assert f"method=POST path=/v1/aip/sessions status=201" in request_lines[0]
+    assert "method=POST path=/v1/aip/sessions status=201" in request_lines[0]
     assert f"tenant_id={tenant_id}" in request_lines[0] and f"request_id={request_id}" in request_lines[0]
     assert not any(line.startswith("{") for line in lines)
     assert "Warning" not in stderr
