@@ -2,7 +2,8 @@
 
 The queue groups messages by session, so a session's jobs arrive one at a time; which turn runs is decided by the
 session's committed state, not by the job (services/turns.py). A job that fails is reported, and with it every
-later message of the batch (Powertools' FIFO processor), so the queue delivers them again in the same order.
+later message of its session in the batch (Powertools' FIFO processor; other sessions' jobs go on); those come
+back after TURN_RETRY_SECONDS rather than the queue's visibility timeout, so a session is never held up for long.
 """
 
 import json
@@ -13,10 +14,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from agentctx import metering
 from agentctx.observability import logger, metrics
+from agentctx.settings import get_settings
 from agentctx.turn_jobs import TurnJob
-from agentctx.wiring import turn_service
+from agentctx.wiring import turn_queue, turn_service
 
-processor = SqsFifoPartialProcessor()
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+processor.raise_on_entire_batch_failure = False  # report every failure the same way: retried soon, in order
 
 
 def record_handler(record: SQSRecord, lambda_context: Any) -> None:
@@ -32,4 +35,13 @@ def record_handler(record: SQSRecord, lambda_context: Any) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> Any:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+    if failed:
+        turn_queue().retry_after(
+            [record["receiptHandle"] for record in event["Records"] if record["messageId"] in failed],
+            get_settings().turn_retry_seconds,
+        )
+    return response

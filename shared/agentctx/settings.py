@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # The time one more turn may take: a turn function with less left hands the job's remaining turns back to the
     # queue instead of starting another.
     turn_seconds: float = Field(default=120.0, gt=0)
+    # A failed turn job comes back after this many seconds (not the queue's visibility timeout).
+    turn_retry_seconds: int = Field(default=2, ge=0, le=900)
     # The EventBridge bus that domain events go to.
     event_bus_name: str = "agentctx-events"
     # Idempotency-Key records (Powertools' idempotency table) and how long a key is remembered.

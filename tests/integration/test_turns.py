@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -168,8 +169,6 @@ def crash_once():  # type: ignore[no-untyped-def]
 
 
 def test_a_turn_cut_off_mid_answer_is_delivered_again_and_finishes_once(api, session, turn_handler, aws, crash_once):
-    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-
     from agentctx.store.queue import sqs_client
     from infra.local_worker import sqs_event
     from tests.events import LambdaContext
@@ -182,11 +181,13 @@ def test_a_turn_cut_off_mid_answer_is_delivered_again_and_finishes_once(api, ses
         return sqs_client().receive_message(QueueUrl=queue, AttributeNames=["All"])["Messages"][0]
 
     message = receive()
-    # the whole batch failed: the function reports an error, and the queue will deliver the message again
-    with pytest.raises(BatchProcessingError):
-        turn_handler(sqs_event([message], arn), LambdaContext())
+    # the job failed: the function reports it, and the queue delivers it again after TURN_RETRY_SECONDS (2 s),
+    # not after the queue's visibility timeout of half an hour
+    response = turn_handler(sqs_event([message], arn), LambdaContext())
+    assert response["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]
     assert api.get(f"/v1/sessions/{session['id']}").json()["status"] == "active"
-    sqs_client().change_message_visibility(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    assert sqs_client().receive_message(QueueUrl=queue).get("Messages", []) == []
+    time.sleep(2.1)
 
     message = receive()
     assert message["Attributes"]["ApproximateReceiveCount"] == "2"

@@ -26,6 +26,7 @@ from agentctx.store.dynamo import (
     cancellation_codes,
     dynamodb_client,
     from_item,
+    load_json,
     serialize,
     to_item,
     with_conflict_retry,
@@ -205,7 +206,7 @@ class RuntimeStore(ContextStore):
             ConsistentRead=True,
             Limit=limit + 1,
         )["Items"]
-        return [json.loads(from_item(item)["record"]) for item in items[:limit]], len(items) > limit
+        return [load_json(from_item(item)["record"]) for item in items[:limit]], len(items) > limit
 
     def list_messages(self, tenant_id: str, session_hex: str, limit: int, after: str | None) -> Page[dict[str, Any]]:
         """The session's input and output messages, oldest first."""
