@@ -305,6 +305,7 @@ def test_fork_is_refused_while_a_turn_runs_and_copies_everything_after(api, sess
     for field in ("agent_id", "title", "tags", "model_id", "capabilities", "features", "preview", "output_preview"):
         assert forked[field] == source[field], field
     assert forked["status"] == "started"
+    assert api.get(f"/v1/sessions/{forked['id']}").json() == forked  # the response and later reads agree
     source_messages = api.get(f"/v1/sessions/{session['id']}/messages").json()["data"]
     fork_messages = api.get(f"/v1/sessions/{forked['id']}/messages").json()["data"]
     assert [m["content"] for m in fork_messages] == [m["content"] for m in source_messages]

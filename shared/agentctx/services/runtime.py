@@ -15,7 +15,7 @@ from typing import Any
 
 from agentctx import ids
 from agentctx.capabilities import CATALOGUE
-from agentctx.domain import Agent, BlockType, CapabilityRef, RuntimeConfig, Session, utc_now
+from agentctx.domain import Agent, BlockType, CapabilityRef, RuntimeConfig, Session, TurnState, utc_now
 from agentctx.errors import Conflict, InvalidRequest, NotFound
 from agentctx.observability import logger
 from agentctx.pagination import CursorCodec
@@ -163,10 +163,10 @@ class RuntimeSessionService:
                 self.store.message_item(pk, message | {"session_id": ids.RUNTIME_SESSION_PREFIX + fork_hex})
                 for message in messages
             ],
+            # the copied messages' previews are stored with the fork, so its response and later reads agree
+            turns=TurnState(preview=source.turns.preview, output_preview=source.turns.output_preview),
         )
-        fork = view.session
-        fork.turns.preview, fork.turns.output_preview = source.turns.preview, source.turns.output_preview
-        return self._view(fork, {})
+        return self._view(view.session, {})
 
     def cancel(self, tenant_id: str, session_id: str) -> RuntimeView:
         """Cancel the running turn and any queued behind it: every turn whose input came before this call. A turn
