@@ -123,6 +123,17 @@ def _local_tenant(saved_local: dict[str, Any], api_key: str) -> dict[str, Any]:
     return {"tenant_id": tenant.id, "api_key": api_key, "model_id": model.id, "agent_id": agent.id}
 
 
+def _turn_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items whose insertion dispatches a turn (the events function's outbox rule, turn_jobs)."""
+    from agentctx.turn_jobs import job_from_stream_record
+
+    return [
+        item
+        for item in items
+        if job_from_stream_record({"eventName": "INSERT", "dynamodb": {"Keys": {"pk": item["pk"], "sk": item["sk"]}}})
+    ]
+
+
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m infra.local_server", description=__doc__.splitlines()[0])
     parser.add_argument("--clean", action="store_true", help="start empty, discarding the saved state")
@@ -149,6 +160,7 @@ def main() -> None:
 
     from agentctx.api.full import full_app
     from infra.local_aws import local_aws
+    from infra.local_http import HeaderTimeoutH11Protocol
     from infra.local_streams import StreamWorker
     from infra.local_worker import QueueWorker, load_function_handler
 
@@ -160,12 +172,17 @@ def main() -> None:
             QueueWorker(queues[queue], load_function_handler(str(ROOT / "functions" / function / "handler.py")))
             for queue, function in QUEUE_CONSUMERS.items()
         ]
-        # From the stream's end: what a restored state wrote was published in the run that made it.
+        # From the stream's end: the events of restored items were published by the run that wrote them. But the
+        # stream is also the turns' outbox, and a turn committed just before the last snapshot may not have reached
+        # its queue: the restored turn items go through the handler again (the turn queue deduplicates, and a
+        # finished turn's job does nothing).
         publisher = StreamWorker(
             LOCAL_RESOURCES["ContextTable"],
             load_function_handler(str(ROOT / "functions" / "events" / "handler.py")),
             start="LATEST",
         )
+        if saved:
+            publisher.replay_inserts(_turn_items(saved["tables"].get("ContextTable", [])))
         for worker in [*workers, publisher]:
             worker.start()
         local = _local_tenant(saved["local"] if saved else {}, api_key)
@@ -181,7 +198,12 @@ def main() -> None:
             flush=True,
         )
         config = uvicorn.Config(
-            full_app(), log_level="warning", access_log=False, timeout_graceful_shutdown=3, lifespan="off"
+            full_app(),
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=3,
+            lifespan="off",
+            http=HeaderTimeoutH11Protocol,
         )
         # uvicorn stops on SIGINT/SIGTERM and then raises the signal again for the handler it found: let that be a
         # no-op, so the workers stop and the last snapshot is written; a second Ctrl-C then interrupts that.

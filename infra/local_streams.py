@@ -71,3 +71,24 @@ class StreamWorker(BackgroundPoller):
             self._pending = records
             raise
         return len(records)
+
+    def replay_inserts(self, items: list[dict[str, Any]]) -> None:
+        """Hand the handler these items as if just inserted (before what the stream brings next): for items
+        restored from a snapshot, whose records the stream of this process never carried."""
+        self._pending = [
+            {
+                "eventID": f"restored-{index}",
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "Keys": {"pk": item["pk"], "sk": item["sk"]},
+                    "NewImage": item,
+                    "SequenceNumber": f"restored-{index}",
+                    "StreamViewType": "NEW_AND_OLD_IMAGES",
+                },
+                "eventSourceARN": self.reader.arn,
+            }
+            for index, item in enumerate(items)
+        ] + self._pending

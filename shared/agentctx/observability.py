@@ -55,6 +55,10 @@ class _EmfInsideLambdaOnly(AmazonCloudWatchEMFProvider):
     """EMF lines are CloudWatch's input: printed inside Lambda only, and not at all for an invocation that counted
     nothing (Powertools would warn about that on every such call)."""
 
+    def add_metric(self, *args: Any, **kwargs: Any) -> None:
+        if in_lambda():  # it prints a batch by itself every 100 values
+            super().add_metric(*args, **kwargs)
+
     def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
         if self.metric_set and in_lambda():
             super().flush_metrics(raise_on_empty_metrics)

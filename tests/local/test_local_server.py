@@ -191,3 +191,35 @@ def test_the_log_is_one_readable_line_per_request_and_per_job_without_warnings_o
     assert re.search(r"INFO +job queue=agentctx-compaction outcome=done attempt=1 ms=[0-9.]+ tenant_id=org_", output)
     assert "Warning" not in output and "warn" not in output.lower()
     assert '"_aws"' not in output and "{" not in output
+
+
+def test_a_turn_committed_but_not_yet_queued_at_the_snapshot_runs_after_the_restart(
+    start, tmp_path, api, code_assistant
+):
+    """The stream is the turns' outbox: a snapshot taken between a turn's commit and its job reaching the queue
+    still gets the turn run, from the restored turn item."""
+    import boto3
+
+    from infra.local_state import STATE_FILE, capture, write_atomically
+    from tests.conftest import RESOURCES
+
+    session = api.post("/v1/sessions", json={"agent_id": code_assistant["agent"]["id"], "title": "pending"}).json()
+    api.post(
+        f"/v1/sessions/{session['id']}/messages", json={"message": {"content": [{"type": "text", "text": "hi"}]}}
+    ).raise_for_status()
+    queue = boto3.client("sqs").get_queue_url(QueueName=RESOURCES["TurnQueue"])["QueueUrl"]
+    boto3.client("sqs").purge_queue(QueueUrl=queue)  # the job never reached the queue
+    tables = {logical_id: RESOURCES[logical_id] for logical_id in ("ContextTable", "TenantsTable", "IdempotencyTable")}
+    local = {"tenant_id": api.tenant_id, "api_key": api.key, "model_id": "-", "agent_id": code_assistant["agent"]["id"]}
+    (tmp_path / "state").mkdir()
+    write_atomically(tmp_path / "state" / STATE_FILE, capture(tables, {"TurnQueue": queue}, local))
+
+    server = start()
+
+    with client(server, api.key) as http:
+        deadline = time.monotonic() + 60
+        while (status := http.get(f"/v1/sessions/{session['id']}").json()["status"]) != "idle":
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+        types = [event["type"] for event in http.get(f"/v1/sessions/{session['id']}/events").json()["data"]]
+    assert "turn.completed" in types

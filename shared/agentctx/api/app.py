@@ -242,9 +242,8 @@ def create_app(*routers: APIRouter) -> FastAPI:
         request.state.request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
         try:
             response = await call_next(request)
-        except Exception:
-            _log_request(request, 500, started)
-            raise
+        except Exception as error:  # answered here, not re-raised: the server then keeps the connection open
+            response = await _unexpected_error(request, error)
         response.headers["X-Request-Id"] = request.state.request_id
         _rate_limit_headers(request, response)
         _log_request(request, response.status_code, started)
