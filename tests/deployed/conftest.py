@@ -36,11 +36,18 @@ from tests.template.conftest import template, translated  # noqa: F401 - fixture
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 RUNNER = Path(__file__).with_name("lambda_runner.py")
-PARAMETERS = {
-    "CursorSecret": "deployed-cursor-secret-that-is-long-enough",
-    "AdminKeySha256": __import__("hashlib").sha256(ADMIN_KEY.encode()).hexdigest(),
+PARAMETERS = {  # the template's parameters, as a deployment would give them
+    "StageName": "live",
+    "CursorSecretParameter": "/agentctx-deployed/cursor-secret",
+    "AdminKeySha256Parameter": "/agentctx-deployed/admin-key-sha256",
     "OpenAIBaseUrl": "",
-    "OpenAIApiKey": "",
+    "OpenAIApiKeyParameter": "/agentctx-deployed/openai-api-key",
+    "TriggerEventSource": "agentctx.requests",
+}
+SECRETS = {  # what the operator puts in Parameter Store before deploying (docs/deploy.md)
+    "/agentctx-deployed/cursor-secret": "deployed-cursor-secret-that-is-long-enough",
+    "/agentctx-deployed/admin-key-sha256": __import__("hashlib").sha256(ADMIN_KEY.encode()).hexdigest(),
+    "/agentctx-deployed/openai-api-key": "sk-deployed-not-used",
 }
 
 
@@ -157,6 +164,9 @@ def local_aws() -> Iterator[LocalAws]:
     create_tables(clients["dynamodb"], names, sam)
     create_event_buses(clients["events"], names, sam)
     urls = create_queues(clients["sqs"], names, sam)
+    ssm = boto3.client("ssm", endpoint_url=endpoint, region_name=REGION)
+    for name, value in SECRETS.items():
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString")
     refs = {**names, **urls, **PARAMETERS}
     arns = {}
     for logical_id, name in names.items():
