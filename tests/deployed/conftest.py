@@ -11,11 +11,8 @@
 import io
 import json
 import logging
-import platform
-import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -28,9 +25,10 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from infra.package import BUILD, Artifacts, build, host_target
+from infra.package import Artifacts, build, host_target
 from infra.template import create_event_buses, create_queues, create_tables, load_template
 from tests.conftest import ADMIN_KEY
+from tests.deployed.runtime import LambdaRuntime, managed_runtime
 from tests.template.conftest import template, translated  # noqa: F401 - fixtures the permission test uses
 
 REGION = "us-east-1"
@@ -181,14 +179,6 @@ def local_aws() -> Iterator[LocalAws]:
     thread.join()
 
 
-@dataclass(frozen=True)
-class LambdaRuntime:
-    """What the managed runtime brings: an interpreter with nothing installed, and its directory with boto3."""
-
-    python: Path
-    runtime_dir: Path
-
-
 @pytest.fixture(scope="session")
 def artifacts() -> Artifacts:
     return build(*host_target())
@@ -196,26 +186,7 @@ def artifacts() -> Artifacts:
 
 @pytest.fixture(scope="session")
 def lambda_runtime(artifacts: Artifacts) -> LambdaRuntime:
-    import boto3
-
-    version = subprocess.run(
-        [artifacts.python, "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    root = BUILD / "lambda-runtime" / f"python{version}-{platform.machine()}-boto3-{boto3.__version__}"
-    if not (root / ".complete").exists():
-        shutil.rmtree(root, ignore_errors=True)
-        subprocess.run([artifacts.python, "-m", "venv", "--without-pip", str(root / "interpreter")], check=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check"]
-            + ["--target", str(root / "runtime"), f"boto3=={boto3.__version__}"],
-            check=True,
-        )
-        subprocess.run([artifacts.python, "-m", "compileall", "-q", "-j", "0", str(root / "runtime")], check=True)
-        (root / ".complete").touch()
-    return LambdaRuntime(root / "interpreter" / "bin" / "python3", root / "runtime")
+    return managed_runtime(artifacts)
 
 
 def _resolve(value: Any, refs: dict[str, str]) -> str:
