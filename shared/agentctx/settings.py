@@ -64,8 +64,27 @@ class Settings(BaseSettings):
     # Idempotency-Key records (Powertools' idempotency table) and how long a key is remembered.
     idempotency_table_name: str = "agentctx-idempotency"
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    # In AWS the secrets live in SSM Parameter Store (SecureString): a function that needs one is given the
+    # parameter's name here and reads it once per container; locally and in tests the plain values above apply.
+    cursor_secret_parameter: str = ""
+    admin_key_sha256_parameter: str = ""
+    openai_api_key_parameter: str = ""
+
+
+_SECRETS = ("cursor_secret", "admin_key_sha256", "openai_api_key")
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    names = {field: getattr(settings, f"{field}_parameter") for field in _SECRETS}
+    if not any(names.values()):
+        return settings
+    from aws_lambda_powertools.utilities.parameters import get_parameters_by_name
+
+    values = get_parameters_by_name({name: {} for name in names.values() if name}, decrypt=True, max_age=365 * 86_400)
+    update: dict[str, object] = {}
+    for field, name in names.items():
+        if name:
+            update[field] = values[name] if field == "admin_key_sha256" else SecretStr(values[name])
+    return settings.model_copy(update=update)

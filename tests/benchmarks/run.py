@@ -199,6 +199,11 @@ def main() -> None:
     )
     print("## Cold import of each function's handler (fresh process)\n")
     print("\n".join(import_times()))
+
+    from tests.benchmarks.artifact_import_bench import artifact_import_times
+
+    print("\n## Cold import from the built artifacts (`make package`, bare interpreter, as Lambda runs them)\n")
+    print("\n".join(artifact_import_times()))
     print("\n## DynamoDB calls and wall time per operation (embedded moto store)\n")
     print("\n".join(dynamodb_operations()))
 
