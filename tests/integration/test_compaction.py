@@ -8,7 +8,7 @@ from agentctx.wiring import compaction_service
 from infra.local_worker import QueueWorker
 from tests.benchmarks.run import CallCounter
 from tests.conftest import OFFLINE_MODEL
-from tests.events import LambdaContext
+from tests.events import DeadlineContext
 from tests.integration.test_sessions_api import append, create_session, note
 from tests.template.conftest import functions, load_handler, sam_template
 
@@ -26,6 +26,11 @@ def fill(api, count: int = 20, **extra) -> tuple[dict, list[dict]]:
 
 def compaction_handler():
     return load_handler(functions(sam_template())["CompactionFunction"])
+
+
+def function_context(clock=None) -> DeadlineContext:
+    """The context of one invocation of the compaction function, its deadline the template's Timeout away."""
+    return DeadlineContext(functions(sam_template())["CompactionFunction"]["Timeout"], clock)
 
 
 def test_compact_answers_the_seed_fields_and_keeps_everything(api, compaction_worker):
@@ -91,10 +96,10 @@ def test_redelivered_message_changes_nothing(api, aws):
     from infra.local_worker import sqs_event
 
     event = sqs_event([message], "arn:aws:sqs:us-east-1:123456789012:test-compaction")
-    assert compaction_handler()(event, LambdaContext()) == {"batchItemFailures": []}
+    assert compaction_handler()(event, function_context()) == {"batchItemFailures": []}
     after_first = api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]
 
-    assert compaction_handler()(event, LambdaContext()) == {"batchItemFailures": []}
+    assert compaction_handler()(event, function_context()) == {"batchItemFailures": []}
 
     assert api.get(f"/v1/aip/sessions/{session['id']}").json()["data"] == after_first
     assert after_first["metrics"]["compactionCount"] == 1
@@ -112,7 +117,7 @@ def test_a_failing_item_is_reported_alone(api, aws):
     good = sqs_client().receive_message(QueueUrl=aws["CompactionQueue"])["Messages"][0]
     bad = {"MessageId": "bad-1", "ReceiptHandle": "r", "Body": "{not json"}
 
-    response = compaction_handler()(sqs_event([good, bad], "arn:aws:sqs:us-east-1:123456789012:q"), LambdaContext())
+    response = compaction_handler()(sqs_event([good, bad], "arn:aws:sqs:us-east-1:123456789012:q"), function_context())
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
     assert api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]["metrics"]["compactionCount"] == 1
