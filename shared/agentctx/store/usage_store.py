@@ -2,12 +2,18 @@
 
 Every request adds its counts with one UpdateItem (ADD is atomic, so concurrent writers never lose a count); a
 month is the sum of its days, read with one Query.
+
+The tokens a tenant stores are a sum over all time, so they are also kept on one item per tenant (sk
+`STORED_TOKENS`, outside the `USAGE#` range): a request that changed what is stored adds to it with one more
+UpdateItem, and the storage quota reads it with one strongly consistent GetItem. The token quota reads the
+month's days (one Query of at most 31 items). Neither is cached, so every container sees every finished request.
 """
 
 from typing import Any
 
 from agentctx.store.dynamo import dynamodb_client, from_item, to_item
 
+STORED_SK = "STORED_TOKENS"
 COUNTERS = ("apiCalls", "invocations", "inputTokens", "outputTokens", "contextTokens", "compactions", "storedTokens")
 
 
@@ -25,6 +31,28 @@ class UsageStore:
             UpdateExpression="ADD " + ", ".join(f"{name} :{name}" for name in counts),
             ExpressionAttributeValues=to_item({f":{name}": value for name, value in counts.items()}),
         )
+
+    def add_stored(self, tenant_id: str, tokens: int) -> None:
+        if tokens:
+            dynamodb_client().update_item(
+                TableName=self.table,
+                Key=to_item({"pk": f"TENANT#{tenant_id}", "sk": STORED_SK}),
+                UpdateExpression="ADD storedTokens :tokens",
+                ExpressionAttributeValues=to_item({":tokens": tokens}),
+            )
+
+    def stored_tokens(self, tenant_id: str) -> int:
+        """The tokens the tenant stores, read strongly consistent."""
+        item = (
+            dynamodb_client()
+            .get_item(
+                TableName=self.table,
+                Key=to_item({"pk": f"TENANT#{tenant_id}", "sk": STORED_SK}),
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
+        return int(from_item(item).get("storedTokens", 0)) if item else 0
 
     def totals(self, tenant_id: str, period_prefix: str) -> dict[str, int]:
         """Counters summed over the days whose date starts with the prefix (a day, or a month `yyyy-mm`)."""
