@@ -33,15 +33,13 @@ def today() -> str:
 
 
 def write(tenant_id: str, usage: Counter[str]) -> None:
-    """Store a request's counts (one UpdateItem; one more when it changed what is stored, for the storage quota)
-    and, inside Lambda, emit them as EMF metrics per tenant."""
+    """Store a request's counts (one call) and, inside Lambda, emit them as EMF metrics per tenant."""
     if not usage:
         return
     from agentctx.settings import get_settings
     from agentctx.wiring import usage_store
 
     usage_store().add(tenant_id, today(), dict(usage))
-    usage_store().add_stored(tenant_id, usage["storedTokens"])
     if get_settings().aws_lambda_function_name:
         from aws_lambda_powertools.metrics import MetricUnit, single_metric
 

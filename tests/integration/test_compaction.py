@@ -239,8 +239,9 @@ def test_a_write_past_the_threshold_queues_one_automatic_compaction(api, aws):
     for extra in range(3):
         append(api, session["id"], long_note(100 + extra))
 
-    # the auth lookup is cached: the append is one transaction, plus the request's one usage write
-    assert ordinary["detail"] == "TransactWriteItems 1, UpdateItem 1"
+    # the auth lookup is cached: the append is one transaction, plus the request's one usage write (a transaction
+    # too, as it moves the tenant's stored tokens)
+    assert ordinary["detail"] == "TransactWriteItems 2"
     assert jobs_of(api, session["id"]) == [("auto", "queued")]
     QueueWorker(aws["CompactionQueue"], compaction_handler()).poll(wait_seconds=0)
     view = api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]
