@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     compaction_wait_seconds: float = Field(default=20.0, ge=0, le=25)
     auto_compaction_share: float = Field(default=0.8, gt=0, le=1)
     compaction_target_share: float = Field(default=0.4, gt=0, lt=1)
+    # A compaction job writes this many summaries at once, and hands over to a new invocation when less than this
+    # many seconds of its function's timeout are left (longer than one summary's model call and a checkpoint).
+    compaction_concurrency: int = Field(default=8, ge=1, le=32)
+    compaction_deadline_margin_seconds: float = Field(default=30.0, ge=1)
     # The request rate of a tenant without its own quota (the API Gateway stage allows 100 per second).
     default_requests_per_second: int = Field(default=100, ge=1)
     # Set by the Lambda runtime; metering emits EMF metrics only there.

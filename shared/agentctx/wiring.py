@@ -111,6 +111,8 @@ def compaction_service() -> "CompactionService":
         send=compaction_queue().send,
         encoding=settings.tokenizer_encoding,
         default_target_share=settings.compaction_target_share,
+        concurrency=settings.compaction_concurrency,
+        deadline_margin_seconds=settings.compaction_deadline_margin_seconds,
     )
 
 

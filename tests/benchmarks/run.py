@@ -24,6 +24,7 @@ FUNCTIONS = [
     "runtime",
     "invoke",
     "compaction",
+    "compaction_dlq",
     "events",
     "triggers",
     "turns",
@@ -182,7 +183,8 @@ def _operations_at(size: int, tenant: str, row: Callable[..., None], counter: "C
     row("delete session", size + 101, lambda: session_service().delete(tenant, session_id), counter)
 
 
-def main() -> None:
+def bench_environment() -> None:
+    """The embedded store's environment, as every benchmark runs in it."""
     sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
     os.environ.update(
         {
@@ -195,8 +197,13 @@ def main() -> None:
             "COMPACTION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-compaction",
             "POWERTOOLS_METRICS_NAMESPACE": "AgentContextBench",
             "POWERTOOLS_METRICS_DISABLED": "true",  # keep the turn worker's metric lines out of the figures
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
         }
     )
+
+
+def main() -> None:
+    bench_environment()
     print("## Cold import of each function's handler (fresh process)\n")
     print("\n".join(import_times()))
 
@@ -220,7 +227,7 @@ def main() -> None:
     print("\n## What metering and Idempotency-Key add (through the HTTP app, key lookup cached)\n")
     print("\n".join(overhead_rows()))
 
-    print("\n## Compaction to a quarter of the session's tokens (offline model, preserveRecent 5)\n")
+    print("\n## Compaction to a quarter of the session's tokens (stand-in model: 2 s a call; preserveRecent 5)\n")
     print("\n".join(compaction_runs()))
 
     from tests.benchmarks.turn_bench import turn_figures
