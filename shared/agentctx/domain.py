@@ -93,8 +93,9 @@ class Session:
     block_count: int = 0
     compaction_count: int = 0
     invocation_count: int = 0
-    pinned_block_ids: set[str] = field(default_factory=set)
-    summary_block_ids: set[str] = field(default_factory=set)
+    # Active pinned blocks and summaries: counts only, so the session item stays small whatever their number.
+    pinned_count: int = 0
+    summary_count: int = 0
     forked_from: str | None = None
     # The agent-runtime surface (/v1/sessions): its agent, model override and session-level capabilities.
     runtime: "RuntimeConfig | None" = None

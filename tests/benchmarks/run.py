@@ -42,6 +42,8 @@ BENCH_RESOURCES = {
     "CompactionDeadLetterQueue": "bench-compaction-dlq",
     "TurnQueue": "bench-turns.fifo",
     "TurnDeadLetterQueue": "bench-turns-dlq.fifo",
+    "SessionJobQueue": "bench-session-jobs",
+    "SessionJobDeadLetterQueue": "bench-session-jobs-dlq",
 }
 
 
@@ -111,7 +113,7 @@ def _seed_session(tenant: str, blocks: int) -> str:
     ]
     session.total_tokens = sum(block.token_count for block in built)
     session.block_count = len(built)
-    session.pinned_block_ids = {block.id for block in built if block.pinned}
+    session.pinned_count = sum(1 for block in built if block.pinned)
     context_store().create_session(session, built)
     return session.id
 
@@ -193,6 +195,7 @@ def main() -> None:
             "TENANTS_TABLE_NAME": "bench-tenants",
             "IDEMPOTENCY_TABLE_NAME": "bench-idempotency",
             "COMPACTION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-compaction",
+            "SESSION_JOB_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-session-jobs",
             "POWERTOOLS_METRICS_NAMESPACE": "AgentContextBench",
             "POWERTOOLS_METRICS_DISABLED": "true",  # keep the turn worker's metric lines out of the figures
         }

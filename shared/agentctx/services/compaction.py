@@ -272,7 +272,6 @@ class CompactionService:
                 covered,
                 now,
                 count=index == len(plan.groups) - 1,
-                summary_ids=session.summary_block_ids,
             )
             new_tokens += summary.token_count - sum(block.token_count for block in covered)
         return {

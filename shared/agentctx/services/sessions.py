@@ -1,23 +1,39 @@
-"""Sessions: create (optionally as a fork), read with metrics, list, fork by tag, delete."""
+"""Sessions: create (optionally as a fork), read with metrics, list, fork by tag, delete (and purge)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agentctx import ids
+from agentctx import ids, metering
 from agentctx.domain import Block, BlockType, Page, RuntimeConfig, Session, utc_now
 from agentctx.errors import Conflict, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import SessionCreate, SessionFork
-from agentctx.store.context_store import ContextStore, session_pk
+from agentctx.services.blocks import listing_query
+from agentctx.store.context_store import (
+    BLOCK_PREFIX,
+    ContextStore,
+    pinned_entries,
+    session_pk,
+    summary_entries,
+    tag_entries,
+)
+
+# A session shows the ids of at most this many of its blocks (and of its pinned blocks); the rest are paged
+# through GET .../blocks from the cursor its `meta` gives.
+MAX_LISTED_IDS = 1_000
 
 
 @dataclass
 class SessionView:
-    """A session with the ids of its active blocks, in order."""
+    """A session with the ids of its first active blocks and pinned blocks, in order; a cursor of the block
+    listing for each list that was cut at MAX_LISTED_IDS."""
 
     session: Session
     block_ids: list[str]
+    pinned_ids: list[str]
+    blocks_cursor: str | None = None
+    pinned_cursor: str | None = None
 
 
 @dataclass
@@ -53,10 +69,19 @@ class SessionLimits:
 
 
 class SessionService:
-    def __init__(self, store: ContextStore, cursors: CursorCodec, limits: SessionLimits) -> None:
+    def __init__(
+        self,
+        store: ContextStore,
+        cursors: CursorCodec,
+        limits: SessionLimits,
+        queue_job: Callable[[dict[str, Any]], None],
+        purge_write_units: int,
+    ) -> None:
         self.store = store
         self.cursors = cursors
         self.limits = limits
+        self.queue_job = queue_job
+        self.purge_write_units = purge_write_units
 
     def load(self, tenant_id: str, session_id: str) -> Session:
         session_hex = ids.parse_session_id(session_id)
@@ -82,11 +107,29 @@ class SessionService:
         )
         self.limits.apply(session)
         self.store.create_session(session, [])
-        return SessionView(session, [])
+        return SessionView(session, [], [])
 
     def get(self, tenant_id: str, session_id: str) -> SessionView:
+        """The session with the ids of its first MAX_LISTED_IDS blocks and pinned blocks: two Queries at most,
+        whatever the session's size."""
         session = self.load(tenant_id, session_id)
-        return SessionView(session, self.store.block_ids(tenant_id, session.hex))
+        blocks = self.store.first_block_ids(tenant_id, session.hex, MAX_LISTED_IDS)
+        pinned = Page[str]([], None)
+        if session.pinned_count > 0:
+            pinned = self.store.first_block_ids(tenant_id, session.hex, MAX_LISTED_IDS, pinned=True)
+        return SessionView(
+            session,
+            blocks.items,
+            pinned.items,
+            self._cursor(tenant_id, session.hex, blocks.next_after, pinned=None),
+            self._cursor(tenant_id, session.hex, pinned.next_after, pinned=True),
+        )
+
+    def _cursor(self, tenant_id: str, session_hex: str, after: str | None, pinned: bool | None) -> str | None:
+        """A cursor of GET .../blocks (with ?pinned=true for the pinned ones) that goes on after `after`."""
+        if after is None:
+            return None
+        return self.cursors.encode(tenant_id, listing_query(session_hex, None, None, pinned, False), after)
 
     def list_page(
         self, tenant_id: str, tag: str | None, limit: int, cursor: str | None
@@ -121,10 +164,9 @@ class SessionService:
             raise Conflict(f"session {source.id} has a turn running or queued; fork it when it is idle")
         now = utc_now()
         fork_hex = ids.new_hex()
+        kept = [block.order_key for block in self._candidates(source, fork_filter) if fork_filter.keeps(block)]
         copies = [
-            replace(block, session_hex=fork_hex)
-            for block in self.store.read_all_blocks(source.tenant_id, source.hex)
-            if fork_filter.keeps(block)
+            replace(block, session_hex=fork_hex) for block in self.store.get_blocks(source.tenant_id, source.hex, kept)
         ]
         fork = Session(
             tenant_id=source.tenant_id,
@@ -134,8 +176,8 @@ class SessionService:
             tags=tags,
             total_tokens=sum(block.token_count for block in copies),
             block_count=len(copies),
-            pinned_block_ids={block.id for block in copies if block.pinned},
-            summary_block_ids={block.id for block in copies if block.type is BlockType.SUMMARY},
+            pinned_count=sum(1 for block in copies if block.pinned),
+            summary_count=sum(1 for block in copies if block.type is BlockType.SUMMARY),
             forked_from=source.id,
             created_at=now,
             updated_at=now,
@@ -144,7 +186,28 @@ class SessionService:
         self.limits.apply(fork)
         extra = copy_items(session_pk(source.tenant_id, fork_hex), fork_hex) if copy_items else None
         self.store.create_session(fork, copies, extra)
-        return SessionView(fork, [block.id for block in copies])
+        metering.add(storedTokens=fork.total_tokens)
+        block_ids = [block.id for block in copies]
+        pinned_ids = [block.id for block in copies if block.pinned]
+        return SessionView(
+            fork,
+            block_ids[:MAX_LISTED_IDS],
+            pinned_ids[:MAX_LISTED_IDS],
+            self._cursor(fork.tenant_id, fork_hex, _after(copies, MAX_LISTED_IDS), pinned=None),
+            self._cursor(fork.tenant_id, fork_hex, _after([b for b in copies if b.pinned], MAX_LISTED_IDS), True),
+        )
+
+    def _candidates(self, source: Session, fork_filter: ForkFilter) -> Iterable[Block]:
+        """The source's active blocks a fork may keep, without content: with includeByTag, only those with one of
+        its tags, pinned ones and summaries, read through their filter entries; else all of them."""
+        if fork_filter.include_by_tag is None:
+            return self.store.list_blocks(
+                source.tenant_id, source.hex, limit=10**9, after=None, with_content=False
+            ).items
+        prefixes = [tag_entries(tag) for tag in fork_filter.include_by_tag]
+        prefixes += [pinned_entries()] if fork_filter.include_pinned and source.pinned_count else []
+        prefixes += [summary_entries()] if fork_filter.include_summaries and source.summary_count else []
+        return self.store.newest_indexed(source.tenant_id, source.hex, prefixes, page_size=100)
 
     def list_records(
         self, tenant_id: str, session_id: str, prefix: str, limit: int, cursor: str | None
@@ -157,4 +220,33 @@ class SessionService:
         return page.items, self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
 
     def delete(self, tenant_id: str, session_id: str) -> None:
-        self.store.delete_session(self.load(tenant_id, session_id))
+        """Gone at once for every reader (one transaction), its items purged in the background. Deleting again
+        answers 404, as for any session that is not there, but first queues the purge again if one is unfinished:
+        a delete interrupted before its purge was queued is finished by its retry."""
+        session_hex = ids.parse_session_id(session_id)
+        session = self.store.get_session(tenant_id, session_hex) if session_hex else None
+        if session_hex and session is None and self.store.purge_pending(tenant_id, session_hex):
+            self.queue_purge(tenant_id, session_hex)
+        if session is None:
+            raise NotFound(f"session {session_id} not found")
+        self.store.delete_session(session, utc_now())
+        self.queue_purge(tenant_id, session.hex)
+
+    def queue_purge(self, tenant_id: str, session_hex: str) -> None:
+        self.queue_job({"kind": "purge", "tenantId": tenant_id, "sessionHex": session_hex})
+
+    def purge(self, tenant_id: str, session_hex: str, deadline: float) -> bool:
+        """Remove a deleted session's items until done or `deadline` (time.monotonic()); True when done, when its
+        tokens are counted out of the tenant's storage."""
+        if not self.store.purge_pending(tenant_id, session_hex):
+            return True
+        tokens = self.store.purge(tenant_id, session_hex, deadline, self.purge_write_units)
+        if tokens is None:
+            return not self.store.purge_pending(tenant_id, session_hex)
+        metering.add(storedTokens=-tokens)
+        return True
+
+
+def _after(blocks: list[Block], shown: int) -> str | None:
+    """The listing position after the first `shown` blocks, when more follow."""
+    return BLOCK_PREFIX + blocks[shown - 1].order_key if len(blocks) > shown else None
