@@ -310,7 +310,9 @@ def test_a_purge_of_a_session_that_was_never_deleted_does_nothing(api, aws, mess
     append(api, session["id"], note("keep"))
     handler = load_handler(functions(sam_template())["SessionJobFunction"])
     body = json.dumps(message | {"tenantId": api.tenant_id, "sessionHex": ids.parse_session_id(session["id"])})
-    event = {"Records": [{"messageId": "m1", "receiptHandle": "r", "body": body, "attributes": {}, "eventSource": "aws:sqs"}]}
+    event = {
+        "Records": [{"messageId": "m1", "receiptHandle": "r", "body": body, "attributes": {}, "eventSource": "aws:sqs"}]
+    }
 
     assert handler(event, LambdaContext())["batchItemFailures"] == []
     assert api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]["metrics"]["blockCount"] == 1
