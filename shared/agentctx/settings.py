@@ -54,11 +54,14 @@ class Settings(BaseSettings):
     sse_heartbeat_seconds: float = Field(default=20.0, gt=0, le=30)
     sse_max_seconds: float = Field(default=270.0, gt=0, le=840)
     turn_max_receives: int = Field(default=3, ge=1, le=10)
-    # Background work on whole sessions (purging a deleted session's items): its queue, and the write capacity a
-    # purge may use per second, under the 1,000 WCU one partition (one session) takes, so the session's other
-    # writers keep room.
+    # Background work on whole sessions (purging a deleted session's items, copying a fork's blocks): its queue,
+    # and the write capacity such a job may use per second, under the 1,000 WCU one partition (one session)
+    # takes, so the session's other writers keep room.
     session_job_queue_url: str = ""
     purge_write_units_per_second: int = Field(default=500, ge=1, le=1_000)
+    # A session job not finished in one invocation continues after this many seconds; a copy job that finds no
+    # fork yet looks again this often (12 times).
+    session_job_retry_seconds: int = Field(default=5, ge=0, le=900)
     # The EventBridge bus that domain events go to.
     event_bus_name: str = "agentctx-events"
     # Idempotency-Key records (Powertools' idempotency table) and how long a key is remembered.

@@ -184,8 +184,8 @@ def _operations_at(size: int, tenant: str, row: Callable[..., None], counter: "C
     row("delete session", size + 101, lambda: session_service().delete(tenant, session_id), counter)
 
 
-def main() -> None:
-    sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
+def bench_environment() -> None:
+    """The settings every benchmark runs with: the embedded store's resources under BENCH_RESOURCES' names."""
     os.environ.update(
         {
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -200,6 +200,11 @@ def main() -> None:
             "POWERTOOLS_METRICS_DISABLED": "true",  # keep the turn worker's metric lines out of the figures
         }
     )
+
+
+def main() -> None:
+    sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
+    bench_environment()
     print("## Cold import of each function's handler (fresh process)\n")
     print("\n".join(import_times()))
     print("\n## DynamoDB calls and wall time per operation (embedded moto store)\n")
@@ -225,6 +230,11 @@ def main() -> None:
 
     print("\n## Agent-runtime sessions: calls per operation, turn latency, SSE delivery (offline model)\n")
     print("\n".join(turn_figures()))
+
+    from tests.benchmarks.bounded_bench import bounded_rows
+
+    print("\n## Requests at 1,000 and 10,000 blocks: calls, capacity units, response bytes (issue 13)\n")
+    print("\n".join(bounded_rows()))
 
 
 if __name__ == "__main__":

@@ -93,7 +93,8 @@ class BlockService:
         include_compacted: bool = False,
     ) -> tuple[list[Block], str | None]:
         session_hex = self._session_hex(session_id)
-        if self.store.get_session(tenant_id, session_hex) is None:
+        session = self.store.get_session(tenant_id, session_hex)
+        if session is None:
             raise NotFound(f"session {session_id} not found")
         query = listing_query(session_hex, block_type, tag, pinned, include_compacted)
         after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
@@ -107,6 +108,7 @@ class BlockService:
             tag=tag,
             pinned=pinned,
             include_compacted=include_compacted,
+            copy=session.copy,
         )
         next_cursor = self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
         return page.items, next_cursor
@@ -128,7 +130,9 @@ class BlockService:
                 return after
             except BlockMoved:
                 if attempt == CHANGE_ATTEMPTS - 1:
-                    raise Conflict(f"block {block_id} keeps changing; try again") from None
+                    raise Conflict(
+                        f"block {block_id} keeps changing (or its fork is still copying it); try again"
+                    ) from None
         raise AssertionError("unreachable")
 
     def delete(self, tenant_id: str, block_id: str) -> None:
@@ -138,7 +142,9 @@ class BlockService:
                 return
             except BlockMoved:
                 if attempt == CHANGE_ATTEMPTS - 1:
-                    raise Conflict(f"block {block_id} keeps changing; try again") from None
+                    raise Conflict(
+                        f"block {block_id} keeps changing (or its fork is still copying it); try again"
+                    ) from None
 
     @staticmethod
     def _session_hex(session_id: str) -> str:

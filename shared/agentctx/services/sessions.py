@@ -1,22 +1,19 @@
 """Sessions: create (optionally as a fork), read with metrics, list, fork by tag, delete (and purge)."""
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from agentctx import ids, metering
-from agentctx.domain import Block, BlockType, Page, RuntimeConfig, Session, utc_now
+from agentctx.domain import ForkCopy, ForkFilter, Page, RuntimeConfig, Session, utc_now
 from agentctx.errors import Conflict, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import SessionCreate, SessionFork
 from agentctx.services.blocks import listing_query
 from agentctx.store.context_store import (
-    BLOCK_PREFIX,
     ContextStore,
-    pinned_entries,
     session_pk,
-    summary_entries,
-    tag_entries,
 )
 
 # A session shows the ids of at most this many of its blocks (and of its pinned blocks); the rest are paged
@@ -34,25 +31,6 @@ class SessionView:
     pinned_ids: list[str]
     blocks_cursor: str | None = None
     pinned_cursor: str | None = None
-
-
-@dataclass
-class ForkFilter:
-    include_by_tag: list[str] | None
-    exclude_by_tag: list[str] | None
-    include_pinned: bool
-    include_summaries: bool
-
-    def keeps(self, block: Block) -> bool:
-        """Pinned blocks (when includePinned) and summaries (when includeSummaries) are kept whatever their tags;
-        any other block needs one of includeByTag (when given) and none of excludeByTag."""
-        if block.type is BlockType.SUMMARY and not self.include_summaries:
-            return False
-        if (block.pinned and self.include_pinned) or block.type is BlockType.SUMMARY:
-            return True
-        if self.include_by_tag is not None and not set(block.tags) & set(self.include_by_tag):
-            return False
-        return not (self.exclude_by_tag and set(block.tags) & set(self.exclude_by_tag))
 
 
 @dataclass
@@ -74,7 +52,7 @@ class SessionService:
         store: ContextStore,
         cursors: CursorCodec,
         limits: SessionLimits,
-        queue_job: Callable[[dict[str, Any]], None],
+        queue_job: Callable[[dict[str, Any], int], None],
         purge_write_units: int,
     ) -> None:
         self.store = store
@@ -113,10 +91,10 @@ class SessionService:
         """The session with the ids of its first MAX_LISTED_IDS blocks and pinned blocks: two Queries at most,
         whatever the session's size."""
         session = self.load(tenant_id, session_id)
-        blocks = self.store.first_block_ids(tenant_id, session.hex, MAX_LISTED_IDS)
+        blocks = self.store.first_block_ids(tenant_id, session.hex, MAX_LISTED_IDS, copy=session.copy)
         pinned = Page[str]([], None)
-        if session.pinned_count > 0:
-            pinned = self.store.first_block_ids(tenant_id, session.hex, MAX_LISTED_IDS, pinned=True)
+        if session.pinned_count > 0 or session.copy is not None:
+            pinned = self.store.first_block_ids(tenant_id, session.hex, MAX_LISTED_IDS, pinned=True, copy=session.copy)
         return SessionView(
             session,
             blocks.items,
@@ -157,57 +135,48 @@ class SessionService:
         runtime: RuntimeConfig | None = None,
         copy_items: Callable[[str, str], list[dict[str, Any]]] | None = None,
     ) -> SessionView:
-        """Copy the kept blocks (same order keys, so the same order) and take the metrics from what was copied;
-        `copy_items(fork pk, fork hex)` gives other items to copy (a runtime session's messages). A session with a
-        turn running or queued is not forked: its history is still being written."""
+        """A fork usable at once, whose kept blocks (same order keys, so the same order) are copied in the background
+        and read through its source until they are: its request writes the fork and its copy state in one
+        transaction and copies one page of the source itself, so a small source is copied before the answer.
+        The copy job is queued before the fork commits, so a fork never lacks one; a job that finds no fork waits a
+        while, then drops. `copy_items(fork pk, fork hex)` gives other items to copy (a runtime session's
+        messages). A session with a turn running or queued, or still being copied itself, is not forked."""
         if source.busy:
             raise Conflict(f"session {source.id} has a turn running or queued; fork it when it is idle")
+        if source.copy is not None:
+            raise Conflict(f"session {source.id} is still being copied from its source; fork it in a moment")
         now = utc_now()
-        fork_hex = ids.new_hex()
-        kept = [block.order_key for block in self._candidates(source, fork_filter) if fork_filter.keeps(block)]
-        copies = [
-            replace(block, session_hex=fork_hex) for block in self.store.get_blocks(source.tenant_id, source.hex, kept)
-        ]
         fork = Session(
             tenant_id=source.tenant_id,
-            hex=fork_hex,
+            hex=ids.new_hex(),
             name=name,
             default_agent=default_agent,
             tags=tags,
-            total_tokens=sum(block.token_count for block in copies),
-            block_count=len(copies),
-            pinned_count=sum(1 for block in copies if block.pinned),
-            summary_count=sum(1 for block in copies if block.type is BlockType.SUMMARY),
             forked_from=source.id,
             created_at=now,
             updated_at=now,
             runtime=runtime,
+            copy=ForkCopy(source.hex, through=ids.new_order_key(), copied_through="", filter=fork_filter),
         )
         self.limits.apply(fork)
-        extra = copy_items(session_pk(source.tenant_id, fork_hex), fork_hex) if copy_items else None
-        self.store.create_session(fork, copies, extra)
-        metering.add(storedTokens=fork.total_tokens)
-        block_ids = [block.id for block in copies]
-        pinned_ids = [block.id for block in copies if block.pinned]
-        return SessionView(
-            fork,
-            block_ids[:MAX_LISTED_IDS],
-            pinned_ids[:MAX_LISTED_IDS],
-            self._cursor(fork.tenant_id, fork_hex, _after(copies, MAX_LISTED_IDS), pinned=None),
-            self._cursor(fork.tenant_id, fork_hex, _after([b for b in copies if b.pinned], MAX_LISTED_IDS), True),
-        )
+        extra = copy_items(session_pk(source.tenant_id, fork.hex), fork.hex) if copy_items else None
+        self.queue_copy(fork.tenant_id, fork.hex, source.hex)
+        self.store.create_session(fork, [], extra)
+        self.copy(fork.tenant_id, fork.hex, source.hex, deadline=time.monotonic() + 60, pages=1)
+        return self.get(fork.tenant_id, fork.id)
 
-    def _candidates(self, source: Session, fork_filter: ForkFilter) -> Iterable[Block]:
-        """The source's active blocks a fork may keep, without content: with includeByTag, only those with one of
-        its tags, pinned ones and summaries, read through their filter entries; else all of them."""
-        if fork_filter.include_by_tag is None:
-            return self.store.list_blocks(
-                source.tenant_id, source.hex, limit=10**9, after=None, with_content=False
-            ).items
-        prefixes = [tag_entries(tag) for tag in fork_filter.include_by_tag]
-        prefixes += [pinned_entries()] if fork_filter.include_pinned and source.pinned_count else []
-        prefixes += [summary_entries()] if fork_filter.include_summaries and source.summary_count else []
-        return self.store.newest_indexed(source.tenant_id, source.hex, prefixes, page_size=100)
+    def queue_copy(self, tenant_id: str, fork_hex: str, source_hex: str, attempt: int = 0, delay: int = 0) -> None:
+        job = {"kind": "copy", "tenantId": tenant_id, "sessionHex": fork_hex, "sourceHex": source_hex}
+        self.queue_job(job | {"attempt": attempt}, delay)
+
+    def copy(
+        self, tenant_id: str, fork_hex: str, source_hex: str, deadline: float, pages: int | None = None
+    ) -> bool | None:
+        """Copy a fork's blocks until done (True), `deadline` or `pages` pages of its source (False); None when
+        the fork does not exist (yet). The tokens copied count as the tenant's stored tokens."""
+        done, tokens = self.store.copy_step(tenant_id, fork_hex, source_hex, deadline, self.purge_write_units, pages)
+        metering.add(storedTokens=tokens)
+        return done
 
     def list_records(
         self, tenant_id: str, session_id: str, prefix: str, limit: int, cursor: str | None
@@ -232,8 +201,8 @@ class SessionService:
         self.store.delete_session(session, utc_now())
         self.queue_purge(tenant_id, session.hex)
 
-    def queue_purge(self, tenant_id: str, session_hex: str) -> None:
-        self.queue_job({"kind": "purge", "tenantId": tenant_id, "sessionHex": session_hex})
+    def queue_purge(self, tenant_id: str, session_hex: str, delay: int = 0) -> None:
+        self.queue_job({"kind": "purge", "tenantId": tenant_id, "sessionHex": session_hex}, delay)
 
     def purge(self, tenant_id: str, session_hex: str, deadline: float) -> bool:
         """Remove a deleted session's items until done or `deadline` (time.monotonic()); True when done, when its
@@ -245,8 +214,3 @@ class SessionService:
             return not self.store.purge_pending(tenant_id, session_hex)
         metering.add(storedTokens=-tokens)
         return True
-
-
-def _after(blocks: list[Block], shown: int) -> str | None:
-    """The listing position after the first `shown` blocks, when more follow."""
-    return BLOCK_PREFIX + blocks[shown - 1].order_key if len(blocks) > shown else None

@@ -24,8 +24,8 @@ import heapq
 import itertools
 import json
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
 from typing import Any, TypedDict
 
 from botocore.exceptions import ClientError
@@ -35,11 +35,14 @@ from agentctx.domain import (
     Block,
     BlockType,
     CapabilityRef,
+    ForkCopy,
+    ForkFilter,
     Page,
     RuntimeConfig,
     Session,
     SessionStatus,
     TurnState,
+    utc_now,
 )
 from agentctx.errors import NotFound
 from agentctx.store.dynamo import (
@@ -61,6 +64,10 @@ BLOCK_PREFIX = "B#"
 INVOCATION_PREFIX = "I#"
 JOB_PREFIX = "C#"
 PURGE_SK = "PURGE"
+COPY_PREFIX = "COPY#"
+# The compaction lock a fork holds while its blocks are copied (compaction waits for the copy).
+COPY_LOCK = "copy"
+COPY_LOCK_SECONDS = 3_600
 ENTRY_PREFIX = "X#"
 BLOCK_META_INDEX = "BlockMeta"
 BLOCK_TYPE_INDEX = "BlockType"
@@ -185,6 +192,27 @@ def _turns_from(values: dict[str, Any]) -> TurnState:
     )
 
 
+def _copy_attributes(session: Session) -> dict[str, Any]:
+    copy = session.copy
+    if copy is None:
+        return {}
+    return {
+        "copySource": copy.source_hex,
+        "copyThrough": copy.through,
+        "copiedThrough": copy.copied_through,
+        "copyFilter": json.dumps(asdict(copy.filter)),
+        "compactionJob": COPY_LOCK,
+        "compactionLockUntil": int(time.time()) + COPY_LOCK_SECONDS,
+    }
+
+
+def _copy_from(values: dict[str, Any]) -> ForkCopy | None:
+    if "copySource" not in values:
+        return None
+    fork_filter = ForkFilter(**json.loads(values["copyFilter"]))
+    return ForkCopy(values["copySource"], values["copyThrough"], values.get("copiedThrough", ""), fork_filter)
+
+
 @dataclass
 class _Source:
     """Where a listing reads its keys: the table itself, the BlockMeta index, the BlockType index (`key` is its
@@ -197,6 +225,50 @@ class _Source:
         """True when everything this source gives passes the filters, so a page needs no more than it asks for."""
         given = sum(value is not None for value in (block_type, tag, pinned))
         return given == 0 or (given == 1 and self.kind in ("entries", "type"))
+
+
+@dataclass
+class _Segment:
+    """A range of a session's order keys, (low, high], read from one session: the session itself, or for a fork
+    still being copied, its source (`keeps` is then the fork's filter, and what is read is shown as the fork's)."""
+
+    session_hex: str
+    low: str | None = None
+    high: str | None = None
+    keeps: Callable[[Block], bool] | None = None
+    shown_as: str | None = None
+
+    def bounds(self, prefix: str) -> dict[str, str]:
+        # Order keys are 26 characters of Crockford base 32: a space sorts before them and a tilde after.
+        low = prefix + (self.low + " " if self.low else "")
+        return {":low": low, ":high": prefix + (self.high if self.high is not None else "~")}
+
+    def holds(self, order_key: str | None) -> bool:
+        return bool(order_key) and (self.low or "") < order_key <= (self.high or "~")  # type: ignore[operator]
+
+    def adopt(self, blocks: list[Block]) -> list[Block]:
+        if self.keeps is None or self.shown_as is None:
+            return blocks
+        return [replace(block, session_hex=self.shown_as) for block in blocks if self.keeps(block)]
+
+
+def _segments(session_hex: str, copy: ForkCopy | None, newest_first: bool, after: str | None) -> list[_Segment]:
+    """The key ranges a listing reads, in its order, from those that hold `after` (or come after it) on."""
+    if copy is None:
+        return [_Segment(session_hex)]
+    segments = [
+        _Segment(session_hex, None, copy.copied_through),
+        _Segment(copy.source_hex, copy.copied_through, copy.through, copy.filter.keeps, session_hex),
+        _Segment(session_hex, copy.through, None),
+    ]
+    segments = [segment for segment in segments if segment.high is None or (segment.low or "") < segment.high]
+    if newest_first:
+        segments.reverse()
+    if after is None:
+        return segments
+    if newest_first:
+        return [segment for segment in segments if (segment.low or "") < after]
+    return [segment for segment in segments if segment.high is None or after < segment.high]
 
 
 def _passes(block: Block, block_type: BlockType | None, tag: str | None, pinned: bool | None) -> bool:
@@ -252,7 +324,27 @@ class ContextStore:
             {"Put": {"TableName": self.table, "Item": to_item({"pk": listing, "sk": listing_sk, "hex": session.hex})}}
             for listing in _listing_pks(session.tenant_id, session.tags)
         ]
-        dynamodb_client().transact_write_items(TransactItems=actions)
+        if session.copy:
+            actions += self._copy_start_actions(session)
+        try:
+            dynamodb_client().transact_write_items(TransactItems=actions)
+        except ClientError as error:
+            if session.copy and cancellation_codes(error)[-1:] == ["ConditionalCheckFailed"]:
+                raise SessionGone("session not found") from error
+            raise
+
+    def _copy_start_actions(self, fork: Session) -> list[dict[str, Any]]:
+        """A fork whose copy starts: a `COPY#{fork}` item in its source's partition, which keeps the source's purge
+        from removing blocks the fork still reads, with the source checked to exist (the last action)."""
+        assert fork.copy is not None
+        source_pk = session_pk(fork.tenant_id, fork.copy.source_hex)
+        mark = to_item({"pk": source_pk, "sk": COPY_PREFIX + fork.hex})
+        check = {
+            "TableName": self.table,
+            "Key": to_item({"pk": source_pk, "sk": SESSION_SK}),
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+        return [{"Put": {"TableName": self.table, "Item": mark}}, {"ConditionCheck": check}]
 
     def get_session(self, tenant_id: str, session_hex: str) -> Session | None:
         response = dynamodb_client().get_item(
@@ -342,9 +434,19 @@ class ContextStore:
         """Remove a deleted session's items, 25 a call, paced to `write_units_per_second` (one partition takes
         1,000), until none is left or time.monotonic() passes `deadline`. Resumable at any point: it reads what is
         left each time. When nothing but the marker is left, the marker goes too, and the tokens it named are
-        returned, once (its delete is conditional); None while items remain, or when there was no purge to do."""
+        returned, once (its delete is conditional); None while items remain, or when there was no purge to do. It
+        waits (None) while a fork is still being copied from the session."""
         pk = session_pk(tenant_id, session_hex)
         client = dynamodb_client()
+        copies = client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :copies)",
+            ExpressionAttributeValues=to_item({":pk": pk, ":copies": COPY_PREFIX}),
+            ConsistentRead=True,
+            Limit=1,
+        )["Items"]
+        if copies:
+            return None  # a fork still reads this session's blocks; its copy removes the COPY# item when done
         while time.monotonic() < deadline:
             items = client.query(
                 TableName=self.table,
@@ -378,6 +480,88 @@ class ContextStore:
                 return None  # another delivery of the job finished it
             raise
         return int(from_item(response["Attributes"])["totalTokens"])
+
+    # ----- fork copies -----
+
+    def copy_step(
+        self,
+        tenant_id: str,
+        fork_hex: str,
+        source_hex: str,
+        deadline: float,
+        write_units_per_second: int,
+        pages: int | None = None,
+    ) -> tuple[bool | None, int]:
+        """Copy a fork's next blocks from its source, in order, each batch in one transaction that also moves
+        `copiedThrough` on from the value read (so two deliveries never copy a block twice) and adds the batch to
+        the fork's metrics, paced to `write_units_per_second`, until done or time.monotonic() passes `deadline`.
+        The last transaction ends the copy: the fork's copy state and compaction lock go, and so does the source's
+        `COPY#` item. At most `pages` pages of 100 source blocks, when given. True when done (or there is nothing
+        to copy), False when more is left, None when the fork does not exist yet (its request queues this job
+        before it commits); with the tokens copied."""
+        fork = self.get_session(tenant_id, fork_hex)
+        copied = 0
+        if fork is None:
+            if not self.purge_pending(tenant_id, fork_hex):
+                return None, 0
+            self._end_copy_mark(tenant_id, fork_hex, source_hex)  # the fork was deleted while copying
+            return True, 0
+        while fork.copy is not None:
+            if time.monotonic() >= deadline or pages == 0:
+                return False, copied
+            pages = None if pages is None else pages - 1
+            copy = fork.copy
+            remaining = _Segment(copy.source_hex, copy.copied_through or None, copy.through)
+            found, more = self._source_page(_Source("meta"), remaining, tenant_id, None, 100, False)
+            scanned = [block for block in found if isinstance(block, Block)]
+            kept = [block.order_key for block in scanned if copy.filter.keeps(block)]
+            blocks = [replace(b, session_hex=fork_hex) for b in self.get_blocks(tenant_id, copy.source_hex, kept)]
+            groups = self._transaction_groups(blocks, reserved=3)
+            batch = groups[0]
+            if len(groups) > 1:
+                reached: str | None = batch[-1].order_key
+            else:
+                reached = scanned[-1].order_key if more is not None else None  # None: through the fork point
+            started = time.monotonic()
+            try:
+                self._copy_batch(fork, batch, reached)
+            except SessionGone:
+                fork = self.get_session(tenant_id, fork_hex)  # moved on by another delivery, or deleted
+                if fork is None:
+                    self._end_copy_mark(tenant_id, fork_hex, source_hex)
+                    return True, copied
+                continue
+            copied += block_metrics(batch)["tokens"]
+            units = 2 * (1 + actions_for_blocks(batch) + sum(len(json.dumps(b.content)) // 1024 for b in batch))
+            time.sleep(max(0.0, units / write_units_per_second - (time.monotonic() - started)))
+            fork.copy = replace(copy, copied_through=reached) if reached else None
+        return True, copied
+
+    def _copy_batch(self, fork: Session, blocks: list[Block], reached: str | None) -> None:
+        """One transaction: the blocks, the fork's metrics, and its copy moved on to `reached` (None: the end)."""
+        assert fork.copy is not None
+        pk = session_pk(fork.tenant_id, fork.hex)
+        update = self._metrics_update(pk, utc_now(), **block_metrics(blocks))
+        values = update["Update"]["ExpressionAttributeValues"]
+        values[":was"] = {"S": fork.copy.copied_through}
+        update["Update"]["ConditionExpression"] = "attribute_exists(pk) AND copiedThrough = :was"
+        actions = [update] + [action for block in blocks for action in self.block_put_actions(pk, block)]
+        if reached is not None:
+            expression = update["Update"]["UpdateExpression"]
+            update["Update"]["UpdateExpression"] = expression.replace("SET ", "SET copiedThrough = :reached, ", 1)
+            values[":reached"] = {"S": reached}
+        else:
+            update["Update"]["UpdateExpression"] += (
+                " REMOVE copySource, copyThrough, copiedThrough, copyFilter, compactionJob, compactionLockUntil"
+            )
+            source_pk = session_pk(fork.tenant_id, fork.copy.source_hex)
+            mark = to_item({"pk": source_pk, "sk": COPY_PREFIX + fork.hex})
+            actions.append({"Delete": {"TableName": self.table, "Key": mark}})
+        self._transact_on_session(actions)
+
+    def _end_copy_mark(self, tenant_id: str, fork_hex: str, source_hex: str) -> None:
+        mark = to_item({"pk": session_pk(tenant_id, source_hex), "sk": COPY_PREFIX + fork_hex})
+        dynamodb_client().delete_item(TableName=self.table, Key=mark)
 
     # ----- blocks -----
 
@@ -432,13 +616,18 @@ class ContextStore:
         with_conflict_retry(lambda: dynamodb_client().transact_write_items(TransactItems=actions))
 
     def get_block(self, tenant_id: str, session_hex: str, order_key: str) -> Block | None:
-        """The block, read in one call with its session's key: a deleted session's blocks, still waiting for their
-        purge, are not found."""
+        """The block, read in one call with its session's item: a deleted session's blocks, still waiting for their
+        purge, are not found; a fork's block that is not copied yet is read from its source (a second call)."""
         pk = session_pk(tenant_id, session_hex)
         keys = [to_item({"pk": pk, "sk": BLOCK_PREFIX + order_key}), to_item({"pk": pk, "sk": SESSION_SK})]
         found = {item["sk"]["S"]: item for item in batch_get(self.table, keys)}
+        if SESSION_SK not in found:
+            return None
+        copy = self._session_from(tenant_id, found[SESSION_SK]).copy
+        if copy and copy.from_source(order_key):
+            return next(iter(self.get_blocks(tenant_id, session_hex, [order_key], copy)), None)
         block = found.get(BLOCK_PREFIX + order_key)
-        return self._block_from(block) if block and SESSION_SK in found else None
+        return self._block_from(block) if block else None
 
     def list_blocks(
         self,
@@ -453,38 +642,44 @@ class ContextStore:
         pinned: bool | None = None,
         newest_first: bool = False,
         include_compacted: bool = False,
+        copy: ForkCopy | None = None,
     ) -> Page[Block]:
         """Blocks in session order that pass the filters: active ones; with include_compacted, compacted ones too.
 
         A filter reads only its matching blocks: a tag or `pinned` through the filter entries, a type through the
         `BlockType` index (a summary through its entries), and no filter through `BlockMeta`; content, when wanted,
         is then read for the page alone. Other filters given with it are checked on what was read, and one call reads
-        at most MAX_SCANNED keys (or `limit`, if more), so a page may come back short with a cursor."""
-        pk = session_pk(tenant_id, session_hex)
-        source = self._listing_source(pk, block_type, tag, pinned, include_compacted)
+        at most MAX_SCANNED keys (or `limit`, if more), so a page may come back short with a cursor. A fork still
+        being copied (`copy`) reads the part not yet copied from its source, through its filter."""
         position = after[len(BLOCK_PREFIX) :] if after else None
         matched: list[Block] = []
         scanned, most = 0, max(MAX_SCANNED, limit + 1)
-        while True:
-            wanted = limit + 1 - len(matched)
-            page_size = min(most - scanned, wanted if source.exact(block_type, tag, pinned) else 100, 10_000)
-            found, position = self._source_page(source, pk, position, page_size, newest_first)
-            scanned += len(found)
-            blocks = self._with_details(tenant_id, session_hex, found, with_content)
-            matched += [block for block in blocks if _passes(block, block_type, tag, pinned)]
-            if len(matched) > limit or position is None or scanned >= most:
-                break
-        if len(matched) > limit:
-            page = matched[:limit]
-            return Page(page, BLOCK_PREFIX + page[-1].order_key)
-        return Page(matched, BLOCK_PREFIX + position if position else None)
+        for segment in _segments(session_hex, copy, newest_first, position):
+            source = self._listing_source(session_pk(tenant_id, segment.session_hex), block_type, tag, pinned)
+            if include_compacted:
+                source = _Source("table")
+            at = position if segment.holds(position) else None
+            while True:
+                wanted = limit + 1 - len(matched)
+                exact = source.exact(block_type, tag, pinned) and segment.keeps is None
+                page_size = min(most - scanned, wanted if exact else 100, 10_000)
+                found, at = self._source_page(source, segment, tenant_id, at, page_size, newest_first)
+                scanned += len(found)
+                if found:
+                    position = found[-1] if isinstance(found[-1], str) else found[-1].order_key
+                blocks = segment.adopt(self._with_details(tenant_id, segment.session_hex, found, with_content))
+                matched += [block for block in blocks if _passes(block, block_type, tag, pinned)]
+                if len(matched) > limit:
+                    page = matched[:limit]
+                    return Page(page, BLOCK_PREFIX + page[-1].order_key)
+                if scanned >= most:
+                    return Page(matched, BLOCK_PREFIX + position if position else None)
+                if at is None:
+                    break
+        return Page(matched, None)
 
     @staticmethod
-    def _listing_source(
-        pk: str, block_type: BlockType | None, tag: str | None, pinned: bool | None, include_compacted: bool
-    ) -> _Source:
-        if include_compacted:
-            return _Source("table")
+    def _listing_source(pk: str, block_type: BlockType | None, tag: str | None, pinned: bool | None) -> _Source:
         if tag is not None:
             return _Source("entries", tag_entries(tag))
         if pinned:
@@ -496,49 +691,54 @@ class ContextStore:
         return _Source("meta")
 
     def _source_page(
-        self, source: _Source, pk: str, position: str | None, page_size: int, newest_first: bool
+        self,
+        source: _Source,
+        segment: "_Segment",
+        tenant_id: str,
+        position: str | None,
+        page_size: int,
+        newest_first: bool,
+        projection: str | None = None,
     ) -> tuple[list[Block | str], str | None]:
-        """One Query of a listing source from after `position` (an order key): blocks (or, from filter entries, order
-        keys) and the order key to go on from, None at the end."""
+        """One Query of a listing source within a segment's key range, from after `position` (an order key):
+        blocks (or, from filter entries or with a `projection` of keys, order keys) and the order key to go on
+        from, None at the segment's end."""
+        pk = session_pk(tenant_id, segment.session_hex)
+        prefix = source.key if source.kind == "entries" else BLOCK_PREFIX
+        sort_key = "sk" if source.kind in ("table", "entries") else "bsk"
         query: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": to_item({":pk": pk}),
+            "KeyConditionExpression": f"pk = :pk AND {sort_key} BETWEEN :low AND :high",
+            "ExpressionAttributeValues": to_item({":pk": pk} | segment.bounds(prefix)),
             "ScanIndexForward": not newest_first,
             "ConsistentRead": True,
             "Limit": page_size,
         }
-        start = to_item({"pk": pk, "sk": BLOCK_PREFIX + position}) if position else None
-        if source.kind == "table":
-            query["KeyConditionExpression"] += " AND begins_with(sk, :prefix)"
-            query["ExpressionAttributeValues"][":prefix"] = {"S": BLOCK_PREFIX}
-        elif source.kind == "meta":
+        if projection:
+            query["ProjectionExpression"] = projection
+        start = to_item({"pk": pk, "sk": prefix + position}) if position else None
+        if source.kind == "meta":
             query["IndexName"] = BLOCK_META_INDEX
             if start:
                 start["bsk"] = start["sk"]
         elif source.kind == "type":
-            query |= {"IndexName": BLOCK_TYPE_INDEX, "KeyConditionExpression": "tpk = :tpk", "ConsistentRead": False}
-            query["ExpressionAttributeValues"] = to_item({":tpk": source.key})
+            query |= {"IndexName": BLOCK_TYPE_INDEX, "ConsistentRead": False}
+            query["KeyConditionExpression"] = "tpk = :tpk AND bsk BETWEEN :low AND :high"
+            query["ExpressionAttributeValues"] = to_item({":tpk": source.key} | segment.bounds(prefix))
             if start:
                 start |= {"bsk": start["sk"], "tpk": {"S": source.key}}
-        else:
-            query["KeyConditionExpression"] += " AND begins_with(sk, :prefix)"
-            query["ExpressionAttributeValues"][":prefix"] = {"S": source.key}
+        elif source.kind == "entries":
             query["ProjectionExpression"] = "sk"
-            if start and position:
-                start["sk"] = {"S": source.key + position}
         if start:
             query["ExclusiveStartKey"] = start
         response = dynamodb_client().query(**query)
         found: list[Block | str]
-        if source.kind == "entries":
-            found = [item["sk"]["S"][len(source.key) :] for item in response["Items"]]
+        if source.kind == "entries" or projection:
+            found = [item["sk"]["S"][len(prefix) :] for item in response["Items"]]
         else:
             found = [self._block_from(item) for item in response["Items"]]
         last = response.get("LastEvaluatedKey")
-        if last is None:
-            return found, None
-        return found, last["sk"]["S"][len(source.key) if source.kind == "entries" else len(BLOCK_PREFIX) :]
+        return found, last["sk"]["S"][len(prefix) :] if last else None
 
     def _with_details(
         self, tenant_id: str, session_hex: str, found: list[Block | str], with_content: bool
@@ -564,61 +764,77 @@ class ContextStore:
             options = {"ProjectionExpression": META_PROJECTION, "ExpressionAttributeNames": {"#type": "type"}}
         return [self._block_from(item) for item in batch_get(self.table, keys, **options)]
 
-    def first_block_ids(self, tenant_id: str, session_hex: str, limit: int, pinned: bool = False) -> Page[str]:
-        """Ids of the session's first `limit` active blocks (or pinned ones) in order, from the keys of the metadata
-        index (or the pinned entries): one Query, whatever the session's size."""
+    def first_block_ids(
+        self, tenant_id: str, session_hex: str, limit: int, pinned: bool = False, copy: ForkCopy | None = None
+    ) -> Page[str]:
+        """Ids of the session's first `limit` active blocks (or pinned ones) in order: one Query of the keys of the
+        metadata index (or of the pinned entries), whatever the session's size; for a fork still being copied, a
+        listing through its source, which reads at most MAX_SCANNED keys."""
+        if copy is not None:
+            page = self.list_blocks(
+                tenant_id, session_hex, limit=limit, after=None, with_content=False, pinned=pinned or None, copy=copy
+            )
+            return Page([block.id for block in page.items], page.next_after)
         source = _Source("entries", pinned_entries()) if pinned else _Source("meta")
-        found, _ = self._source_page(source, session_pk(tenant_id, session_hex), None, limit + 1, False)
+        whole = _Segment(session_hex)
+        found, _ = self._source_page(source, whole, tenant_id, None, limit + 1, False, projection="pk, sk")
         keys = [item if isinstance(item, str) else item.order_key for item in found]
         next_after = BLOCK_PREFIX + keys[limit - 1] if len(keys) > limit else None
         return Page([ids.block_id(session_hex, key) for key in keys[:limit]], next_after)
 
-    def newest_indexed(self, tenant_id: str, session_hex: str, prefixes: list[str], page_size: int) -> Iterator[Block]:
+    def newest_indexed(
+        self, tenant_id: str, session_hex: str, prefixes: list[str], page_size: int, copy: ForkCopy | None = None
+    ) -> Iterator[Block]:
         """Active blocks without content, newest first, that have an entry under any of these prefixes (pinned,
         summaries, tags): each prefix's entries are read page by page and merged, and the blocks' metadata read a
         page at a time, only as far as the caller iterates."""
-        pk = session_pk(tenant_id, session_hex)
 
         def keys_of(prefix: str) -> Iterator[str]:
-            position: str | None = None
-            while True:
-                found, position = self._source_page(_Source("entries", prefix), pk, position, page_size, True)
-                yield from (key for key in found if isinstance(key, str))
-                if position is None:
-                    return
+            for segment in _segments(session_hex, copy, True, None):
+                position: str | None = None
+                while True:
+                    found, position = self._source_page(
+                        _Source("entries", prefix), segment, tenant_id, position, page_size, True
+                    )
+                    yield from (key for key in found if isinstance(key, str))
+                    if position is None:
+                        break
 
         merged = heapq.merge(*(keys_of(prefix) for prefix in prefixes), reverse=True)
         unique = (key for key, _ in itertools.groupby(merged))
         while page := list(itertools.islice(unique, page_size)):
-            read = {block.order_key: block for block in self._read_blocks(tenant_id, session_hex, page, False)}
+            read = {block.order_key: block for block in self._read_through(tenant_id, session_hex, page, False, copy)}
             yield from (read[key] for key in page if key in read)
 
-    def get_blocks(self, tenant_id: str, session_hex: str, order_keys: list[str]) -> list[Block]:
+    def get_blocks(
+        self, tenant_id: str, session_hex: str, order_keys: list[str], copy: ForkCopy | None = None
+    ) -> list[Block]:
         """The blocks with these order keys (with content), in session order; missing ones are left out."""
-        if not order_keys:
-            return []
-        pk = session_pk(tenant_id, session_hex)
-        keys = [to_item({"pk": pk, "sk": BLOCK_PREFIX + key}) for key in dict.fromkeys(order_keys)]
-        blocks = [self._block_from(item) for item in batch_get(self.table, keys)]
-        return sorted(blocks, key=lambda block: block.order_key)
+        return sorted(self._read_through(tenant_id, session_hex, order_keys, True, copy), key=lambda b: b.order_key)
 
-    def newest_block_meta(self, tenant_id: str, session_hex: str, page_size: int) -> Iterator[Block]:
+    def _read_through(
+        self, tenant_id: str, session_hex: str, order_keys: list[str], with_content: bool, copy: ForkCopy | None
+    ) -> list[Block]:
+        """Blocks by order key: a fork's own, and those it still reads from its source, through its filter."""
+        if copy is None:
+            return self._read_blocks(tenant_id, session_hex, order_keys, with_content)
+        inherited = _Segment(copy.source_hex, copy.copied_through, copy.through, copy.filter.keeps, session_hex)
+        own = [key for key in order_keys if not copy.from_source(key)]
+        borrowed = [key for key in order_keys if copy.from_source(key)]
+        blocks = self._read_blocks(tenant_id, session_hex, own, with_content)
+        return blocks + inherited.adopt(self._read_blocks(tenant_id, copy.source_hex, borrowed, with_content))
+
+    def newest_block_meta(
+        self, tenant_id: str, session_hex: str, page_size: int, copy: ForkCopy | None = None
+    ) -> Iterator[Block]:
         """Active blocks without content, newest first, read page by page only as far as the caller iterates."""
-        query: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": BLOCK_META_INDEX,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": to_item({":pk": session_pk(tenant_id, session_hex)}),
-            "ScanIndexForward": False,
-            "ConsistentRead": True,
-            "Limit": page_size,
-        }
-        while True:
-            response = dynamodb_client().query(**query)
-            yield from (self._block_from(item) for item in response["Items"])
-            if "LastEvaluatedKey" not in response:
-                return
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for segment in _segments(session_hex, copy, True, None):
+            position: str | None = None
+            while True:
+                found, position = self._source_page(_Source("meta"), segment, tenant_id, position, page_size, True)
+                yield from segment.adopt([block for block in found if isinstance(block, Block)])
+                if position is None:
+                    break
 
     def record_invocation(
         self,
@@ -629,15 +845,28 @@ class ContextStore:
         now: str,
         auto: AutoCompaction | None = None,
     ) -> bool:
-        """Save an invocation's blocks and its record, and count it on the session, in one transaction; True when
-        the write crossed the session's threshold and queued its automatic compaction job."""
+        """Save an invocation's blocks and its record, and count it on the session, in one transaction when they
+        fit (with their filter entries: tagged blocks take more actions); else the blocks that do not fit the last
+        transaction go first, and are taken back if a later one fails. True when the write crossed the session's
+        threshold and queued its automatic compaction job."""
         pk = session_pk(tenant_id, session_hex)
-        actions = [self._metrics_update(pk, now, invocations=1, **block_metrics(blocks))]
-        actions += [action for block in blocks for action in self.block_put_actions(pk, block)]
-        record = {"pk": pk, "sk": INVOCATION_PREFIX + invocation["orderKey"], "record": json.dumps(invocation)}
-        actions.append({"Put": {"TableName": self.table, "Item": to_item(record)}})
-        added = sum(block.token_count for block in blocks)
-        return self._transact_watching_threshold(tenant_id, session_hex, actions, added, auto)
+        *earlier, last = self._transaction_groups(blocks, reserved=3) if blocks else [[]]
+        written: list[list[Block]] = []
+        try:
+            for group in earlier:
+                actions = [self._metrics_update(pk, now, **block_metrics(group))]
+                self._transact_on_session(actions + [a for block in group for a in self.block_put_actions(pk, block)])
+                written.append(group)
+            actions = [self._metrics_update(pk, now, invocations=1, **block_metrics(last))]
+            actions += [action for block in last for action in self.block_put_actions(pk, block)]
+            record = {"pk": pk, "sk": INVOCATION_PREFIX + invocation["orderKey"], "record": json.dumps(invocation)}
+            actions.append({"Put": {"TableName": self.table, "Item": to_item(record)}})
+            added = block_metrics(last)["tokens"]
+            return self._transact_watching_threshold(tenant_id, session_hex, actions, added, auto)
+        except Exception:
+            for group in written:
+                self._remove_group(pk, group, now)
+            raise
 
     def put_record(self, tenant_id: str, session_hex: str, prefix: str, record: dict[str, Any]) -> None:
         """Write one of the session's JSON records (an invocation as it starts, say) by its order key."""
@@ -859,6 +1088,7 @@ class ContextStore:
                 "pinnedCount": session.pinned_count,
                 "summaryCount": session.summary_count,
                 "forkedFrom": session.forked_from,
+                **_copy_attributes(session),
                 "createdAt": session.created_at,
                 "updatedAt": session.updated_at,
                 **_runtime_attributes(session),
@@ -884,6 +1114,7 @@ class ContextStore:
             pinned_count=values.get("pinnedCount", 0),
             summary_count=values.get("summaryCount", 0),
             forked_from=values.get("forkedFrom"),
+            copy=_copy_from(values),
             created_at=values["createdAt"],
             updated_at=values["updatedAt"],
             runtime=_runtime_from(values),
