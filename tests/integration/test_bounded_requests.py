@@ -253,7 +253,7 @@ def test_delete_costs_the_same_at_any_size_and_the_purge_finishes_in_the_backgro
     assert api.get(f"/v1/aip/blocks/{first_block}").status_code == 404  # gone for readers before the purge
     assert len(partition_items(api.tenant_id, large.hex)) > 1_500
 
-    assert run_session_jobs(aws) == 2
+    assert run_session_jobs(aws) >= 2  # one purge each (and its continuation, if one invocation was not enough)
     assert partition_items(api.tenant_id, large.hex) == partition_items(api.tenant_id, small.hex) == []
 
 
@@ -281,14 +281,14 @@ def test_an_interrupted_purge_resumes_and_a_retried_delete_queues_it_again(api, 
     sqs_client().purge_queue(QueueUrl=aws["SessionJobQueue"])  # the purge job was lost
     before = len(partition_items(api.tenant_id, session.hex))
 
-    assert store().purge(api.tenant_id, session.hex, time.monotonic() + 0.05, write_units_per_second=500) is None
+    assert store().purge(api.tenant_id, session.hex, time.monotonic() + 5, write_units_per_second=10) is None
     left = len(partition_items(api.tenant_id, session.hex))
-    assert 1 < left < before  # paced: 500 units a second cannot remove 600 items in 50 ms
+    assert 1 < left < before  # paced: 10 units a second remove 25 items in 2.5 s, so not 600 in 5 s
 
     again = api.delete(f"/v1/aip/sessions/{session.id}")
 
     assert again.status_code == 404  # the session is gone; its retry still finishes the purge
-    assert run_session_jobs(aws) == 1
+    assert run_session_jobs(aws) >= 1
     assert partition_items(api.tenant_id, session.hex) == []
     assert api.delete(f"/v1/aip/sessions/{session.id}").status_code == 404
     assert run_session_jobs(aws) == 0  # nothing left to purge, nothing queued
