@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentctx import ids, metering
-from agentctx.domain import ForkCopy, ForkFilter, Page, RuntimeConfig, Session, utc_now
+from agentctx.domain import ForkCopy, ForkFilter, Page, RuntimeConfig, Session, TurnState, utc_now
 from agentctx.errors import Conflict, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import SessionCreate, SessionFork
@@ -134,6 +134,7 @@ class SessionService:
         fork_filter: ForkFilter,
         runtime: RuntimeConfig | None = None,
         copy_items: Callable[[str, str], list[dict[str, Any]]] | None = None,
+        turns: TurnState | None = None,
     ) -> SessionView:
         """A fork usable at once, whose kept blocks (same order keys, so the same order) are copied in the background
         and read through its source until they are: its request writes the fork and its copy state in one
@@ -157,6 +158,7 @@ class SessionService:
             updated_at=now,
             runtime=runtime,
             copy=ForkCopy(source.hex, through=ids.new_order_key(), copied_through="", filter=fork_filter),
+            turns=turns or TurnState(),
         )
         self.limits.apply(fork)
         extra = copy_items(session_pk(source.tenant_id, fork.hex), fork.hex) if copy_items else None

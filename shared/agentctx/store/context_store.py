@@ -55,6 +55,7 @@ from agentctx.store.dynamo import (
     chunks,
     dynamodb_client,
     from_item,
+    load_json,
     to_item,
     with_conflict_retry,
 )
@@ -156,8 +157,7 @@ def _runtime_attributes(session: Session) -> dict[str, Any]:
     return attributes | {
         "turnsQueued": turns.queued,
         "turnsDone": turns.done,
-        "lastTurnKey": turns.last_turn_key or None,
-        "cancelledThrough": turns.cancelled_through or None,
+        "cancelledThrough": turns.cancelled_through,
         "preview": turns.preview,
         "outputPreview": turns.output_preview,
         "inputTokensUsed": turns.input_tokens,
@@ -170,7 +170,7 @@ def _runtime_attributes(session: Session) -> dict[str, Any]:
 def _runtime_from(values: dict[str, Any]) -> RuntimeConfig | None:
     if "agentId" not in values:
         return None
-    capabilities = [CapabilityRef(cap["ref"], cap["config"]) for cap in json.loads(values.get("capabilities", "[]"))]
+    capabilities = [CapabilityRef(cap["ref"], cap["config"]) for cap in load_json(values.get("capabilities", "[]"))]
     return RuntimeConfig(values["agentId"], values.get("modelId"), capabilities)
 
 
@@ -180,9 +180,11 @@ def _turns_from(values: dict[str, Any]) -> TurnState:
         event_seq=values.get("eventSeq", 0),
         queued=values.get("turnsQueued", 0),
         done=values.get("turnsDone", 0),
-        last_turn_key=values.get("lastTurnKey", ""),
-        cancelled_through=values.get("cancelledThrough", ""),
+        cancelled_through=values.get("cancelledThrough", 0),
         active_turn=values.get("activeTurn"),
+        active_seq=values.get("activeTurnSeq", 0),
+        attempt=values.get("turnAttempt", 0),
+        last_input_key=values.get("lastInputKey", ""),
         preview=values.get("preview"),
         output_preview=values.get("outputPreview"),
         input_tokens=values.get("inputTokensUsed", 0),
@@ -764,6 +766,20 @@ class ContextStore:
             options = {"ProjectionExpression": META_PROJECTION, "ExpressionAttributeNames": {"#type": "type"}}
         return [self._block_from(item) for item in batch_get(self.table, keys, **options)]
 
+    def missing_blocks(
+        self, tenant_id: str, session_hex: str, order_keys: list[str], copy: ForkCopy | None = None
+    ) -> list[str]:
+        """The order keys among these that name no block of the session (for a fork still being copied, none it
+        reads through its source either)."""
+        if copy is None:
+            pk = session_pk(tenant_id, session_hex)
+            keys = [to_item({"pk": pk, "sk": BLOCK_PREFIX + key}) for key in dict.fromkeys(order_keys)]
+            items = batch_get(self.table, keys, ProjectionExpression="sk")
+            found = {from_item(item)["sk"][len(BLOCK_PREFIX) :] for item in items}
+        else:
+            found = {block.order_key for block in self._read_through(tenant_id, session_hex, order_keys, False, copy)}
+        return [key for key in order_keys if key not in found]
+
     def first_block_ids(
         self, tenant_id: str, session_hex: str, limit: int, pinned: bool = False, copy: ForkCopy | None = None
     ) -> Page[str]:
@@ -884,7 +900,7 @@ class ContextStore:
             Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": prefix + order_key}),
             ConsistentRead=True,
         )
-        return json.loads(from_item(response["Item"])["record"]) if "Item" in response else None
+        return load_json(from_item(response["Item"])["record"]) if "Item" in response else None
 
     def list_records(
         self, tenant_id: str, session_hex: str, prefix: str, limit: int, after: str | None, newest_first: bool = True
@@ -904,7 +920,7 @@ class ContextStore:
         items = dynamodb_client().query(**query)["Items"]
         page = items[:limit]
         next_after = page[-1]["sk"]["S"] if len(items) > limit else None
-        return Page([json.loads(from_item(item)["record"]) for item in page], next_after)
+        return Page([load_json(from_item(item)["record"]) for item in page], next_after)
 
     def read_all_blocks(self, tenant_id: str, session_hex: str) -> list[Block]:
         return self.list_blocks(tenant_id, session_hex, limit=10**9, after=None, with_content=True).items
@@ -1193,7 +1209,7 @@ class ContextStore:
             session_hex=values["pk"].rsplit("#", 1)[1],
             order_key=values["sk"][len(BLOCK_PREFIX) :],
             type=BlockType(values["type"]),
-            content=json.loads(content) if content is not None else None,
+            content=load_json(content) if content is not None else None,
             token_count=values["tokenCount"],
             tags=values.get("tags", []),
             pinned=values.get("pinned", False),
