@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     turn_seconds: float = Field(default=120.0, gt=0)
     # A failed turn job comes back after this many seconds (not the queue's visibility timeout).
     turn_retry_seconds: int = Field(default=2, ge=0, le=900)
+    # Background work on whole sessions (purging a deleted session's items, copying a fork's blocks): its queue,
+    # and the write capacity such a job may use per second, under the 1,000 WCU one partition (one session)
+    # takes, so the session's other writers keep room.
+    session_job_queue_url: str = ""
+    purge_write_units_per_second: int = Field(default=500, ge=1, le=1_000)
+    # A session job not finished in one invocation continues after this many seconds; a copy job that finds no
+    # fork yet looks again this often (12 times).
+    session_job_retry_seconds: int = Field(default=5, ge=0, le=900)
     # The EventBridge bus that domain events go to.
     event_bus_name: str = "agentctx-events"
     # Idempotency-Key records (Powertools' idempotency table) and how long a key is remembered.

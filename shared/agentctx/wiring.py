@@ -68,8 +68,19 @@ def session_service() -> "SessionService":
         return settings.default_max_tokens
 
     return SessionService(
-        context_store(), cursor_codec(), SessionLimits(max_tokens_for, settings.auto_compaction_share)
+        context_store(),
+        cursor_codec(),
+        SessionLimits(max_tokens_for, settings.auto_compaction_share),
+        queue_job=session_job_queue().send,
+        purge_write_units=settings.purge_write_units_per_second,
     )
+
+
+@lru_cache(maxsize=1)
+def session_job_queue() -> "MessageQueue":
+    from agentctx.store.queue import MessageQueue
+
+    return MessageQueue(get_settings().session_job_queue_url)
 
 
 @lru_cache(maxsize=1)
