@@ -270,7 +270,8 @@ class TurnService:
                 iterations, acted = iterations + 1, False
             if event.name == "text_delta":
                 if not started:
-                    writer.emit("output.message.started", {"message_id": output_id, "turn_id": writer.job.turn_id})
+                    started_data = {"message_id": output_id, "turn_id": writer.job.turn_id, "model": prepared.model.id}
+                    writer.emit("output.message.started", started_data)
                     started = True
                 text.append(event.data["content"])
                 delta = {"message_id": output_id, "turn_id": writer.job.turn_id, "delta": event.data["content"]}

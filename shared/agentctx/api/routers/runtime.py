@@ -7,14 +7,16 @@ Everruns SDK calls is listed in docs/agent-sessions.md."""
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
+from pydantic import BaseModel, StringConstraints
 
 from agentctx import ids
 from agentctx.api.app import ERROR_RESPONSES
 from agentctx.api.deps import Tenant
 from agentctx.capabilities import CATALOGUE
+from agentctx.domain import Agent
 from agentctx.errors import InvalidRequest, NotFound
 from agentctx.schemas import Tag
-from agentctx.schemas.catalog import CapabilityRefOut, SnakeList
+from agentctx.schemas.catalog import CapabilityRefOut, SnakeList, SnakeRequestModel
 from agentctx.schemas.runtime import (
     CancelOut,
     CapabilityOut,
@@ -245,3 +247,108 @@ def get_capability(ref: str, tenant: Tenant) -> CapabilityOut:
     if ref not in CATALOGUE:
         raise NotFound(f"capability {ref} not found")
     return capability_out(ref)
+
+
+# ----- one agent's routes (the Everruns SDK's AgentClient, pointed at `{base}/v1/channels/{agent}`) -----
+#
+# `agent` is the agent's id or name; every session route checks the session is that agent's (404 otherwise).
+
+
+class AgentCard(BaseModel):
+    id: str
+    agent_id: str
+    name: str
+    display_name: str
+    description: str | None
+    input: dict[str, list[str]] = {"content_types": ["text"]}
+    credentials: list[str] = ["api_key"]
+    conversation_starters: list[str] = []
+    sessions_url: str
+
+
+class ChannelSessionCreate(SnakeRequestModel):
+    title: Annotated[str, StringConstraints(max_length=256, strip_whitespace=True)] | None = None
+
+
+def _channel_agent(tenant: str, agent: str) -> Agent:
+    return catalog_service().resolve_agent(tenant, agent)
+
+
+def channel_session(tenant: str, agent: str, session_id: str) -> RuntimeView:
+    owner = _channel_agent(tenant, agent)
+    view = runtime_service().get(tenant, session_id)
+    if view.agent_id != owner.id:
+        raise NotFound(f"session {session_id} not found")
+    return view
+
+
+@router.get("/v1/channels/{agent}", response_model=AgentCard, tags=["agent channel"])
+def agent_card(agent: str, tenant: Tenant) -> AgentCard:
+    """The agent card: who answers on this channel and what it accepts."""
+    found = _channel_agent(tenant, agent)
+    return AgentCard(
+        id=found.id,
+        agent_id=found.id,
+        name=found.slug,
+        display_name=found.name,
+        description=found.description,
+        sessions_url=f"/v1/channels/{found.slug}/sessions",
+    )
+
+
+@router.post("/v1/channels/{agent}/sessions", status_code=201, response_model=RuntimeSessionOut, tags=["agent channel"])
+def channel_create_session(
+    agent: str, tenant: Tenant, body: Annotated[ChannelSessionCreate | None, Body()] = None
+) -> RuntimeSessionOut:
+    found = _channel_agent(tenant, agent)
+    request = RuntimeSessionCreate(agent_id=found.id, title=body.title if body else None)
+    return session_out(runtime_service().create(tenant, request))
+
+
+@router.get("/v1/channels/{agent}/sessions", response_model=SnakeList[RuntimeSessionOut], tags=["agent channel"])
+def channel_list_sessions(
+    agent: str, tenant: Tenant, limit: Limit = 50, cursor: Cursor = None, page_token: PageToken = None
+) -> SnakeList[RuntimeSessionOut]:
+    """This agent's sessions, newest first; page on with `page_token` = `next_page_token`."""
+    found = _channel_agent(tenant, agent)
+    views, next_cursor = runtime_service().list_page(tenant, [], limit, cursor or page_token, found.id)
+    return SnakeList(
+        data=[session_out(v) for v in views], has_more=next_cursor is not None, next_cursor=next_cursor, limit=limit
+    )
+
+
+@router.get("/v1/channels/{agent}/sessions/{session_id}", response_model=RuntimeSessionOut, tags=["agent channel"])
+def channel_get_session(agent: str, session_id: str, tenant: Tenant) -> RuntimeSessionOut:
+    return session_out(channel_session(tenant, agent, session_id))
+
+
+@router.post(
+    "/v1/channels/{agent}/sessions/{session_id}/messages",
+    status_code=201,
+    response_model=MessageOut,
+    tags=["agent channel"],
+)
+def channel_post_message(agent: str, session_id: str, body: MessageCreate, tenant: Tenant) -> MessageOut:
+    channel_session(tenant, agent, session_id)
+    return post_message(session_id, body, tenant)
+
+
+@router.post("/v1/channels/{agent}/sessions/{session_id}/cancel", response_model=CancelOut, tags=["agent channel"])
+def channel_cancel(agent: str, session_id: str, tenant: Tenant) -> CancelOut:
+    channel_session(tenant, agent, session_id)
+    return cancel_session(session_id, tenant)
+
+
+@router.get(
+    "/v1/channels/{agent}/sessions/{session_id}/events", response_model=SnakeList[EventOut], tags=["agent channel"]
+)
+def channel_list_events(
+    agent: str,
+    session_id: str,
+    tenant: Tenant,
+    after_sequence: Annotated[int | None, Query(ge=0, description="Only events after this sequence")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+) -> SnakeList[EventOut]:
+    """Oldest first after `after_sequence` (AgentClient pages forward with it)."""
+    channel_session(tenant, agent, session_id)
+    return list_events(session_id, tenant, after_sequence=after_sequence, limit=limit)

@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from agentctx import ids
 from agentctx.api.app import ERROR_RESPONSES
 from agentctx.api.deps import Tenant
+from agentctx.api.routers.runtime import channel_session
 from agentctx.errors import NotFound
 from agentctx.services.event_query import EventFilter
 from agentctx.settings import get_settings
@@ -74,3 +75,23 @@ def stream_events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+@router.get(
+    "/v1/channels/{agent}/sessions/{session_id}/sse",
+    tags=["agent channel"],
+    responses={
+        200: {"description": "Server-Sent Events", "content": {"text/event-stream": {"schema": {"type": "string"}}}}
+    },
+)
+def channel_stream_events(
+    agent: str,
+    session_id: str,
+    tenant: Tenant,
+    since_id: Annotated[str | None, Query(max_length=64)] = None,
+    after_sequence: Annotated[int | None, Query(ge=0, description="Replay from after this sequence")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
+) -> StreamingResponse:
+    """The session's stream on the agent's channel (AgentClient.stream_events); 404 for another agent's session."""
+    channel_session(tenant, agent, session_id)
+    return stream_events(session_id, tenant, since_id, after_sequence, [], [], last_event_id)
