@@ -75,6 +75,7 @@ def main() -> None:
     from agentctx.schemas.catalog import AgentCreate, CapabilityRefIn, ModelCreate
     from agentctx.wiring import catalog_service, tenant_service
     from infra.local_aws import local_aws
+    from infra.local_http import HeaderTimeoutH11Protocol
     from infra.local_streams import StreamWorker
     from infra.local_worker import QueueWorker, load_function_handler
 
@@ -113,7 +114,7 @@ def main() -> None:
             "  state lives in this process (moto) and is gone when it stops\n",
             flush=True,
         )
-        uvicorn.run(full_app(), host=host, port=port, log_level="info")
+        uvicorn.run(full_app(), host=host, port=port, log_level="info", http=HeaderTimeoutH11Protocol)
         worker.stop()
         triggers.stop()
         turns.stop()

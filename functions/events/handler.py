@@ -1,7 +1,9 @@
-"""Lambda entry point for the context table's stream: publishes the domain events of committed changes.
+"""Lambda entry point for the context table's stream: publishes the domain events of committed changes, and
+dispatches the turns of committed input messages to the turn queue (the outbox of shared/agentctx/turn_jobs.py).
 
-A record whose events could not all be published is reported as a batch item failure; the event source mapping
-retries from it, and subscribers deduplicate on the event id, which the same record always yields.
+A record whose events could not all be published, or whose turn could not be queued, is reported as a batch item
+failure; the event source mapping retries from it. Subscribers deduplicate on the event id and the turn queue on
+the job's deduplication id, both of which the same record always yields.
 """
 
 from typing import Any
@@ -11,12 +13,17 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from agentctx.events import events_from_stream_record
 from agentctx.observability import logger, metrics
-from agentctx.wiring import event_bus
+from agentctx.turn_jobs import job_from_stream_record
+from agentctx.wiring import dispatch_turn, event_bus
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def record_handler(record: DynamoDBRecord) -> None:
+    job = job_from_stream_record(record.raw_event)
+    if job is not None:
+        dispatch_turn(job)
+        metrics.add_metric(name="TurnsDispatched", unit="Count", value=1)
     events = events_from_stream_record(record.raw_event)
     if events:
         event_bus().publish(events)

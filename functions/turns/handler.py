@@ -1,8 +1,9 @@
-"""Lambda entry point for the FIFO turn queue: one message is one turn of one session.
+"""Lambda entry point for the FIFO turn queue: a message asks to run one session's turns up to a number.
 
-The queue groups messages by session, so a session's turns arrive in order and never two at once. A turn that
-fails is reported, and with it every later message of the batch (Powertools' FIFO processor), so the queue
-delivers them again in the same order; on the queue's last receive the turn ends with `turn.failed` instead.
+The queue groups messages by session, so a session's jobs arrive one at a time; which turn runs is decided by the
+session's committed state, not by the job (services/turns.py). A job that fails is reported, and with it every
+later message of its session in the batch (Powertools' FIFO processor; other sessions' jobs go on); those come
+back after TURN_RETRY_SECONDS rather than the queue's visibility timeout, so a session is never held up for long.
 """
 
 import json
@@ -13,24 +14,34 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from agentctx import metering
 from agentctx.observability import logger, metrics
-from agentctx.services.turns import TurnJob
 from agentctx.settings import get_settings
-from agentctx.wiring import turn_service
+from agentctx.turn_jobs import TurnJob
+from agentctx.wiring import turn_queue, turn_service
 
-processor = SqsFifoPartialProcessor()
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+processor.raise_on_entire_batch_failure = False  # report every failure the same way: retried soon, in order
 
 
-def record_handler(record: SQSRecord) -> None:
-    job = TurnJob.from_message(json.loads(record.body))
-    attempt = int(record.attributes.approximate_receive_count)
-    logger.append_keys(tenant_id=job.tenant_id, turn_id=job.turn_id)
+def record_handler(record: SQSRecord, lambda_context: Any) -> None:
+    job = TurnJob.from_body(json.loads(record.body))
+    logger.append_keys(tenant_id=job.tenant_id, session_hex=job.session_hex, turn_seq=job.turn_seq)
     with metering.metered() as usage:
-        outcome = turn_service().run(job, attempt, last_attempt=attempt >= get_settings().turn_max_receives)
+        outcomes = turn_service().run(job, lambda: lambda_context.get_remaining_time_in_millis() / 1000)
     metering.write(job.tenant_id, usage)
-    metrics.add_metric(name=f"Turns{outcome.capitalize()}", unit="Count", value=1)
+    for outcome in outcomes:
+        metrics.add_metric(name=f"Turns{outcome.capitalize()}", unit="Count", value=1)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> Any:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+    if failed:
+        turn_queue().retry_after(
+            [record["receiptHandle"] for record in event["Records"] if record["messageId"] in failed],
+            get_settings().turn_retry_seconds,
+        )
+    return response

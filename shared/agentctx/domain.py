@@ -130,16 +130,20 @@ class RuntimeConfig:
 @dataclass
 class TurnState:
     """Where a session's turns stand, kept on the session item and changed in the same transactions as its event
-    log: the next event sequence, turns queued and finished, the last finished turn's input key, and the input
-    key up to which turns were cancelled."""
+    log. Turns are numbered 1, 2, ... in the order their input messages committed: `queued` is the last number
+    given, `done` the last turn finished (turns finish in number order, so every turn up to it is finished),
+    `cancelled_through` the last number a cancel reached, and `attempt` counts the starts of turn `active_seq`.
+    `last_input_key` is the order key of the last input message, so the next one sorts after it."""
 
     status: SessionStatus = SessionStatus.STARTED
     event_seq: int = 0
     queued: int = 0
     done: int = 0
-    last_turn_key: str = ""
-    cancelled_through: str = ""
+    cancelled_through: int = 0
     active_turn: str | None = None
+    active_seq: int = 0
+    attempt: int = 0
+    last_input_key: str = ""
     preview: str | None = None
     output_preview: str | None = None
     input_tokens: int = 0

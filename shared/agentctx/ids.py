@@ -69,6 +69,18 @@ def new_order_key() -> str:
         return _encode(now_ms, 10) + _encode(_last_random, 16)
 
 
+def order_key_after(previous: str) -> str:
+    """A new order key that sorts after `previous` whatever this machine's clock says: the writer of a
+    sequence (a session's input messages) passes the last key it committed."""
+    key = new_order_key()
+    if not previous or key > previous:
+        return key
+    value = 0
+    for char in previous:
+        value = value * 32 + _CROCKFORD.index(char)
+    return _encode(value + 1, 26)
+
+
 def block_id(session_hex: str, order_key: str) -> str:
     return f"{BLOCK_PREFIX}{session_hex}{order_key}"
 

@@ -53,13 +53,18 @@ class Settings(BaseSettings):
     aws_lambda_function_name: str = ""
     # Turns of /v1/sessions: the FIFO turn queue (empty: messages are refused), how often an event stream polls
     # the event log, sends a heartbeat comment when quiet, and how long one stream lasts (under the streaming
-    # function's timeout; the client resumes with Last-Event-ID), and the queue's receive count that is a turn's
-    # last attempt (its maxReceiveCount).
+    # function's timeout; the client resumes with Last-Event-ID), and how many times a turn is started before a
+    # failure ends it with turn.failed (counted on the session, whichever queue message carried the turn).
     turn_queue_url: str = ""
     sse_poll_seconds: float = Field(default=0.25, gt=0, le=5)
     sse_heartbeat_seconds: float = Field(default=20.0, gt=0, le=30)
     sse_max_seconds: float = Field(default=270.0, gt=0, le=840)
-    turn_max_receives: int = Field(default=3, ge=1, le=10)
+    turn_max_attempts: int = Field(default=3, ge=1, le=10)
+    # The time one more turn may take: a turn function with less left hands the job's remaining turns back to the
+    # queue instead of starting another.
+    turn_seconds: float = Field(default=120.0, gt=0)
+    # A failed turn job comes back after this many seconds (not the queue's visibility timeout).
+    turn_retry_seconds: int = Field(default=2, ge=0, le=900)
     # The EventBridge bus that domain events go to.
     event_bus_name: str = "agentctx-events"
     # Idempotency-Key records (Powertools' idempotency table) and how long a key is remembered.

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from agentctx.store.queue import MessageQueue
     from agentctx.store.runtime_store import RuntimeStore
     from agentctx.store.usage_store import UsageStore
+    from agentctx.turn_jobs import TurnJob
 
 
 @lru_cache(maxsize=1)
@@ -194,18 +195,24 @@ def turn_queue() -> "MessageQueue":
     return MessageQueue(get_settings().turn_queue_url)
 
 
+def dispatch_turn(job: "TurnJob", deduplication_id: str | None = None) -> None:
+    """Queue a turn job on the FIFO turn queue, in the session's group (one turn of a session at a time)."""
+    turn_queue().send_in_order(
+        job.body(), group=job.session_hex, deduplication_id=deduplication_id or job.deduplication_id
+    )
+
+
 @lru_cache(maxsize=1)
 def runtime_service() -> "RuntimeSessionService":
-    from agentctx.errors import Conflict
     from agentctx.services.runtime import RuntimeSessionService
 
-    def queue_turn(job: dict) -> None:
-        if not get_settings().turn_queue_url:
-            raise Conflict("turns are not configured here (no TURN_QUEUE_URL)")
-        turn_queue().send_in_order(job, group=job["sessionHex"], deduplication_id=job["messageId"])
-
     return RuntimeSessionService(
-        runtime_store(), session_service(), block_service(), catalog_service(), cursor_codec(), queue_turn
+        runtime_store(),
+        session_service(),
+        block_service(),
+        catalog_service(),
+        cursor_codec(),
+        dispatch_turn if get_settings().turn_queue_url else None,
     )
 
 
@@ -228,4 +235,7 @@ def turn_service() -> "TurnService":
         invocation_service(),
         ContextAssembler(context_store(), settings.enrichment_candidates),
         session_files,
+        dispatch_turn,
+        settings.turn_max_attempts,
+        settings.turn_seconds,
     )

@@ -51,8 +51,8 @@ def turn_figures() -> list[str]:
     from agentctx.api.full import full_app
     from agentctx.schemas.catalog import AgentCreate, CapabilityRefIn, ModelCreate
     from agentctx.schemas.runtime import MessageCreate, RuntimeSessionCreate
-    from agentctx.services.turns import TurnJob
     from agentctx.settings import get_settings
+    from agentctx.turn_jobs import TurnJob
     from agentctx.wiring import catalog_service, runtime_service, runtime_store, tenant_service, turn_service
     from infra.local_aws import local_aws
     from infra.local_server import DEMO_AGENT, DEMO_MODEL
@@ -82,7 +82,7 @@ def turn_figures() -> list[str]:
             service.get(tenant.id, session_id)
         with counter.measure() as posted:
             sent = service.post_message(tenant.id, session_id, message)
-        job = TurnJob(tenant.id, view.session.hex, sent["order_key"], sent["turn_id"], sent["id"])
+        job = TurnJob(tenant.id, view.session.hex, 1)  # the session's first turn
         with counter.measure() as turned:
             turn_service().run(job)
         with counter.measure() as listed:
@@ -119,6 +119,8 @@ def turn_figures() -> list[str]:
             f"{statistics.median(received_after) * 1000:.0f} ms |",
         ]
 
+        rows_latency += _dispatch_latency(port, key, service, tenant.id, create)
+
         # one session's event log, prefilled, streamed from the start
         session = service.create(tenant.id, create).session
         store, written = runtime_store(), 0
@@ -134,3 +136,61 @@ def turn_figures() -> list[str]:
         server.should_exit = True
         turns.stop()
     return rows + [""] + rows_latency
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def _dispatch_latency(port: int, key: str, service: Any, tenant_id: str, create: Any) -> list[str]:
+    """Message accepted (its 201 received over HTTP) to its turn's `turn.started` and first `output.message.delta`
+    in the log, for one message at a time and for 20 posted at once to one session (the turn worker polling the
+    embedded FIFO queue)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    rows = [
+        "| messages posted at once to one session | samples | to `turn.started` median / p99 | "
+        "to first `output.message.delta` median / p99 |",
+        "|---|---|---|---|",
+    ]
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    for burst, rounds in ((1, 20), (20, 3)):
+        started_after, delta_after = [], []
+        for _ in range(rounds):
+            session_id = "session_" + service.create(tenant_id, create).session.hex
+
+            def post(index: int, session_id: str = session_id) -> tuple[str, float]:
+                body = {"message": {"content": [{"type": "text", "text": f"Go on {index}"}]}}
+                response = client.post(f"/v1/sessions/{session_id}/messages", json=body)
+                return response.json()["id"], time.time()
+
+            with ThreadPoolExecutor(max_workers=burst) as pool:
+                accepted = dict(pool.map(post, range(burst)))
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                events = client.get(f"/v1/sessions/{session_id}/events", params={"limit": 1000}).json()["data"]
+                if sum(e["type"] == "turn.completed" for e in events) == burst:
+                    break
+                time.sleep(0.05)
+            first: dict[tuple[str, str], float] = {}
+            for event in events:
+                first.setdefault((event["context"].get("input_message_id"), event["type"]), _epoch(event["ts"]))
+            for message_id, at in accepted.items():
+                started_after.append(first[(message_id, "turn.started")] - at)
+                delta_after.append(first[(message_id, "output.message.delta")] - at)
+        rows.append(
+            f"| {burst} | {len(started_after)} | {statistics.median(started_after) * 1000:.0f} / "
+            f"{_percentile(started_after, 0.99) * 1000:.0f} ms | {statistics.median(delta_after) * 1000:.0f} / "
+            f"{_percentile(delta_after, 0.99) * 1000:.0f} ms |"
+        )
+    client.close()
+    return [""] + rows

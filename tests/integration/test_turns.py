@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -112,7 +113,7 @@ def test_turns_of_one_session_run_in_order_one_at_a_time(api, session, run_turns
     # FIFO, grouped by session: while the first turn is in flight, the session's next one is not handed out
     queue = aws["TurnQueue"]
     received = sqs_client().receive_message(QueueUrl=queue, MaxNumberOfMessages=1)["Messages"]
-    assert json.loads(received[0]["Body"])["messageId"] == first["id"]
+    assert json.loads(received[0]["Body"])["turnSeq"] == 1
     assert sqs_client().receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []) == []
     sqs_client().change_message_visibility(
         QueueUrl=queue, ReceiptHandle=received[0]["ReceiptHandle"], VisibilityTimeout=0
@@ -168,8 +169,6 @@ def crash_once():  # type: ignore[no-untyped-def]
 
 
 def test_a_turn_cut_off_mid_answer_is_delivered_again_and_finishes_once(api, session, turn_handler, aws, crash_once):
-    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-
     from agentctx.store.queue import sqs_client
     from infra.local_worker import sqs_event
     from tests.events import LambdaContext
@@ -182,11 +181,13 @@ def test_a_turn_cut_off_mid_answer_is_delivered_again_and_finishes_once(api, ses
         return sqs_client().receive_message(QueueUrl=queue, AttributeNames=["All"])["Messages"][0]
 
     message = receive()
-    # the whole batch failed: the function reports an error, and the queue will deliver the message again
-    with pytest.raises(BatchProcessingError):
-        turn_handler(sqs_event([message], arn), LambdaContext())
+    # the job failed: the function reports it, and the queue delivers it again after TURN_RETRY_SECONDS (2 s),
+    # not after the queue's visibility timeout of half an hour
+    response = turn_handler(sqs_event([message], arn), LambdaContext())
+    assert response["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]
     assert api.get(f"/v1/sessions/{session['id']}").json()["status"] == "active"
-    sqs_client().change_message_visibility(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    assert sqs_client().receive_message(QueueUrl=queue).get("Messages", []) == []
+    time.sleep(2.1)
 
     message = receive()
     assert message["Attributes"]["ApproximateReceiveCount"] == "2"
@@ -203,28 +204,32 @@ def test_a_turn_cut_off_mid_answer_is_delivered_again_and_finishes_once(api, ses
 
     # delivered once more (a duplicate), the finished turn is left alone
     session_hex = session["id"][8:]
-    from agentctx.services.turns import TurnJob
+    from agentctx.turn_jobs import TurnJob
     from agentctx.wiring import turn_service
 
-    job = TurnJob.from_message(json.loads(message["Body"]))
+    job = TurnJob.from_body(json.loads(message["Body"]))
     assert job.session_hex == session_hex
-    assert turn_service().run(job, attempt=3) == "skipped"
+    assert turn_service().run(job) == []
     assert len(events_of(api, session["id"])) == len(events)
 
 
 def test_the_last_attempt_ends_the_turn_as_failed(api, session, aws, crash_once):
-    from agentctx.services.turns import TurnJob
     from agentctx.store.queue import sqs_client
+    from agentctx.turn_jobs import TurnJob
     from agentctx.wiring import turn_service
 
     crash_once.stream = lambda request: (_ for _ in ()).throw(ConnectionResetError("down"))  # type: ignore[method-assign]
     api.post(f"/v1/sessions/{session['id']}/messages", json=say("doomed"))
     queued = sqs_client().receive_message(QueueUrl=aws["TurnQueue"])["Messages"][0]
-    job = TurnJob.from_message(json.loads(queued["Body"]))
+    job = TurnJob.from_body(json.loads(queued["Body"]))
 
-    with pytest.raises(ConnectionResetError):
-        turn_service().run(job, attempt=1)
-    assert turn_service().run(job, attempt=3, last_attempt=True) == "failed"
+    # attempts are counted on the session (TURN_MAX_ATTEMPTS is 3), whichever delivery carried the turn
+    for _ in range(2):
+        with pytest.raises(ConnectionResetError):
+            turn_service().run(job)
+    assert turn_service().run(job) == ["failed"]
+    starts = [e["data"]["attempt"] for e in events_of(api, session["id"]) if e["type"] == "turn.started"]
+    assert starts == [1, 2, 3]
 
     events = events_of(api, session["id"])
     failed = next(e for e in events if e["type"] == "turn.failed")
@@ -300,6 +305,7 @@ def test_fork_is_refused_while_a_turn_runs_and_copies_everything_after(api, sess
     for field in ("agent_id", "title", "tags", "model_id", "capabilities", "features", "preview", "output_preview"):
         assert forked[field] == source[field], field
     assert forked["status"] == "started"
+    assert api.get(f"/v1/sessions/{forked['id']}").json() == forked  # the response and later reads agree
     source_messages = api.get(f"/v1/sessions/{session['id']}/messages").json()["data"]
     fork_messages = api.get(f"/v1/sessions/{forked['id']}/messages").json()["data"]
     assert [m["content"] for m in fork_messages] == [m["content"] for m in source_messages]

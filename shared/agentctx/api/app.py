@@ -167,7 +167,10 @@ def create_app(*routers: APIRouter) -> FastAPI:
     async def assign_request_id(request: Request, call_next: Any) -> Any:
         event = request.scope.get("aws.event") or {}
         request.state.request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as error:  # answered here, not re-raised: the server then keeps the connection open
+            response = await _unexpected_error(request, error)
         response.headers["X-Request-Id"] = request.state.request_id
         _rate_limit_headers(request, response)
         return response

@@ -1,9 +1,10 @@
 """`Idempotency-Key` on every POST, with Powertools' idempotency persistence layer on its DynamoDB table.
 
-A retry with the same key, caller, path and body gets the first response again (with `Idempotent-Replayed:
-true`) and changes nothing; the same key with another body is a 422; a retry while the first is still running is
-a 409. Only 2xx answers are kept (24 hours): a refused request may be corrected and sent again under its key.
-Streaming answers are not kept, so a streamed invocation sent twice runs twice.
+The caller is authenticated first (a revoked key gets no replay). A retry with the same key, caller, path and body
+gets the first response again (with `Idempotent-Replayed: true`) and changes nothing; the same key with another
+body is a 422; a retry while the first is still running is a 409. Only 2xx answers are kept (24 hours): a refused
+or failed (5xx) request may be sent again under its key. Streaming answers are not kept, so a streamed invocation
+sent twice runs twice.
 """
 
 import base64
@@ -19,18 +20,29 @@ HEADER = "Idempotency-Key"
 _REPLAYED_HEADERS = ("content-type", "location", "x-invocation-id")
 
 
-def _caller(request: Request) -> str:
-    """Who is asking, before the route's own auth runs: the authorizer's tenant, or a hash of the key sent."""
+def _authenticated_caller(request: Request) -> str | None:
+    """Who is asking, checked before anything is replayed: the authorizer's tenant, the tenant of a valid key, or
+    the operator on the admin API; None when the request carries no valid credentials (the route then refuses it,
+    and nothing is replayed to it)."""
+    from agentctx.errors import Unauthorized
+    from agentctx.services.tenants import admin_key_matches
+    from agentctx.settings import get_settings
+    from agentctx.wiring import tenant_service
+
     event = request.scope.get("aws.event") or {}
     tenant = ((event.get("requestContext") or {}).get("authorizer") or {}).get("tenantId")
     if tenant:
         return f"tenant:{tenant}"
-    secret = (
-        request.headers.get("x-api-key")
-        or request.headers.get("authorization")
-        or request.headers.get("x-admin-key", "")
-    )
-    return "key:" + hashlib.sha256(secret.encode()).hexdigest()
+    if request.url.path.startswith("/v1/admin/"):
+        admin = admin_key_matches(request.headers.get("x-admin-key"), get_settings().admin_key_sha256)
+        return "admin" if admin else None
+    key = request.headers.get("x-api-key") or request.headers.get("authorization", "")
+    if key[:7].lower() == "bearer ":
+        key = key[7:].strip()
+    try:
+        return "tenant:" + tenant_service().authenticate(key)
+    except Unauthorized:
+        return None
 
 
 def _error(request: Request, status: int, code: str, message: str) -> JSONResponse:
@@ -50,9 +62,12 @@ async def idempotency_middleware(request: Request, call_next: Any) -> Any:
         IdempotencyValidationError,
     )
 
+    caller = _authenticated_caller(request)
+    if caller is None:
+        return await call_next(request)
     body = await request.body()
     data = {
-        "key": f"{_caller(request)}|{request.url.path}|{key}",
+        "key": f"{caller}|{request.url.path}|{key}",
         "payload": hashlib.sha256(request.url.query.encode() + b"\n" + body).hexdigest(),
     }
     layer = persistence()
@@ -71,7 +86,11 @@ async def idempotency_middleware(request: Request, call_next: Any) -> Any:
         stored = record.response_json_as_dict() or {}
         headers = stored["headers"] | {"Idempotent-Replayed": "true"}
         return Response(base64.b64decode(stored["body"]), status_code=stored["status"], headers=headers)
-    response = await call_next(request)
+    try:
+        response = await call_next(request)
+    except BaseException as error:  # a 500: the key is released, so the request may be sent again under it
+        layer.delete_record(data=data, exception=error if isinstance(error, Exception) else RuntimeError("aborted"))
+        raise
     streamed = response.headers.get("content-type", "").startswith("text/event-stream")
     if streamed or not 200 <= response.status_code < 300:
         layer.delete_record(data=data, exception=RuntimeError(f"status {response.status_code}"))

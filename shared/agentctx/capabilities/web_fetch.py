@@ -29,11 +29,68 @@ class WebFetchConfig(CapabilityConfig):
     max_bytes: int = Field(default=100_000, ge=1_000, le=2_000_000)
 
 
+_IPV4_NON_GLOBAL = tuple(
+    ipaddress.IPv4Network(network)
+    for network in (
+        "0.0.0.0/8",  # "this network"
+        "10.0.0.0/8",
+        "100.64.0.0/10",  # carrier-grade NAT
+        "127.0.0.0/8",
+        "169.254.0.0/16",  # link-local, cloud metadata
+        "172.16.0.0/12",
+        "192.0.0.0/24",  # IETF protocol assignments
+        "192.0.2.0/24",  # documentation
+        "192.88.99.0/24",  # 6to4 relay anycast
+        "192.168.0.0/16",
+        "198.18.0.0/15",  # benchmarking
+        "198.51.100.0/24",  # documentation
+        "203.0.113.0/24",  # documentation
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, broadcast
+    )
+)
+_IPV6_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+_IPV6_NON_GLOBAL = tuple(
+    ipaddress.IPv6Network(network)
+    for network in (
+        "2001::/23",  # IETF protocol assignments: Teredo, benchmarking, ORCHID
+        "2001:db8::/32",  # documentation
+        "3fff::/20",  # documentation
+    )
+)
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    """Whether `address`, as connect() would get it, is a public internet destination.
+
+    ipaddress's is_global is only a second opinion: on Python 3.11 it calls multicast, site-local, 192.0.0.8,
+    3fff::/20, 6to4 and NAT64 addresses global, and its tables change between patch releases, so the special
+    ranges are listed here. An IPv6 address that carries an IPv4 one is judged as that IPv4 (mapped, NAT64
+    well-known prefix, 6to4). Other IPv6 outside 2000::/3 (IPv4-compatible and -translated, local-use NAT64,
+    ULA, link- and site-local, multicast, unspecified, discard) and all of 2001::/23 (Teredo included) are
+    not globally reachable, so they are refused whatever they embed. Text that does not parse, or that has a
+    scope id, is refused.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _is_public_ipv4(ip)
+    if ip.scope_id is not None:
+        return False
+    if ip.ipv4_mapped is not None:
+        return _is_public_ipv4(ip.ipv4_mapped)
+    if ip in _NAT64_WELL_KNOWN:
+        return _is_public_ipv4(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
+    if ip.sixtofour is not None:  # newer ipaddress calls all of 2002::/16 non-global; it is as public as its IPv4
+        return _is_public_ipv4(ip.sixtofour)
+    return ip in _IPV6_GLOBAL_UNICAST and not any(ip in network for network in _IPV6_NON_GLOBAL) and ip.is_global
+
+
+def _is_public_ipv4(ip: ipaddress.IPv4Address) -> bool:
+    return not any(ip in network for network in _IPV4_NON_GLOBAL) and ip.is_global
 
 
 def resolve(host: str, port: int) -> list[str]:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 from pydantic.alias_generators import to_camel
 
 from agentctx.domain import BlockType
+from agentctx.schemas.limits import MAX_JSON_DEPTH, json_depth
 
 T = TypeVar("T")
 
@@ -176,6 +177,9 @@ class BlockIn(RequestModel):
     def _content_matches_type(self) -> "BlockIn":
         if self.content is None:
             raise ValueError(f"content is required for a {self.type.value} block")
+        depth = json_depth(self.content)
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"content nests {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed")
         try:
             parsed = _CONTENT_BY_TYPE[self.type].validate_python(self.content)
         except ValidationError as error:

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from agentctx.domain import Provider
 from agentctx.schemas import MAX_SESSION_TAGS, Name, T, Tag
+from agentctx.schemas.limits import SMALL_JSON
 
 
 class SnakeRequestModel(BaseModel):
@@ -61,7 +62,7 @@ class ModelCreate(SnakeRequestModel):
     provider_model_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     context_window: Annotated[int, Field(ge=1_000, le=10_000_000)]
     max_output_tokens: Annotated[int, Field(ge=1, le=1_000_000)]
-    options: dict[str, Any] = Field(
+    options: Annotated[dict[str, Any], SMALL_JSON] = Field(
         default={},
         description="Provider options: temperature, top_p, region (bedrock), additional_model_request_fields",
     )
@@ -78,7 +79,7 @@ class ModelUpdate(SnakeRequestModel):
     provider_model_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     context_window: Annotated[int, Field(ge=1_000, le=10_000_000)] | None = None
     max_output_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
-    options: dict[str, Any] | None = None
+    options: Annotated[dict[str, Any], SMALL_JSON] | None = None
 
 
 class ModelOut(BaseModel):
@@ -107,7 +108,7 @@ class ModelOut(BaseModel):
 
 class CapabilityRefIn(SnakeRequestModel):
     ref: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    config: dict[str, Any] = {}
+    config: Annotated[dict[str, Any], SMALL_JSON] = {}
 
 
 class CapabilityRefOut(BaseModel):

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator, model
 from agentctx.domain import SessionStatus
 from agentctx.schemas import MAX_SESSION_TAGS, Tag
 from agentctx.schemas.catalog import CapabilityRefIn, CapabilityRefOut, EverrunsFields, Handle, SnakeRequestModel
+from agentctx.schemas.limits import SMALL_JSON
 
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Title = Annotated[str, StringConstraints(max_length=256, strip_whitespace=True)]
@@ -124,7 +125,7 @@ class ExternalActor(SnakeRequestModel):
 
 class MessageCreate(SnakeRequestModel):
     message: InputMessage
-    metadata: Annotated[dict[str, Any], Field(max_length=50)] | None = None
+    metadata: Annotated[dict[str, Any], Field(max_length=50), SMALL_JSON] | None = None
     tags: Tags = []
     controls: Controls | None = None
     external_actor: ExternalActor | None = None

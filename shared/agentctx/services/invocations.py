@@ -15,7 +15,7 @@ from agentctx import ids, metering
 from agentctx.capabilities import CATALOGUE, Capability, ToolResult, ToolScope, ToolSpec
 from agentctx.capabilities.base import SessionFiles
 from agentctx.domain import Agent, Block, BlockType, CapabilityRef, Model, Session, render_block_text, utc_now
-from agentctx.errors import Conflict, NotFound, Throttled, UpstreamFailed
+from agentctx.errors import Conflict, InvalidRequest, NotFound, Throttled, UpstreamFailed
 from agentctx.observability import logger
 from agentctx.providers.base import (
     ChatMessage,
@@ -135,9 +135,29 @@ class InvocationService:
                 f"agent {agent.slug} names model {agent.default_model_id}, which no longer exists"
             ) from missing
         session = self.sessions.load(tenant_id, command.session_id) if command.session_id else None
+        self._check_block_ids(session, command.selection.block_ids)
         tools, specs = tools_of(agent.capabilities)
         scope = ToolScope(self.files_for(tenant_id, session.hex) if session else None)
         return PreparedInvocation(tenant_id, command, agent, model, session, ids.new_order_key(), tools, specs, scope)
+
+    def _check_block_ids(self, session: Session | None, block_ids: list[str]) -> None:
+        """Every explicit context block must be a block of the invocation's session: checked before anything is
+        written, so a bad id is a 400 that changes nothing."""
+        if not block_ids:
+            return
+        if session is None:
+            raise InvalidRequest("context.blockIds needs a session: blocks are read from the invocation's session")
+        keys = []
+        for block_id in block_ids:
+            parsed = ids.parse_block_id(block_id)
+            if parsed is None or parsed[0] != session.hex:
+                raise InvalidRequest(f"context.blockIds: block {block_id!r} is not in session {session.id}")
+            keys.append(parsed[1])
+        missing = self.store.missing_blocks(session.tenant_id, session.hex, keys)
+        if missing:
+            raise InvalidRequest(
+                f"context.blockIds: block {ids.block_id(session.hex, missing[0])} is not in session {session.id}"
+            )
 
     def invoke(self, prepared: PreparedInvocation) -> dict[str, Any]:
         """Run to the end: the complete event's payload, or the error event as a domain error."""

@@ -7,6 +7,7 @@ RuntimeConfig and a TurnState. Posting a message records it (a message, a conver
 function (services/turns.py) runs it.
 """
 
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -14,8 +15,9 @@ from typing import Any
 
 from agentctx import ids
 from agentctx.capabilities import CATALOGUE
-from agentctx.domain import Agent, BlockType, CapabilityRef, RuntimeConfig, Session, utc_now
+from agentctx.domain import Agent, BlockType, CapabilityRef, RuntimeConfig, Session, TurnState, utc_now
 from agentctx.errors import Conflict, InvalidRequest, NotFound
+from agentctx.observability import logger
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import BlockIn
 from agentctx.schemas.runtime import MessageCreate, RuntimeSessionCreate, RuntimeSessionUpdate
@@ -25,12 +27,19 @@ from agentctx.services.sessions import ForkFilter, SessionService
 from agentctx.store.context_store import session_pk
 from agentctx.store.file_store import file_item
 from agentctx.store.runtime_store import RuntimeStore, SessionChanges, SessionMoved
+from agentctx.turn_jobs import TurnJob
 
 PREVIEW_CHARS = 200
 # Events read per query while following a log (a DynamoDB page holds at most 1 MB anyway).
 FOLLOW_PAGE = 1000
-# How many times a writer re-reads the session when another writer appended events first.
-APPEND_ATTEMPTS = 20
+# How many times a writer re-reads the session when another writer appended events first (with a short random
+# backoff: a burst of writers to one session settles in a few rounds instead of colliding again at once).
+APPEND_ATTEMPTS = 40
+
+
+def backoff(attempt: int) -> None:
+    """Sleep before the next attempt: random, growing with the attempts, at most about 50 ms."""
+    time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
 
 
 def merge_capabilities(agent: Agent | None, session: list[CapabilityRef]) -> list[CapabilityRef]:
@@ -72,14 +81,15 @@ class RuntimeSessionService:
         blocks: BlockService,
         catalog: CatalogService,
         cursors: CursorCodec,
-        queue_turn: Callable[[dict[str, Any]], None],
+        dispatch_turn: Callable[[TurnJob], None] | None,
     ) -> None:
         self.store = store
         self.sessions = sessions
         self.blocks = blocks
         self.catalog = catalog
         self.cursors = cursors
-        self.queue_turn = queue_turn
+        # None where no turn queue is configured: messages are then refused
+        self.dispatch_turn = dispatch_turn
 
     # ----- sessions -----
 
@@ -177,28 +187,34 @@ class RuntimeSessionService:
                 self.store.message_item(pk, message | {"session_id": ids.RUNTIME_SESSION_PREFIX + fork_hex})
                 for message in messages
             ],
+            # the copied messages' previews are stored with the fork, so its response and later reads agree
+            turns=TurnState(preview=source.turns.preview, output_preview=source.turns.output_preview),
         )
-        fork = view.session
-        fork.turns.preview, fork.turns.output_preview = source.turns.preview, source.turns.output_preview
-        return self._view(fork, {})
+        return self._view(view.session, {})
 
     def cancel(self, tenant_id: str, session_id: str) -> RuntimeView:
         """Cancel the running turn and any queued behind it: every turn whose input came before this call. A turn
         stops at its next write to the event log, with `turn.cancelled`; an idle session is left as it is."""
         session = self.sessions.load(tenant_id, session_id)
         if session.busy:
-            self.store.cancel_through(tenant_id, session.hex, ids.new_order_key())
+            self.store.cancel_queued(tenant_id, session.hex)
         return self._view(session, {})
 
     # ----- messages and events -----
 
     def post_message(self, tenant_id: str, session_id: str, request: MessageCreate) -> dict[str, Any]:
-        """Record the input message and queue its turn. The turn is queued first (deduplicated by the message id),
-        then the message is committed: a turn whose input never committed finds no message and does nothing,
-        while a committed message always has its turn queued."""
+        """Record the input message as the session's next turn, then dispatch that turn.
+
+        The message, its block, its `input.message` event and its turn item commit in one transaction, conditioned
+        on the event sequence last read; the same read gives the turn its number (`turnsQueued` + 1) and its order
+        key (after the last input's), so numbers and keys follow commit order, whatever the clocks or the queue.
+        Only then is the turn dispatched; the table's stream dispatches it again from the committed turn item, so a
+        crash between the commit and the send loses nothing (services/turns.py runs turns by number)."""
         session = self.sessions.load(tenant_id, session_id)
-        if session.runtime is None and session.default_agent is None:
-            raise Conflict(f"session {session_id} has no agent to run a turn; create it with an agent")
+        if self.dispatch_turn is None:
+            raise Conflict("turns are not configured here (no TURN_QUEUE_URL)")
+        if self.agent_of(session, {}) is None:
+            raise Conflict(f"session {session_id} has no agent to run a turn: its agent does not exist")
         now = utc_now()
         content = [part.model_dump() for part in request.message.content]
         block = self.blocks.build(
@@ -208,41 +224,54 @@ class RuntimeSessionService:
         )
         block.tags = request.tags
         turn_id = ids.TURN_PREFIX + ids.new_hex()
-        message = {
-            "id": ids.MESSAGE_PREFIX + ids.new_hex(),
-            "session_id": ids.RUNTIME_SESSION_PREFIX + session.hex,
-            "role": "user",
-            "content": content,
-            "metadata": request.metadata,
-            "tags": request.tags,
-            "controls": request.controls.model_dump(exclude_none=True) if request.controls else None,
-            "external_actor": request.external_actor.model_dump(exclude_none=True) if request.external_actor else None,
-            "turn_id": turn_id,
-            "block_id": block.id,
-            "order_key": block.order_key,
-            "created_at": now,
-        }
-        self.queue_turn(
-            {
-                "tenantId": tenant_id,
-                "sessionHex": session.hex,
-                "inputKey": block.order_key,
-                "turnId": turn_id,
-                "messageId": message["id"],
+        message_id = ids.MESSAGE_PREFIX + ids.new_hex()
+        context = {"turn_id": turn_id, "input_message_id": message_id}
+        for attempt in range(APPEND_ATTEMPTS):
+            turn_seq = session.turns.queued + 1
+            block.order_key = ids.order_key_after(session.turns.last_input_key)
+            message = {
+                "id": message_id,
+                "session_id": ids.RUNTIME_SESSION_PREFIX + session.hex,
+                "role": "user",
+                "content": content,
+                "metadata": request.metadata,
+                "tags": request.tags,
+                "controls": request.controls.model_dump(exclude_none=True) if request.controls else None,
+                "external_actor": (
+                    request.external_actor.model_dump(exclude_none=True) if request.external_actor else None
+                ),
+                "turn_id": turn_id,
+                "block_id": block.id,
+                "order_key": block.order_key,
+                "created_at": now,
             }
-        )
-        context = {"turn_id": turn_id, "input_message_id": message["id"]}
-        changes = SessionChanges(add={"turnsQueued": 1})
-        if session.turns.preview is None:
-            changes.set["preview"] = preview(text_of(content))
-        self.append(
-            session,
-            [{"type": "input.message", "context": context, "data": {"message": public_message(message)}}],
-            now,
-            changes,
-            blocks=[block],
-            messages=[message],
-        )
+            changes = SessionChanges(set={"turnsQueued": turn_seq, "lastInputKey": block.order_key})
+            if session.turns.preview is None:
+                changes.set["preview"] = preview(text_of(content))
+            event = {"type": "input.message", "context": context, "data": {"message": public_message(message)}}
+            entry = {"turnSeq": turn_seq, "orderKey": block.order_key, "turnId": turn_id, "messageId": message_id}
+            try:
+                self.store.append_events(
+                    tenant_id,
+                    session.hex,
+                    session.turns.event_seq,
+                    [event],
+                    now,
+                    changes,
+                    blocks=[block],
+                    messages=[message],
+                    turn_entry=entry,
+                )
+                break
+            except SessionMoved:
+                session.turns = self._reload(session).turns
+                backoff(attempt)
+        else:
+            raise Conflict("the session's event log is too busy; try again")
+        try:
+            self.dispatch_turn(TurnJob(tenant_id, session.hex, turn_seq))
+        except Exception:  # committed: the stream dispatches it from the turn item
+            logger.exception("turn dispatch failed after commit", extra={"turn_id": turn_id})
         return message
 
     def append(
@@ -254,7 +283,7 @@ class RuntimeSessionService:
         **writes: Any,
     ) -> list[dict[str, Any]]:
         """Append to the event log from the sequence last read, reading it again when another writer was first."""
-        for _ in range(APPEND_ATTEMPTS):
+        for attempt in range(APPEND_ATTEMPTS):
             try:
                 stamped = self.store.append_events(
                     session.tenant_id, session.hex, session.turns.event_seq, events, now, changes, **writes
@@ -262,11 +291,15 @@ class RuntimeSessionService:
                 session.turns.event_seq += len(stamped)
                 return stamped
             except SessionMoved:
-                fresh = self.store.get_session(session.tenant_id, session.hex)
-                if fresh is None:
-                    raise NotFound(f"session {session.id} not found") from None
-                session.turns = fresh.turns
+                session.turns = self._reload(session).turns
+                backoff(attempt)
         raise Conflict("the session's event log is too busy; try again")
+
+    def _reload(self, session: Session) -> Session:
+        fresh = self.store.get_session(session.tenant_id, session.hex)
+        if fresh is None:
+            raise NotFound(f"session {session.id} not found")
+        return fresh
 
     def events(self, tenant_id: str, session_id: str, since_id: str | None, limit: int) -> tuple[list[dict], bool]:
         session = self.sessions.load(tenant_id, session_id)

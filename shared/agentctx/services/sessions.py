@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from agentctx import ids
-from agentctx.domain import Block, BlockType, Page, RuntimeConfig, Session, utc_now
+from agentctx.domain import Block, BlockType, Page, RuntimeConfig, Session, TurnState, utc_now
 from agentctx.errors import Conflict, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import SessionCreate, SessionFork
@@ -113,6 +113,7 @@ class SessionService:
         fork_filter: ForkFilter,
         runtime: RuntimeConfig | None = None,
         copy_items: Callable[[str, str], list[dict[str, Any]]] | None = None,
+        turns: TurnState | None = None,
     ) -> SessionView:
         """Copy the kept blocks (same order keys, so the same order) and take the metrics from what was copied;
         `copy_items(fork pk, fork hex)` gives other items to copy (a runtime session's messages). A session with a
@@ -140,6 +141,7 @@ class SessionService:
             created_at=now,
             updated_at=now,
             runtime=runtime,
+            turns=turns or TurnState(),
         )
         self.limits.apply(fork)
         extra = copy_items(session_pk(source.tenant_id, fork_hex), fork_hex) if copy_items else None

@@ -5,10 +5,16 @@ capabilities), reason again, until the model answers without tools or the step l
 session's event log; the turn's blocks (tool results, the output) and its output message are written with its
 last events, in one transaction, so a turn is either finished with all of that or not finished at all.
 
-Durability: the queue delivers a turn again when the function fails (a crash, a timeout, an AWS error). A turn
-already finished (its input key is at most the session's `lastTurnKey`) is skipped; one that was cut off runs
-again from the start, after a second `turn.started` (with `attempt`). On the queue's last attempt a failure ends
-the turn with `turn.failed` instead, so the session never stays active for good.
+Order and exactly once: turns are numbered in the order their input messages committed (services/runtime.py). A
+job says "run this session's turns up to n"; the function runs the session's next unfinished turn (`turnsDone` + 1)
+and goes on until n, so the order never depends on which job reached the queue first, and a job whose send was
+lost is covered by any later one (and by the stream's dispatch). Every write of turn n is conditioned on turn n - 1
+being the last finished, and its final write finishes it, so it finishes once.
+
+Durability: the queue delivers a job again when the function fails (a crash, a timeout, an AWS error); a turn cut
+off runs again from the start, after a second `turn.started` (with `attempt`, counted on the session). The attempt
+that reaches TURN_MAX_ATTEMPTS ends the turn with `turn.failed` on failure, so a session never stays active for
+good and the turns behind it run.
 """
 
 import json
@@ -47,6 +53,7 @@ from agentctx.services.runtime import (
 from agentctx.store.context_store import AutoCompaction, SessionGone
 from agentctx.store.runtime_store import RuntimeStore, SessionChanges, SessionMoved
 from agentctx.tokens import count_tokens
+from agentctx.turn_jobs import TurnJob
 
 # Output deltas are written in batches: at most this many, or as old as this, whichever comes first.
 DELTA_BATCH = 32
@@ -62,16 +69,15 @@ class TurnStopped(Exception):
 
 
 @dataclass
-class TurnJob:
+class TurnInput:
+    """One turn of a session: its number and its input message (the session's turn item)."""
+
     tenant_id: str
     session_hex: str
-    input_key: str
+    seq: int
+    order_key: str
     turn_id: str
     message_id: str
-
-    @classmethod
-    def from_message(cls, body: dict[str, Any]) -> "TurnJob":
-        return cls(body["tenantId"], body["sessionHex"], body["inputKey"], body["turnId"], body["messageId"])
 
 
 @dataclass
@@ -81,7 +87,7 @@ class EventWriter:
 
     store: RuntimeStore
     session: Session
-    job: TurnJob
+    job: TurnInput
     auto_compaction: AutoCompactionTrigger | None = None
     pending: list[dict[str, Any]] = field(default_factory=list)
     flushed_at: float = 0.0
@@ -116,7 +122,7 @@ class EventWriter:
         if not self.pending and changes is None:
             return
         changes = changes or SessionChanges()
-        changes.turn_key = self.job.input_key
+        changes.turn_seq = self.job.seq
         changes.allow_cancelled = stopping
         for _ in range(APPEND_ATTEMPTS):
             auto = self._auto_compaction_for(writes.get("blocks") or [])
@@ -139,9 +145,9 @@ class EventWriter:
                 self.session.turns = fresh.turns
                 self.session.auto_headroom = fresh.auto_headroom
                 self.session.auto_compaction_pending = fresh.auto_compaction_pending
-                if fresh.turns.last_turn_key >= self.job.input_key:
+                if fresh.turns.done >= self.job.seq:
                     raise TurnStopped(cancelled=False) from None
-                if fresh.turns.cancelled_through >= self.job.input_key and not stopping:
+                if fresh.turns.cancelled_through >= self.job.seq and not stopping:
                     raise TurnStopped(cancelled=True) from None
         else:
             raise SessionMoved(f"the event log kept moving for {APPEND_ATTEMPTS} attempts")  # the queue retries
@@ -169,27 +175,50 @@ class TurnService:
         invocations: InvocationService,
         assembler: ContextAssembler,
         files_for: Callable[[str, str], SessionFiles],
+        dispatch: Callable[[TurnJob, str], None],
+        max_attempts: int,
+        seconds_per_turn: float = 300.0,
     ) -> None:
         self.store = store
         self.runtime = runtime
         self.invocations = invocations
         self.assembler = assembler
         self.files_for = files_for
+        self.dispatch = dispatch
+        self.max_attempts = max_attempts
+        # What one more turn may need of the function's remaining time before the rest is handed back to the queue.
+        self.seconds_per_turn = seconds_per_turn
 
-    def run(self, job: TurnJob, attempt: int = 1, last_attempt: bool = False) -> str:
-        """Run one turn; what became of it: skipped, completed, failed or cancelled. A failure that is not the
-        model's (a crash, an AWS error) is raised, so the queue delivers the turn again, except on the last attempt."""
-        session = self.store.get_session(job.tenant_id, job.session_hex)
-        if session is None or session.turns.last_turn_key >= job.input_key:
-            return "skipped"  # the session is gone, or this turn already finished
-        message = self.store.get_message(job.tenant_id, job.session_hex, job.input_key)
-        if message is None:
-            if last_attempt:
-                return "skipped"  # its input never committed: the request that queued it failed
-            raise LookupError(f"input {job.message_id} is not committed yet")
-        writer = EventWriter(self.store, session, job, self.invocations.blocks.auto_compaction)
+    def run(self, job: TurnJob, seconds_left: Callable[[], float] | None = None) -> list[str]:
+        """Run the session's unfinished turns up to the job's, in number order; what became of each: completed,
+        failed, cancelled or skipped. A failure that is not the model's (a crash, an AWS error) is raised, so the
+        queue delivers the job again, except on a turn's last attempt. When `seconds_left` says another turn may
+        not fit, the rest goes back to the queue as a continuation of the same job."""
+        outcomes: list[str] = []
+        while True:
+            session = self.store.get_session(job.tenant_id, job.session_hex)
+            if session is None or session.turns.done >= job.turn_seq:
+                return outcomes  # the session is gone, or every turn up to the job's is finished
+            seq = session.turns.done + 1
+            entry = self.store.get_turn_entry(job.tenant_id, job.session_hex, seq)
+            if entry is None:
+                return outcomes  # never committed: a job sent by hand, or for a message that was refused
+            turn = TurnInput(
+                job.tenant_id, job.session_hex, seq, entry["orderKey"], entry["turnId"], entry["messageId"]
+            )
+            outcomes.append(self.run_one(session, turn))
+            if seq < job.turn_seq and seconds_left is not None and seconds_left() < self.seconds_per_turn:
+                self.dispatch(job, f"{job.deduplication_id}-after-{seq}")
+                return outcomes
+
+    def run_one(self, session: Session, turn: TurnInput) -> str:
+        attempt = session.turns.attempt + 1 if session.turns.active_seq == turn.seq else 1
+        message = self.store.get_message(turn.tenant_id, turn.session_hex, turn.order_key)
+        if message is None:  # committed with its turn item, so only a deleted session lacks it
+            return "skipped"
+        writer = EventWriter(self.store, session, turn, self.invocations.blocks.auto_compaction)
         usage = {"contextTokens": 0, "inputTokens": 0, "outputTokens": 0}
-        outcome = self._run(writer, session, message, usage, attempt, last_attempt)
+        outcome = self._run(writer, session, message, usage, attempt, attempt >= self.max_attempts)
         if outcome != "skipped":
             metering.add(invocations=1, **usage)
         return outcome
@@ -205,7 +234,7 @@ class TurnService:
     ) -> str:
         job = writer.job
         try:
-            if session.turns.cancelled_through >= job.input_key:
+            if session.turns.cancelled_through >= job.seq:
                 raise TurnStopped(cancelled=True)
             self._start(writer, attempt)
             self._reason_and_act(writer, session, message, usage)
@@ -233,7 +262,14 @@ class TurnService:
 
     def _start(self, writer: EventWriter, attempt: int) -> None:
         turns = writer.session.turns
-        changes = SessionChanges(set={"status": SessionStatus.ACTIVE.value, "activeTurn": writer.job.turn_id})
+        changes = SessionChanges(
+            set={
+                "status": SessionStatus.ACTIVE.value,
+                "activeTurn": writer.job.turn_id,
+                "activeTurnSeq": writer.job.seq,
+                "turnAttempt": attempt,
+            }
+        )
         if turns.started_at is None:
             changes.set["startedAt"] = utc_now()
         if turns.status is not SessionStatus.ACTIVE:
@@ -380,9 +416,8 @@ class TurnService:
         writer.add(event_type, data | {"usage": _snake(usage), "turn_id": writer.job.turn_id})
         writer.add("session.idled", {"status": SessionStatus.IDLE.value, "turn_id": writer.job.turn_id})
         changes = SessionChanges(
-            set={"status": SessionStatus.IDLE.value, "lastTurnKey": writer.job.input_key, "finishedAt": now},
+            set={"status": SessionStatus.IDLE.value, "turnsDone": writer.job.seq, "finishedAt": now},
             add={
-                "turnsDone": 1,
                 "inputTokensUsed": usage["inputTokens"],
                 "outputTokensUsed": usage["outputTokens"],
             },
@@ -404,7 +439,7 @@ def _snake(usage: dict[str, int]) -> dict[str, int]:
     }
 
 
-def _turn_ids(job: TurnJob) -> dict[str, str]:
+def _turn_ids(job: TurnInput) -> dict[str, str]:
     return {"turn_id": job.turn_id, "input_message_id": job.message_id}
 
 

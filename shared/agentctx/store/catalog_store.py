@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from agentctx.domain import Agent, CapabilityRef, Model, Page, Provider
 from agentctx.errors import Conflict, NotFound
 from agentctx.settings import get_settings
-from agentctx.store.dynamo import cancellation_codes, dynamodb_client, from_item, to_item
+from agentctx.store.dynamo import cancellation_codes, dynamodb_client, from_item, load_json, to_item
 
 DEFAULT_MODEL_HEX = "0" * 31 + "1"
 BUILT_IN_TIMESTAMP = "2026-01-01T00:00:00.000Z"
@@ -232,7 +232,7 @@ class CatalogStore:
             provider_model_id=values["providerModelId"],
             context_window=values["contextWindow"],
             max_output_tokens=values["maxOutputTokens"],
-            options=json.loads(values.get("options", "{}")),
+            options=load_json(values.get("options", "{}")),
             created_at=values["createdAt"],
             updated_at=values["updatedAt"],
         )
@@ -269,7 +269,7 @@ class CatalogStore:
             system_prompt=values.get("systemPrompt", ""),
             default_model_id=values["defaultModelId"],
             capabilities=[
-                CapabilityRef(cap["ref"], cap["config"]) for cap in json.loads(values.get("capabilities", "[]"))
+                CapabilityRef(cap["ref"], cap["config"]) for cap in load_json(values.get("capabilities", "[]"))
             ],
             created_at=values["createdAt"],
             updated_at=values["updatedAt"],

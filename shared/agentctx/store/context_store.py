@@ -40,6 +40,7 @@ from agentctx.store.dynamo import (
     cancellation_codes,
     dynamodb_client,
     from_item,
+    load_json,
     to_item,
     with_conflict_retry,
 )
@@ -84,8 +85,7 @@ def _runtime_attributes(session: Session) -> dict[str, Any]:
     return attributes | {
         "turnsQueued": turns.queued,
         "turnsDone": turns.done,
-        "lastTurnKey": turns.last_turn_key or None,
-        "cancelledThrough": turns.cancelled_through or None,
+        "cancelledThrough": turns.cancelled_through,
         "preview": turns.preview,
         "outputPreview": turns.output_preview,
         "inputTokensUsed": turns.input_tokens,
@@ -98,7 +98,7 @@ def _runtime_attributes(session: Session) -> dict[str, Any]:
 def _runtime_from(values: dict[str, Any]) -> RuntimeConfig | None:
     if "agentId" not in values:
         return None
-    capabilities = [CapabilityRef(cap["ref"], cap["config"]) for cap in json.loads(values.get("capabilities", "[]"))]
+    capabilities = [CapabilityRef(cap["ref"], cap["config"]) for cap in load_json(values.get("capabilities", "[]"))]
     return RuntimeConfig(
         values["agentId"], values.get("modelId"), capabilities, values.get("locale"), values.get("forkedFrom")
     )
@@ -110,9 +110,11 @@ def _turns_from(values: dict[str, Any]) -> TurnState:
         event_seq=values.get("eventSeq", 0),
         queued=values.get("turnsQueued", 0),
         done=values.get("turnsDone", 0),
-        last_turn_key=values.get("lastTurnKey", ""),
-        cancelled_through=values.get("cancelledThrough", ""),
+        cancelled_through=values.get("cancelledThrough", 0),
         active_turn=values.get("activeTurn"),
+        active_seq=values.get("activeTurnSeq", 0),
+        attempt=values.get("turnAttempt", 0),
+        last_input_key=values.get("lastInputKey", ""),
         preview=values.get("preview"),
         output_preview=values.get("outputPreview"),
         input_tokens=values.get("inputTokensUsed", 0),
@@ -254,7 +256,7 @@ class ContextStore:
     ) -> bool:
         """Store the blocks and add them to the session's metrics, in as few transactions as DynamoDB allows.
 
-        A batch that fits one transaction (99 blocks and 3.5 MB) is atomic. A larger one is written in several;
+        A batch that fits one transaction (98 blocks and 3.5 MB) is atomic. A larger one is written in several;
         if a later one fails, the earlier ones are taken back before the error is raised. True when the write
         crossed the session's threshold and queued its automatic compaction job.
         """
@@ -277,12 +279,13 @@ class ContextStore:
         return queued
 
     def _transaction_groups(self, blocks: list[Block]) -> list[list[Block]]:
+        """Groups that fit one transaction with its session update and a possible automatic compaction job."""
         groups: list[list[Block]] = [[]]
         size = 0
         for block in blocks:
             block_size = len(json.dumps(block.content)) + 512
             if groups[-1] and (
-                len(groups[-1]) >= MAX_TRANSACTION_ACTIONS - 1 or size + block_size > MAX_TRANSACTION_BYTES
+                len(groups[-1]) >= MAX_TRANSACTION_ACTIONS - 2 or size + block_size > MAX_TRANSACTION_BYTES
             ):
                 groups.append([])
                 size = 0
@@ -425,6 +428,13 @@ class ContextStore:
         blocks = [self._block_from(item) for item in batch_get(self.table, keys)]
         return sorted(blocks, key=lambda block: block.order_key)
 
+    def missing_blocks(self, tenant_id: str, session_hex: str, order_keys: list[str]) -> list[str]:
+        """The order keys among these that name no block of the session (a keys-only read)."""
+        pk = session_pk(tenant_id, session_hex)
+        keys = [to_item({"pk": pk, "sk": BLOCK_PREFIX + key}) for key in dict.fromkeys(order_keys)]
+        found = {from_item(item)["sk"][len(BLOCK_PREFIX) :] for item in batch_get(self.table, keys, "sk")}
+        return [key for key in order_keys if key not in found]
+
     def newest_block_meta(self, tenant_id: str, session_hex: str, page_size: int) -> Iterator[Block]:
         """Active blocks without content, newest first, read page by page only as far as the caller iterates."""
         query: dict[str, Any] = {
@@ -495,7 +505,7 @@ class ContextStore:
             Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": prefix + order_key}),
             ConsistentRead=True,
         )
-        return json.loads(from_item(response["Item"])["record"]) if "Item" in response else None
+        return load_json(from_item(response["Item"])["record"]) if "Item" in response else None
 
     def list_records(
         self, tenant_id: str, session_hex: str, prefix: str, limit: int, after: str | None, newest_first: bool = True
@@ -515,7 +525,7 @@ class ContextStore:
         items = dynamodb_client().query(**query)["Items"]
         page = items[:limit]
         next_after = page[-1]["sk"]["S"] if len(items) > limit else None
-        return Page([json.loads(from_item(item)["record"]) for item in page], next_after)
+        return Page([load_json(from_item(item)["record"]) for item in page], next_after)
 
     def read_all_blocks(self, tenant_id: str, session_hex: str) -> list[Block]:
         return self.list_blocks(tenant_id, session_hex, limit=10**9, after=None, with_content=True).items
@@ -748,7 +758,7 @@ class ContextStore:
             session_hex=values["pk"].rsplit("#", 1)[1],
             order_key=values["sk"][len(BLOCK_PREFIX) :],
             type=BlockType(values["type"]),
-            content=json.loads(content) if content is not None else None,
+            content=load_json(content) if content is not None else None,
             token_count=values["tokenCount"],
             tags=values.get("tags", []),
             pinned=values.get("pinned", False),

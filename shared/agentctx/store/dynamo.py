@@ -5,6 +5,7 @@ The client comes from botocore directly: importing boto3 also imports s3transfer
 than with boto3.dynamodb.types; tests/unit/test_dynamo.py checks both give the same wire format.
 """
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -129,12 +130,16 @@ def batch_write(table: str, requests: list[dict[str, Any]]) -> None:
                 time.sleep(min(1.0, 0.02 * 2**attempt))
 
 
-def batch_get(table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """BatchGetItem in groups of 100 with consistent reads; unprocessed keys are asked for again."""
+def batch_get(table: str, keys: list[dict[str, Any]], projection: str | None = None) -> list[dict[str, Any]]:
+    """BatchGetItem in groups of 100 with consistent reads; unprocessed keys are asked for again. `projection`
+    (attribute names, comma-separated) reads only those attributes."""
     client = dynamodb_client()
     found: list[dict[str, Any]] = []
     for group in chunks(keys, BATCH_GET_SIZE):
-        pending: dict[str, Any] = {table: {"Keys": group, "ConsistentRead": True}}
+        request: dict[str, Any] = {"Keys": group, "ConsistentRead": True}
+        if projection:
+            request["ProjectionExpression"] = projection
+        pending: dict[str, Any] = {table: request}
         attempt = 0
         while pending:
             response = client.batch_get_item(RequestItems=pending)
@@ -144,3 +149,26 @@ def batch_get(table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 attempt += 1
                 time.sleep(min(1.0, 0.02 * 2**attempt))
     return found
+
+
+# Stored JSON deeper than this is cut when read: the write limit (schemas/limits.py) is 32 levels, so only what an
+# older version stored can reach it, and it must still read (pydantic cannot serialise beyond about 250 levels).
+MAX_READ_DEPTH = 64
+
+
+def load_json(text: str) -> Any:
+    """A stored JSON value, with anything nested beyond MAX_READ_DEPTH replaced by a note saying so."""
+    value = json.loads(text)
+    if text.count("{") + text.count("[") < MAX_READ_DEPTH:
+        return value  # too few brackets to nest that deep: nothing to walk
+    return _clip(value, MAX_READ_DEPTH)
+
+
+def _clip(value: Any, levels: int) -> Any:
+    if not isinstance(value, dict | list):
+        return value
+    if levels == 0:
+        return "[nested too deeply to show]"
+    if isinstance(value, dict):
+        return {key: _clip(item, levels - 1) for key, item in value.items()}
+    return [_clip(item, levels - 1) for item in value]

@@ -31,3 +31,14 @@ class MessageQueue:
             MessageGroupId=group,
             MessageDeduplicationId=deduplication_id,
         )
+
+    def retry_after(self, receipt_handles: list[str], seconds: int) -> None:
+        """Make received messages visible again after `seconds` instead of the queue's visibility timeout."""
+        for start in range(0, len(receipt_handles), 10):
+            sqs_client().change_message_visibility_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": seconds}
+                    for index, handle in enumerate(receipt_handles[start : start + 10])
+                ],
+            )

@@ -5,6 +5,9 @@ Keys, beside the session's blocks (see context_store):
            session item's `eventSeq` is the last sequence written, and every append is one transaction that moves
            it on from the value the writer read, so sequences are gapless and two writers never share one.
 - message: same pk, sk `M#{order key}`: an input or output message (JSON text), in session order.
+- turn:    same pk, sk `TQ#{turn number as 16 hex}`: the input of turn n (its message's order key, turn and message
+           ids), written with that message; the session item's `turnsQueued` is the last number given. The turn
+           function finds the next turn to run here, and the stream dispatches a turn from this item's INSERT.
 
 A block written with events (the input message, a turn's output and tool results) goes in the same transaction,
 with the session's metrics, so the event log and the blocks never disagree.
@@ -24,10 +27,12 @@ from agentctx.store.dynamo import (
     cancellation_codes,
     dynamodb_client,
     from_item,
+    load_json,
     serialize,
     to_item,
     with_conflict_retry,
 )
+from agentctx.turn_jobs import TURN_PREFIX
 
 EVENT_PREFIX = "E#"
 MESSAGE_PREFIX = "M#"
@@ -44,14 +49,18 @@ class SessionChanges:
     set: dict[str, Any] = field(default_factory=dict)
     add: dict[str, int] = field(default_factory=dict)
     remove: list[str] = field(default_factory=list)
-    # The turn's input key: the append fails (SessionMoved) once the turn was cancelled (unless allow_cancelled:
-    # the events that end a cancelled turn) or already finished.
-    turn_key: str | None = None
+    # The turn's number: the append fails (SessionMoved) unless every earlier turn is finished and this one is not,
+    # and once the turn was cancelled (unless allow_cancelled: the events that end a cancelled turn).
+    turn_seq: int | None = None
     allow_cancelled: bool = False
 
 
 def _event_sk(sequence: int) -> str:
     return f"{EVENT_PREFIX}{sequence:016x}"
+
+
+def turn_sk(turn_seq: int) -> str:
+    return f"{TURN_PREFIX}{turn_seq:016x}"
 
 
 class RuntimeStore(ContextStore):
@@ -66,6 +75,7 @@ class RuntimeStore(ContextStore):
         blocks: list[Block] | None = None,
         messages: list[dict[str, Any]] | None = None,
         auto: AutoCompaction | None = None,
+        turn_entry: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Number the events from `expected_seq + 1` and write them, with the blocks, messages and session changes,
         in one transaction; the stamped envelopes. With `auto`, the same transaction marks the session and records
@@ -117,11 +127,15 @@ class RuntimeStore(ContextStore):
         condition = "attribute_exists(pk) AND eventSeq = :expectedSeq"
         if auto is not None:
             condition += " AND attribute_not_exists(autoCompactionJob)"
-        if changes.turn_key is not None:
-            condition += " AND (attribute_not_exists(lastTurnKey) OR lastTurnKey < :turnKey)"
+        if changes.turn_seq is not None:
+            earlier = "turnsDone = :earlierTurn"
+            if changes.turn_seq == 1:
+                earlier = f"({earlier} OR attribute_not_exists(turnsDone))"
+            condition += f" AND {earlier}"
+            values[":earlierTurn"] = {"N": str(changes.turn_seq - 1)}
             if not changes.allow_cancelled:
-                condition += " AND (attribute_not_exists(cancelledThrough) OR cancelledThrough < :turnKey)"
-            values[":turnKey"] = {"S": changes.turn_key}
+                condition += " AND (attribute_not_exists(cancelledThrough) OR cancelledThrough < :turnSeq)"
+                values[":turnSeq"] = {"N": str(changes.turn_seq)}
         update["UpdateExpression"] = expression
         if names:
             update["ExpressionAttributeNames"] = names
@@ -160,6 +174,11 @@ class RuntimeStore(ContextStore):
         ]
         if auto is not None:
             actions.append({"Put": {"TableName": self.table, "Item": self._job_item(tenant_id, session_hex, auto.job)}})
+        if turn_entry is not None:
+            item = to_item({"pk": pk, "sk": turn_sk(turn_entry["turnSeq"]), **turn_entry})
+            actions.append(
+                {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+            )
         try:
             with_conflict_retry(lambda: dynamodb_client().transact_write_items(TransactItems=actions))
         except ClientError as error:
@@ -188,7 +207,7 @@ class RuntimeStore(ContextStore):
             ConsistentRead=True,
             Limit=limit + 1,
         )["Items"]
-        return [json.loads(from_item(item)["record"]) for item in items[:limit]], len(items) > limit
+        return [load_json(from_item(item)["record"]) for item in items[:limit]], len(items) > limit
 
     def list_messages(self, tenant_id: str, session_hex: str, limit: int, after: str | None) -> Page[dict[str, Any]]:
         """The session's input and output messages, oldest first."""
@@ -200,15 +219,29 @@ class RuntimeStore(ContextStore):
     def read_all_messages(self, tenant_id: str, session_hex: str) -> list[dict[str, Any]]:
         return self.list_messages(tenant_id, session_hex, limit=10**9, after=None).items
 
-    def cancel_through(self, tenant_id: str, session_hex: str, input_key: str) -> None:
-        """Mark every turn whose input key is at most `input_key` as cancelled (running or still queued)."""
+    def get_turn_entry(self, tenant_id: str, session_hex: str, turn_seq: int) -> dict[str, Any] | None:
+        """The input of turn `turn_seq` (turnSeq, orderKey, turnId, messageId), or None when it never committed."""
+        item = (
+            dynamodb_client()
+            .get_item(
+                TableName=self.table,
+                Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": turn_sk(turn_seq)}),
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
+        return None if item is None else from_item(item)
+
+    def cancel_queued(self, tenant_id: str, session_hex: str) -> None:
+        """Mark every turn queued so far as cancelled, running or waiting: the session's last turn number, read and
+        written by DynamoDB in one update, so a message committed after this call is never cancelled by it."""
         try:
             dynamodb_client().update_item(
                 TableName=self.table,
                 Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": "SESSION"}),
-                UpdateExpression="SET cancelledThrough = :key",
+                UpdateExpression="SET cancelledThrough = if_not_exists(turnsQueued, :none)",
                 ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=to_item({":key": input_key}),
+                ExpressionAttributeValues=to_item({":none": 0}),
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":

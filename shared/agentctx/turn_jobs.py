@@ -1,0 +1,44 @@
+"""What the FIFO turn queue carries: "run session S's turns up to number n", and where such a job comes from.
+
+A job is sent only for a turn whose input message committed: by the request that committed it, right after the
+commit, and again by the context table's stream from the committed turn item (the outbox), so a crash between the
+commit and the send still dispatches the turn. Both sends carry the same deduplication id; a duplicate that gets
+through finds its turn finished and does nothing. Kept free of heavy imports: the stream function loads it.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from agentctx.store.dynamo import from_item
+
+# The sort-key prefix of a session's turn items (store/runtime_store.py writes them).
+TURN_PREFIX = "TQ#"
+
+
+@dataclass(frozen=True)
+class TurnJob:
+    tenant_id: str
+    session_hex: str
+    turn_seq: int
+
+    def body(self) -> dict[str, Any]:
+        return {"tenantId": self.tenant_id, "sessionHex": self.session_hex, "turnSeq": self.turn_seq}
+
+    @property
+    def deduplication_id(self) -> str:
+        return f"{self.session_hex}-{self.turn_seq}"
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> "TurnJob":
+        return cls(body["tenantId"], body["sessionHex"], int(body["turnSeq"]))
+
+
+def job_from_stream_record(record: dict[str, Any]) -> TurnJob | None:
+    """The job a stream record dispatches: the INSERT of a turn item, else none."""
+    if record.get("eventName") != "INSERT":
+        return None
+    keys = from_item(record["dynamodb"]["Keys"])
+    parts = keys["pk"].split("#")
+    if not keys["sk"].startswith(TURN_PREFIX) or len(parts) != 4 or parts[0] != "T" or parts[2] != "S":
+        return None
+    return TurnJob(parts[1], parts[3], int(keys["sk"][len(TURN_PREFIX) :], 16))
