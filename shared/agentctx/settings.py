@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     bedrock_region: str | None = None
     openai_base_url: str = ""
     openai_api_key: SecretStr = SecretStr("")
+    # The organization's default model: what an agent created without `default_model_id` runs on (listed under
+    # /v1/models as a built-in model). The offline model locally; a deployment names a Bedrock model here.
+    default_model_provider: str = "offline"
+    default_model_provider_model_id: str = "offline-1"
+    default_model_context_window: int = Field(default=200_000, ge=1_000)
+    default_model_max_output_tokens: int = Field(default=4_096, ge=1)
     # The agent loop: at most this many model calls per invocation.
     max_agent_steps: int = Field(default=8, ge=1, le=50)
     # And at most this many tool calls: each becomes a block written in the invocation's (or turn's) one final
