@@ -34,6 +34,8 @@ LOCAL_RESOURCES = {
     "CompactionDeadLetterQueue": "agentctx-compaction-dlq",
     "TurnQueue": "agentctx-turns.fifo",
     "TurnDeadLetterQueue": "agentctx-turns-dlq.fifo",
+    "SessionJobQueue": "agentctx-session-jobs",
+    "SessionJobDeadLetterQueue": "agentctx-session-jobs-dlq",
 }
 LOCAL_ENVIRONMENT = {
     "CONTEXT_TABLE_NAME": LOCAL_RESOURCES["ContextTable"],
@@ -43,10 +45,17 @@ LOCAL_ENVIRONMENT = {
     # moto's queue URLs are fixed by region, account and name
     "COMPACTION_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['CompactionQueue']}",
     "TURN_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['TurnQueue']}",
+    "SESSION_JOB_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['SessionJobQueue']}",
 }
 
 TABLES = ("ContextTable", "TenantsTable", "IdempotencyTable")
-QUEUE_CONSUMERS = {"CompactionQueue": "compaction", "TriggerQueue": "triggers", "TurnQueue": "turns"}
+QUEUE_CONSUMERS = {
+    "CompactionQueue": "compaction",
+    "CompactionDeadLetterQueue": "compaction_dlq",
+    "TriggerQueue": "triggers",
+    "TurnQueue": "turns",
+    "SessionJobQueue": "session_jobs",
+}
 
 # So the seed's curl examples work on a fresh machine with no account anywhere.
 DEMO_MODEL = {

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from agentctx.services.blocks import BlockService
     from agentctx.services.catalog import CatalogService
     from agentctx.services.compaction import CompactionService
+    from agentctx.services.event_query import EventQueryService
     from agentctx.services.invocations import InvocationService
     from agentctx.services.quotas import QuotaGuard
     from agentctx.services.runtime import RuntimeSessionService
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 def context_store() -> "ContextStore":
     from agentctx.store.context_store import ContextStore
 
-    return ContextStore(get_settings().context_table_name)
+    settings = get_settings()
+    return ContextStore(settings.context_table_name, settings.record_retention_days)
 
 
 @lru_cache(maxsize=1)
@@ -68,8 +70,19 @@ def session_service() -> "SessionService":
         return settings.default_max_tokens
 
     return SessionService(
-        context_store(), cursor_codec(), SessionLimits(max_tokens_for, settings.auto_compaction_share)
+        context_store(),
+        cursor_codec(),
+        SessionLimits(max_tokens_for, settings.auto_compaction_share),
+        queue_job=session_job_queue().send,
+        purge_write_units=settings.purge_write_units_per_second,
     )
+
+
+@lru_cache(maxsize=1)
+def session_job_queue() -> "MessageQueue":
+    from agentctx.store.queue import MessageQueue
+
+    return MessageQueue(get_settings().session_job_queue_url)
 
 
 @lru_cache(maxsize=1)
@@ -104,13 +117,15 @@ def compaction_service() -> "CompactionService":
 
     settings = get_settings()
     return CompactionService(
-        store=CompactionStore(settings.context_table_name),
+        store=CompactionStore(settings.context_table_name, settings.record_retention_days),
         sessions=session_service(),
         catalog=catalog_service(),
         summariser=Summariser(provider_for, settings.tokenizer_encoding),
         send=compaction_queue().send,
         encoding=settings.tokenizer_encoding,
         default_target_share=settings.compaction_target_share,
+        concurrency=settings.compaction_concurrency,
+        deadline_margin_seconds=settings.compaction_deadline_margin_seconds,
     )
 
 
@@ -184,7 +199,8 @@ def quota_guard() -> "QuotaGuard":
 def runtime_store() -> "RuntimeStore":
     from agentctx.store.runtime_store import RuntimeStore
 
-    return RuntimeStore(get_settings().context_table_name)
+    settings = get_settings()
+    return RuntimeStore(settings.context_table_name, settings.record_retention_days)
 
 
 @lru_cache(maxsize=1)
@@ -213,6 +229,13 @@ def runtime_service() -> "RuntimeSessionService":
         cursor_codec(),
         dispatch_turn if get_settings().turn_queue_url else None,
     )
+
+
+@lru_cache(maxsize=1)
+def event_query_service() -> "EventQueryService":
+    from agentctx.services.event_query import EventQueryService
+
+    return EventQueryService(runtime_service())
 
 
 @lru_cache(maxsize=1)

@@ -233,7 +233,7 @@ def test_the_last_attempt_ends_the_turn_as_failed(api, session, aws, crash_once)
 
     events = events_of(api, session["id"])
     failed = next(e for e in events if e["type"] == "turn.failed")
-    assert failed["data"]["error"]["code"] == "internal_error"
+    assert failed["data"]["error_code"] == "internal_error"
     assert events[-1]["type"] == "session.idled"
     assert api.get(f"/v1/sessions/{session['id']}").json()["status"] == "idle"
 
@@ -322,12 +322,14 @@ def test_events_resume_from_since_id_as_json_and_as_sse(api, session, run_turns)
 
     resumed = events_of(api, session["id"], since_id=events[2]["id"])
     assert resumed == events[3:]
-    page = api.get(f"/v1/sessions/{session['id']}/events", params={"limit": 2}).json()
-    assert page["has_more"] and page["next_cursor"] == page["data"][-1]["id"]
+    page = api.get(f"/v1/sessions/{session['id']}/events", params={"since_id": events[0]["id"], "limit": 2}).json()
+    assert page["data"] == events[1:3] and page["has_more"] and page["next_cursor"] == events[2]["id"]
+    newest = api.get(f"/v1/sessions/{session['id']}/events", params={"limit": 2}).json()
+    assert newest["data"] == events[-2:] and newest["has_more"]  # Everruns' limit: the newest N, oldest first
 
     streamed = api.get(f"/v1/sessions/{session['id']}/sse", params={"since_id": events[2]["id"]})
     assert streamed.status_code == 200 and streamed.headers["content-type"].startswith("text/event-stream")
-    frames = [frame for frame in streamed.text.split("\n\n") if frame.startswith("event:")]
+    frames = [frame for frame in streamed.text.split("\n\n") if frame.startswith("event:") and "\nid: " in frame]
     assert len(frames) == len(events) - 3
     for frame, event in zip(frames, events[3:], strict=True):
         lines = dict(line.split(": ", 1) for line in frame.split("\n"))
@@ -413,3 +415,23 @@ def test_a_turn_that_fills_the_session_queues_one_automatic_compaction(api, run_
     run_turns()
     messages = api.get(f"/v1/sessions/{session_id}/messages", params={"limit": 100}).json()["data"]
     assert len(messages) == 8 and messages[-1]["role"] == "agent"
+
+
+def test_event_log_entries_and_turn_items_expire_while_messages_and_blocks_stay(api, session, run_turns):
+    from agentctx.store.dynamo import dynamodb_client, from_item, to_item
+
+    api.post(f"/v1/sessions/{session['id']}/messages", json=say("keep my words"))
+    run_turns()
+    items = dynamodb_client().query(
+        TableName="test-context",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues=to_item({":pk": f"T#{api.tenant_id}#S#{session['id'][len('session_') :]}"}),
+    )["Items"]
+    by_kind: dict[str, list[dict]] = {}
+    for item in map(from_item, items):
+        by_kind.setdefault(item["sk"].split("#")[0], []).append(item)
+    ninety_days = time.time() + 90 * 86_400
+    for kind in ("E", "TQ"):
+        assert all(abs(item["expiresAt"] - ninety_days) < 600 for item in by_kind[kind]), kind
+    for kind in ("B", "M", "SESSION"):
+        assert all("expiresAt" not in item for item in by_kind[kind]), kind

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-# The tests' own AWS settings would point the server at other table names; it must run as `make serve` runs it.
+# The tests' own AWS settings (and any table, queue or bus name) would point the server at other resources; it must
+# run as `make serve` runs it.
 _NOT_INHERITED = {
     "CONTEXT_TABLE_NAME",
     "TENANTS_TABLE_NAME",
@@ -37,7 +38,11 @@ def free_port() -> int:
 
 
 def server_environment(**overrides: str) -> dict[str, str]:
-    environment = {name: value for name, value in os.environ.items() if name not in _NOT_INHERITED}
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in _NOT_INHERITED and not name.endswith(("_QUEUE_URL", "_TABLE_NAME", "_BUS_NAME"))
+    }
     environment.update({"PYTHONUNBUFFERED": "1", **overrides})
     return environment
 

@@ -93,7 +93,7 @@ class _Http:
         json_body: Any = None,
         headers: dict[str, str] | None = None,
     ) -> Any:
-        """The decoded JSON of a 2xx answer."""
+        """The decoded JSON of a 2xx answer (None for an empty one)."""
         sent = self._headers(method, headers)
         query = {name: value for name, value in (params or {}).items() if value is not None}
         for attempt in range(self.retries + 1):
@@ -109,7 +109,7 @@ class _Http:
                 continue
             if response.status_code >= 400:
                 raise _error(response)
-            return response.json()
+            return response.json() if response.content else None  # a 204 has no body
         raise AssertionError("unreachable")
 
     @contextmanager
@@ -346,7 +346,8 @@ class AgentSessions:
 
     def events(self, session_id: str, *, since_id: str | None = None, page_size: int = 1000) -> Iterator[Event]:
         """The event log as it is now, in order (after `since_id`)."""
-        params = {"limit": page_size, "since_id": since_id}
+        # `limit` alone would be the newest events: a forward cursor (after sequence 0) reads from the start
+        params = {"limit": page_size, "since_id": since_id, "after_sequence": None if since_id else 0}
         return self._http.snake_pages(f"/v1/sessions/{session_id}/events", params, Event, cursor_param="since_id")
 
     def stream(

@@ -205,7 +205,11 @@ class Agent(_Model):
     openapi_schema = "AgentOut"
     id: str
     name: str
+    display_name: str = ""
     slug: str
+    harness_id: str = ""
+    status: str = "active"
+    tags: list[str] = []
     description: str | None = None
     system_prompt: str
     default_model_id: str
@@ -220,6 +224,7 @@ class AgentSession(_Model):
     openapi_schema = "RuntimeSessionOut"
     id: str
     organization_id: str
+    harness_id: str = ""
     agent_id: str | None = None
     title: str | None = None
     tags: list[str] = []
