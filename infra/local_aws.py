@@ -33,30 +33,24 @@ def _apply_dynamodb_requests_one_at_a_time() -> None:
 
 
 def _copy_each_table_once_per_transaction() -> None:
-    """moto backs up a table before every action of a transaction (a deep copy each time), so one 100-block
-    append into a 10,000-block table copied it 100 times. One backup per table per transaction is the same
-    rollback, and a transaction whose conditions fail is refused before any copy; DynamoDB itself pays nothing
-    like either."""
+    """moto backs up every table a transaction touches (a deep copy, for each of its actions) so that it can roll
+    back when a condition fails part-way: a write into a big table, or a burst of writers to one session, spent its
+    time copying. Here the conditions are judged first, as DynamoDB judges them, and a transaction that fails them is
+    refused before anything is written, so none is copied. (What moto checks only while writing, such as an item
+    over 400 KB, could then leave part of a transaction written locally: the service checks sizes before writing.)"""
     from moto.dynamodb import models
+    from moto.dynamodb.exceptions import TransactionCanceledException
 
     original = models.DynamoDBBackend.transact_write_items
 
+    def no_copy(value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, models.Table) else copy.deepcopy(value, memo)
+
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        from moto.dynamodb.exceptions import TransactionCanceledException
-
         refused = _failed_conditions(self, transact_items)
-        if refused is not None:  # cancelled as moto would cancel it, without copying the table to roll back
+        if refused is not None:
             raise TransactionCanceledException(refused)
-        backups: dict[int, Any] = {}
-
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            if not isinstance(value, models.Table):
-                return copy.deepcopy(value, memo)
-            if id(value) not in backups:
-                backups[id(value)] = copy.deepcopy(value, memo)
-            return backups[id(value)]
-
-        models.copy = SimpleNamespace(deepcopy=deepcopy)  # type: ignore[assignment]
+        models.copy = SimpleNamespace(deepcopy=no_copy)  # type: ignore[assignment]
         try:
             original(self, transact_items)
         finally:

@@ -85,6 +85,10 @@ def main() -> None:
     with local_aws(LOCAL_RESOURCES) as queues:
         compaction = load_function_handler(str(ROOT / "functions" / "compaction" / "handler.py"))
         worker = QueueWorker(queues["CompactionQueue"], compaction).start()
+        dead_letters = QueueWorker(
+            queues["CompactionDeadLetterQueue"],
+            load_function_handler(str(ROOT / "functions" / "compaction_dlq" / "handler.py")),
+        ).start()
         triggers = QueueWorker(
             queues["TriggerQueue"], load_function_handler(str(ROOT / "functions" / "triggers" / "handler.py"))
         ).start()
@@ -122,6 +126,7 @@ def main() -> None:
         )
         uvicorn.run(full_app(), host=host, port=port, log_level="info", http=HeaderTimeoutH11Protocol)
         worker.stop()
+        dead_letters.stop()
         triggers.stop()
         turns.stop()
         session_jobs.stop()

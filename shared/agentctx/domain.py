@@ -161,6 +161,8 @@ class RuntimeConfig:
     model_id: str | None = None
     # As the client sent them (validated): merged over the agent's configs when a turn runs.
     capabilities: list["CapabilityRef"] = field(default_factory=list)
+    locale: str | None = None  # BCP 47, as the client gave it
+    forked_from: str | None = None  # the session this one was forked from
 
 
 @dataclass
@@ -254,6 +256,10 @@ class Agent:
     created_at: str
     updated_at: str
     description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    status: str = "active"  # or "archived"
+    # Files copied into each new session of this agent: [{"path", "content"}]
+    initial_files: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def id(self) -> str:

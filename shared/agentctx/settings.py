@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     bedrock_region: str | None = None
     openai_base_url: str = ""
     openai_api_key: SecretStr = SecretStr("")
+    # The organization's default model: what an agent created without `default_model_id` runs on (listed under
+    # /v1/models as a built-in model). The offline model locally; a deployment names a Bedrock model here.
+    default_model_provider: str = "offline"
+    default_model_provider_model_id: str = "offline-1"
+    default_model_context_window: int = Field(default=200_000, ge=1_000)
+    default_model_max_output_tokens: int = Field(default=4_096, ge=1)
     # The agent loop: at most this many model calls per invocation.
     max_agent_steps: int = Field(default=8, ge=1, le=50)
     # And at most this many tool calls: each becomes a block written in the invocation's (or turn's) one final
@@ -41,6 +47,10 @@ class Settings(BaseSettings):
     compaction_wait_seconds: float = Field(default=20.0, ge=0, le=25)
     auto_compaction_share: float = Field(default=0.8, gt=0, le=1)
     compaction_target_share: float = Field(default=0.4, gt=0, lt=1)
+    # A compaction job writes this many summaries at once, and hands over to a new invocation when less than this
+    # many seconds of its function's timeout are left (longer than one summary's model call and a checkpoint).
+    compaction_concurrency: int = Field(default=8, ge=1, le=32)
+    compaction_deadline_margin_seconds: float = Field(default=30.0, ge=1)
     # The request rate of a tenant without its own quota (the API Gateway stage allows 100 per second).
     default_requests_per_second: int = Field(default=100, ge=1)
     # Set by the Lambda runtime; metering emits EMF metrics only there.
@@ -72,8 +82,27 @@ class Settings(BaseSettings):
     # Idempotency-Key records (Powertools' idempotency table) and how long a key is remembered.
     idempotency_table_name: str = "agentctx-idempotency"
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    # In AWS the secrets live in SSM Parameter Store (SecureString): a function that needs one is given the
+    # parameter's name here and reads it once per container; locally and in tests the plain values above apply.
+    cursor_secret_parameter: str = ""
+    admin_key_sha256_parameter: str = ""
+    openai_api_key_parameter: str = ""
+
+
+_SECRETS = ("cursor_secret", "admin_key_sha256", "openai_api_key")
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    names = {field: getattr(settings, f"{field}_parameter") for field in _SECRETS}
+    if not any(names.values()):
+        return settings
+    from aws_lambda_powertools.utilities.parameters import get_parameters_by_name
+
+    values = get_parameters_by_name({name: {} for name in names.values() if name}, decrypt=True, max_age=365 * 86_400)
+    update: dict[str, object] = {}
+    for field, name in names.items():
+        if name:
+            update[field] = values[name] if field == "admin_key_sha256" else SecretStr(values[name])
+    return settings.model_copy(update=update)

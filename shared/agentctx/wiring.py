@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from agentctx.services.blocks import BlockService
     from agentctx.services.catalog import CatalogService
     from agentctx.services.compaction import CompactionService
+    from agentctx.services.event_query import EventQueryService
     from agentctx.services.invocations import InvocationService
     from agentctx.services.quotas import QuotaGuard
     from agentctx.services.runtime import RuntimeSessionService
@@ -122,6 +123,8 @@ def compaction_service() -> "CompactionService":
         send=compaction_queue().send,
         encoding=settings.tokenizer_encoding,
         default_target_share=settings.compaction_target_share,
+        concurrency=settings.compaction_concurrency,
+        deadline_margin_seconds=settings.compaction_deadline_margin_seconds,
     )
 
 
@@ -224,6 +227,13 @@ def runtime_service() -> "RuntimeSessionService":
         cursor_codec(),
         dispatch_turn if get_settings().turn_queue_url else None,
     )
+
+
+@lru_cache(maxsize=1)
+def event_query_service() -> "EventQueryService":
+    from agentctx.services.event_query import EventQueryService
+
+    return EventQueryService(runtime_service())
 
 
 @lru_cache(maxsize=1)

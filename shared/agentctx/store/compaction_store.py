@@ -1,16 +1,20 @@
-"""Compaction's writes in the context table: the per-session lock, job records, and applying a summary.
+"""Compaction's writes in the context table: the per-session lock, job records, plans, and applying a summary.
 
-- job record: pk `T#{tenant}#S#{hex}`, sk `C#{order key}` (JSON text), newest first by sort key.
+- job record: pk `T#{tenant}#S#{hex}`, sk `C#{order key}` (JSON text), newest first by sort key. A running job's
+  record also carries `leg` (the invocation carrying it on; a write from an earlier leg is refused) and, once
+  completed or failed, `done` (nothing overwrites it).
+- plan: same pk, sk `CP#{job order key}#{chunk}`: the job's steps, PLAN_CHUNK_STEPS to an item (JSON text).
 - lock: `compactionJob` and `compactionLockUntil` on the session item, set only when absent or expired, so two
   compactions of one session never run at once and a crashed one does not hold the session forever.
 """
 
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from agentctx.domain import Block, Page
-from agentctx.errors import Conflict
+from agentctx.errors import Conflict, NotFound
 from agentctx.store.context_store import (
     JOB_PREFIX,
     SESSION_SK,
@@ -19,7 +23,21 @@ from agentctx.store.context_store import (
     block_metrics,
     session_pk,
 )
-from agentctx.store.dynamo import dynamodb_client, to_item
+from agentctx.store.dynamo import (
+    batch_write,
+    cancellation_codes,
+    dynamodb_client,
+    from_item,
+    to_item,
+    with_conflict_retry,
+)
+
+PLAN_PREFIX = "CP#"
+PLAN_CHUNK_STEPS = 200  # steps of at most 25 keys: about 150 KB an item, under DynamoDB's 400 KB
+
+
+class Superseded(Exception):
+    """A later leg of the job (or its end) was recorded: this one stops without writing."""
 
 
 class CompactionStore(ContextStore):
@@ -59,6 +77,124 @@ class CompactionStore(ContextStore):
                 raise SessionGone("session not found") from error
             raise
         return True
+
+    def save_progress(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> None:
+        """Record a running job's progress, unless a later leg took it over or it ended (Superseded)."""
+        try:
+            dynamodb_client().put_item(
+                TableName=self.table,
+                Item=self._progress_item(tenant_id, session_hex, job),
+                ConditionExpression="attribute_not_exists(done) AND (attribute_not_exists(leg) OR leg <= :leg)",
+                ExpressionAttributeValues=to_item({":leg": job.get("leg", 0)}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise Superseded(job["id"]) from error
+            raise
+
+    def finish(self, tenant_id: str, session_hex: str, job: dict[str, Any], *, count: bool) -> bool:
+        """Record the job's end and, in the same transaction, release the session's lock and automatic-compaction
+        mark (and count a compaction that changed something). False when the job no longer held the lock (its
+        session is gone, or it was recorded ended already): then only the record is written, if it may be."""
+        pk = session_pk(tenant_id, session_hex)
+        release: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": to_item({"pk": pk, "sk": SESSION_SK}),
+            "UpdateExpression": "REMOVE compactionJob, compactionLockUntil, autoCompactionJob"
+            + (" ADD compactionCount :one" if count else ""),
+            "ConditionExpression": "compactionJob = :job",
+            "ExpressionAttributeValues": to_item({":job": job["id"]} | ({":one": 1} if count else {})),
+        }
+        record: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": self._progress_item(tenant_id, session_hex, job) | {"done": {"BOOL": True}},
+            "ConditionExpression": "attribute_not_exists(done) AND (attribute_not_exists(leg) OR leg <= :leg)",
+            "ExpressionAttributeValues": to_item({":leg": job.get("leg", 0)}),
+        }
+        try:
+            with_conflict_retry(
+                lambda: dynamodb_client().transact_write_items(TransactItems=[{"Update": release}, {"Put": record}])
+            )
+            return True
+        except ClientError as error:
+            codes = cancellation_codes(error)
+            if len(codes) < 2 or codes[0] != "ConditionalCheckFailed" and codes[1] != "ConditionalCheckFailed":
+                raise
+            if codes[1] == "ConditionalCheckFailed":
+                return False  # ended already, or a later leg carries it on: its record stands
+        try:
+            dynamodb_client().put_item(**record)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        return False
+
+    def release_failed(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> None:
+        """Record a job that the queue gave up on as ended, and drop the session's lock and automatic-compaction
+        mark where they are this job's (a mark or lock of another job is left alone)."""
+        try:
+            dynamodb_client().put_item(
+                TableName=self.table,
+                Item=self._progress_item(tenant_id, session_hex, job) | {"done": {"BOOL": True}},
+                ConditionExpression="attribute_not_exists(done)",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return
+        key = to_item({"pk": session_pk(tenant_id, session_hex), "sk": SESSION_SK})
+        for attributes, holder in (
+            ("autoCompactionJob", "autoCompactionJob"),
+            ("compactionJob, compactionLockUntil", "compactionJob"),
+        ):
+            try:
+                dynamodb_client().update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression=f"REMOVE {attributes}",
+                    ConditionExpression=f"{holder} = :job",
+                    ExpressionAttributeValues=to_item({":job": job["id"]}),
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+
+    def _progress_item(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> dict[str, Any]:
+        return self._job_item(tenant_id, session_hex, job) | {"leg": {"N": str(job.get("leg", 0))}}
+
+    # ----- plans -----
+
+    def put_plan(self, tenant_id: str, session_hex: str, job_key: str, steps: list[dict[str, Any]]) -> int:
+        """Store a job's steps in chunks (BatchWriteItem); the number of chunks."""
+        pk = session_pk(tenant_id, session_hex)
+        chunks = [steps[start : start + PLAN_CHUNK_STEPS] for start in range(0, len(steps), PLAN_CHUNK_STEPS)]
+        batch_write(
+            self.table,
+            [
+                {
+                    "PutRequest": {
+                        "Item": to_item({"pk": pk, "sk": self._plan_sk(job_key, index), "steps": json.dumps(chunk)})
+                    }
+                }
+                for index, chunk in enumerate(chunks)
+            ],
+        )
+        return len(chunks)
+
+    def get_plan_chunk(self, tenant_id: str, session_hex: str, job_key: str, chunk: int) -> list[dict[str, Any]]:
+        response = dynamodb_client().get_item(
+            TableName=self.table,
+            Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": self._plan_sk(job_key, chunk)}),
+            ConsistentRead=True,
+        )
+        if "Item" not in response:
+            raise NotFound(f"chunk {chunk} of the plan of compaction {job_key} is missing")
+        steps: list[dict[str, Any]] = json.loads(from_item(response["Item"])["steps"])
+        return steps
+
+    @staticmethod
+    def _plan_sk(job_key: str, chunk: int) -> str:
+        return f"{PLAN_PREFIX}{job_key}#{chunk:06d}"
 
     def get_job(self, tenant_id: str, session_hex: str, job_key: str) -> dict[str, Any] | None:
         return self.get_record(tenant_id, session_hex, JOB_PREFIX, job_key)

@@ -153,6 +153,8 @@ def _runtime_attributes(session: Session) -> dict[str, Any]:
             "agentId": runtime.agent_id,
             "modelId": runtime.model_id,
             "capabilities": json.dumps([{"ref": cap.ref, "config": cap.config} for cap in runtime.capabilities]),
+            "locale": runtime.locale,
+            "forkedFrom": runtime.forked_from,
         }
     return attributes | {
         "turnsQueued": turns.queued,
@@ -171,7 +173,9 @@ def _runtime_from(values: dict[str, Any]) -> RuntimeConfig | None:
     if "agentId" not in values:
         return None
     capabilities = [CapabilityRef(cap["ref"], cap["config"]) for cap in load_json(values.get("capabilities", "[]"))]
-    return RuntimeConfig(values["agentId"], values.get("modelId"), capabilities)
+    return RuntimeConfig(
+        values["agentId"], values.get("modelId"), capabilities, values.get("locale"), values.get("forkedFrom")
+    )
 
 
 def _turns_from(values: dict[str, Any]) -> TurnState:

@@ -14,6 +14,7 @@ with the session's metrics, so the event log and the blocks never disagree.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,3 +236,49 @@ class RuntimeStore(ContextStore):
     @staticmethod
     def message_item(pk: str, message: dict[str, Any]) -> dict[str, Any]:
         return to_item({"pk": pk, "sk": MESSAGE_PREFIX + message["order_key"], "record": json.dumps(message)})
+
+
+def _event_query(
+    table: str, pk: str, after_seq: int, before_seq: int | None, newest_first: bool, page: int
+) -> dict[str, Any]:
+    upper = _event_sk(before_seq - 1) if before_seq is not None else EVENT_PREFIX + "g"
+    return {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
+        "ExpressionAttributeValues": to_item({":pk": pk, ":from": _event_sk(after_seq + 1), ":to": upper}),
+        "ConsistentRead": True,
+        "ScanIndexForward": not newest_first,
+        "Limit": page,
+    }
+
+
+def scan_events(
+    store: RuntimeStore,
+    tenant_id: str,
+    session_hex: str,
+    after_seq: int,
+    before_seq: int | None,
+    newest_first: bool,
+    wanted: int,
+    keep: Callable[[dict[str, Any]], bool],
+) -> tuple[list[dict[str, Any]], bool]:
+    """Up to `wanted` events with after_seq < sequence < before_seq that `keep` accepts, read from the oldest (or the
+    newest) end; True when more such events lie beyond them. Events `keep` refuses are read and skipped."""
+    if before_seq is not None and before_seq <= after_seq + 1:
+        return [], False
+    query = _event_query(
+        store.table, session_pk(tenant_id, session_hex), after_seq, before_seq, newest_first, min(wanted + 1, 1000)
+    )
+    found: list[dict[str, Any]] = []
+    while True:
+        response = dynamodb_client().query(**query)
+        for item in response["Items"]:
+            event = json.loads(from_item(item)["record"])
+            if keep(event):
+                if len(found) == wanted:
+                    return found, True
+                found.append(event)
+        if "LastEvaluatedKey" not in response:
+            return found, False
+        query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        query["Limit"] = 1000
