@@ -249,6 +249,9 @@ def test_a_session_turn_through_the_management_client(stack):
             with pytest.raises(ApiError) as bad_type:
                 await client.events.list(session.id, types=["turn.complete"])
             assert bad_type.value.status_code == 400 and "turn.complete" in bad_type.value.message
+            with pytest.raises(ApiError) as unsupported:  # refused, not silently ignored
+                await client.events.list(session.id, q="friday")
+            assert unsupported.value.status_code == 400 and unsupported.value.message.startswith("q:")
 
             await client.sessions.cancel(session.id)  # idle: a no-op
             await client.sessions.delete(other.id)
