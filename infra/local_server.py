@@ -25,6 +25,8 @@ LOCAL_RESOURCES = {
     "CompactionDeadLetterQueue": "agentctx-compaction-dlq",
     "TurnQueue": "agentctx-turns.fifo",
     "TurnDeadLetterQueue": "agentctx-turns-dlq.fifo",
+    "SessionJobQueue": "agentctx-session-jobs",
+    "SessionJobDeadLetterQueue": "agentctx-session-jobs-dlq",
 }
 LOCAL_ENVIRONMENT = {
     "CONTEXT_TABLE_NAME": LOCAL_RESOURCES["ContextTable"],
@@ -34,6 +36,7 @@ LOCAL_ENVIRONMENT = {
     # moto's queue URLs are fixed by region, account and name
     "COMPACTION_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['CompactionQueue']}",
     "TURN_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['TurnQueue']}",
+    "SESSION_JOB_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['SessionJobQueue']}",
 }
 
 # So the seed's curl examples work on a fresh machine with no account anywhere.
@@ -82,11 +85,18 @@ def main() -> None:
     with local_aws(LOCAL_RESOURCES) as queues:
         compaction = load_function_handler(str(ROOT / "functions" / "compaction" / "handler.py"))
         worker = QueueWorker(queues["CompactionQueue"], compaction).start()
+        dead_letters = QueueWorker(
+            queues["CompactionDeadLetterQueue"],
+            load_function_handler(str(ROOT / "functions" / "compaction_dlq" / "handler.py")),
+        ).start()
         triggers = QueueWorker(
             queues["TriggerQueue"], load_function_handler(str(ROOT / "functions" / "triggers" / "handler.py"))
         ).start()
         turns = QueueWorker(
             queues["TurnQueue"], load_function_handler(str(ROOT / "functions" / "turns" / "handler.py"))
+        ).start()
+        session_jobs = QueueWorker(
+            queues["SessionJobQueue"], load_function_handler(str(ROOT / "functions" / "session_jobs" / "handler.py"))
         ).start()
         publisher = StreamWorker(
             LOCAL_RESOURCES["ContextTable"], load_function_handler(str(ROOT / "functions" / "events" / "handler.py"))
@@ -116,8 +126,10 @@ def main() -> None:
         )
         uvicorn.run(full_app(), host=host, port=port, log_level="info", http=HeaderTimeoutH11Protocol)
         worker.stop()
+        dead_letters.stop()
         triggers.stop()
         turns.stop()
+        session_jobs.stop()
         publisher.stop()
 
 

@@ -103,3 +103,17 @@ class LambdaContext:
     @staticmethod
     def get_remaining_time_in_millis() -> int:
         return 28_000
+
+
+class DeadlineContext(LambdaContext):
+    """A context whose remaining time runs down from the function's timeout from the moment it is made, as
+    Lambda's does through an invocation; `clock` stands in for time (a test can move it on)."""
+
+    def __init__(self, timeout_seconds: float, clock: Any = None) -> None:
+        import time
+
+        self.clock = clock or time.monotonic
+        self.deadline = self.clock() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]
+        return max(0, int((self.deadline - self.clock()) * 1000))

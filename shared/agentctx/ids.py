@@ -9,6 +9,7 @@ milliseconds, 80 random bits), so a block is found with one strongly consistent 
 order they were appended.
 """
 
+import hashlib
 import os
 import re
 import secrets
@@ -120,6 +121,12 @@ def parse_order_id(value: str, prefix: str) -> str | None:
 def order_key_at(reference: str) -> str:
     """A fresh key in the same millisecond as `reference`, so it sorts beside it."""
     return reference[:10] + _encode(int.from_bytes(os.urandom(10), "big"), 16)
+
+
+def order_key_at_seeded(reference: str, seed: str) -> str:
+    """Like order_key_at, but the same for the same seed: a write that may be retried finds what it wrote."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    return reference[:10] + _encode(int.from_bytes(digest[:10], "big"), 16)
 
 
 def parse_block_id(value: str) -> tuple[str, str] | None:

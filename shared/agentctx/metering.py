@@ -33,7 +33,7 @@ def today() -> str:
 
 
 def write(tenant_id: str, usage: Counter[str]) -> None:
-    """Store a request's counts (one UpdateItem) and, inside Lambda, emit them as EMF metrics per tenant."""
+    """Store a request's counts (one call) and, inside Lambda, emit them as EMF metrics per tenant."""
     if not usage:
         return
     from agentctx.settings import get_settings

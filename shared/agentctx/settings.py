@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     compaction_wait_seconds: float = Field(default=20.0, ge=0, le=25)
     auto_compaction_share: float = Field(default=0.8, gt=0, le=1)
     compaction_target_share: float = Field(default=0.4, gt=0, lt=1)
+    # A compaction job writes this many summaries at once, and hands over to a new invocation when less than this
+    # many seconds of its function's timeout are left (longer than one summary's model call and a checkpoint).
+    compaction_concurrency: int = Field(default=8, ge=1, le=32)
+    compaction_deadline_margin_seconds: float = Field(default=30.0, ge=1)
     # The request rate of a tenant without its own quota (the API Gateway stage allows 100 per second).
     default_requests_per_second: int = Field(default=100, ge=1)
     # Set by the Lambda runtime; metering emits EMF metrics only there.
@@ -65,13 +69,40 @@ class Settings(BaseSettings):
     turn_seconds: float = Field(default=120.0, gt=0)
     # A failed turn job comes back after this many seconds (not the queue's visibility timeout).
     turn_retry_seconds: int = Field(default=2, ge=0, le=900)
+    # Background work on whole sessions (purging a deleted session's items, copying a fork's blocks): its queue,
+    # and the write capacity such a job may use per second, under the 1,000 WCU one partition (one session)
+    # takes, so the session's other writers keep room.
+    session_job_queue_url: str = ""
+    purge_write_units_per_second: int = Field(default=500, ge=1, le=1_000)
+    # A session job not finished in one invocation continues after this many seconds; a copy job that finds no
+    # fork yet looks again this often (12 times).
+    session_job_retry_seconds: int = Field(default=5, ge=0, le=900)
     # The EventBridge bus that domain events go to.
     event_bus_name: str = "agentctx-events"
     # Idempotency-Key records (Powertools' idempotency table) and how long a key is remembered.
     idempotency_table_name: str = "agentctx-idempotency"
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    # In AWS the secrets live in SSM Parameter Store (SecureString): a function that needs one is given the
+    # parameter's name here and reads it once per container; locally and in tests the plain values above apply.
+    cursor_secret_parameter: str = ""
+    admin_key_sha256_parameter: str = ""
+    openai_api_key_parameter: str = ""
+
+
+_SECRETS = ("cursor_secret", "admin_key_sha256", "openai_api_key")
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    names = {field: getattr(settings, f"{field}_parameter") for field in _SECRETS}
+    if not any(names.values()):
+        return settings
+    from aws_lambda_powertools.utilities.parameters import get_parameters_by_name
+
+    values = get_parameters_by_name({name: {} for name in names.values() if name}, decrypt=True, max_age=365 * 86_400)
+    update: dict[str, object] = {}
+    for field, name in names.items():
+        if name:
+            update[field] = values[name] if field == "admin_key_sha256" else SecretStr(values[name])
+    return settings.model_copy(update=update)

@@ -69,8 +69,19 @@ def session_service() -> "SessionService":
         return settings.default_max_tokens
 
     return SessionService(
-        context_store(), cursor_codec(), SessionLimits(max_tokens_for, settings.auto_compaction_share)
+        context_store(),
+        cursor_codec(),
+        SessionLimits(max_tokens_for, settings.auto_compaction_share),
+        queue_job=session_job_queue().send,
+        purge_write_units=settings.purge_write_units_per_second,
     )
+
+
+@lru_cache(maxsize=1)
+def session_job_queue() -> "MessageQueue":
+    from agentctx.store.queue import MessageQueue
+
+    return MessageQueue(get_settings().session_job_queue_url)
 
 
 @lru_cache(maxsize=1)
@@ -112,6 +123,8 @@ def compaction_service() -> "CompactionService":
         send=compaction_queue().send,
         encoding=settings.tokenizer_encoding,
         default_target_share=settings.compaction_target_share,
+        concurrency=settings.compaction_concurrency,
+        deadline_margin_seconds=settings.compaction_deadline_margin_seconds,
     )
 
 

@@ -1,37 +1,133 @@
-"""Compaction of sessions of 100, 1,000 and 10,000 blocks on the offline model: wall time, DynamoDB calls,
-tokens before and after, summaries made (each is one model call on a real model)."""
+"""Compaction at production sizes with a stand-in model that takes 2 s a call (the latency of a 1,000-token
+Bedrock summary): the compaction function's handler runs each queued leg with a context whose remaining time runs
+down from the template's Timeout, as Lambda's does. Prints model calls, invocations, the longest invocation, wall
+time, and the summaries the session is left with."""
 
-COMPACTION_SIZES = [100, 1_000, 10_000]
+import copy
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+# BENCH_COMPACTION_SIZES=10000,30000 to choose; each size is a fresh embedded store.
+COMPACTION_SIZES = [int(size) for size in os.environ.get("BENCH_COMPACTION_SIZES", "10000,100000").split(",")]
+MODEL_SECONDS = 2.0
+
+
+@contextmanager
+def item_backups_in_moto_transactions() -> Iterator[None]:
+    """moto backs a transaction up by copying every table it touches whole (infra/local_aws.py already cuts that to
+    once per table): at 100,000 blocks each of the job's thousands of transactions copied the table, hours in
+    all. Here a transaction backs up only the items it names and puts them back if it fails: the same rollback,
+    at the cost DynamoDB's own bookkeeping has nothing to do with. Only moto's time changes, never what is
+    written or counted."""
+    from moto.dynamodb import models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    installed = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = []
+        for action in transact_items:
+            operation = next(iter(action.values()))
+            table = self.get_table(operation["TableName"])
+            key = operation.get("Item") or operation["Key"]
+            hash_key = DynamoType(key[table.hash_key_attr])
+            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            saved.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+        try:
+            installed(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item in saved:
+                holder, name = (table.items[hash_key], range_key) if range_key else (table.items, hash_key)
+                if item is not None:
+                    holder[name] = item
+                else:
+                    holder.pop(name, None)
+            raise
+
+    models.Table.__deepcopy__ = lambda table, memo: table  # type: ignore[attr-defined]
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        models.DynamoDBBackend.transact_write_items = installed  # type: ignore[method-assign]
+        del models.Table.__deepcopy__  # type: ignore[attr-defined]
 
 
 def compaction_runs() -> list[str]:
     from agentctx.services.auto_compaction import CompactionParams
+    from agentctx.services.compaction import Summariser
+    from agentctx.store.queue import sqs_client
     from agentctx.wiring import compaction_service
     from infra.local_aws import local_aws
-    from tests.benchmarks.run import BENCH_RESOURCES, CallCounter, _seed_session
+    from infra.local_worker import load_function_handler, sqs_event
+    from tests.benchmarks.run import BENCH_RESOURCES, ROOT, CallCounter, _seed_session
+    from tests.events import DeadlineContext
+    from tests.template.conftest import functions, sam_template
 
+    class StandInModel(Summariser):
+        """Sleeps like a model call, then answers with the extractive summary (cut to the budget)."""
+
+        def summarise(self, model: Any, blocks: list[Any], limit: int) -> tuple[str, int]:
+            time.sleep(MODEL_SECONDS)
+            return super().summarise(None, blocks, limit)[0], 1
+
+    timeout = functions(sam_template())["CompactionFunction"]["Timeout"]
+    handler = load_function_handler(str(ROOT / "functions" / "compaction" / "handler.py"))
     rows = [
-        "| blocks | tokens before | target | tokens after | blocks compacted | summaries (model calls on a real model) "
-        "| offline model calls | DynamoDB calls | wall ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| blocks | tokens before | target | model calls (tiers) | invocations | longest invocation (timeout "
+        f"{timeout} s) | wall time | blocks compacted | summaries left (tokens) | tokens after | DynamoDB calls |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     tenant = "org_" + "f" * 32
     for size in COMPACTION_SIZES:
-        with local_aws(BENCH_RESOURCES):
+        with local_aws(BENCH_RESOURCES) as queues, item_backups_in_moto_transactions():
             session_id = _seed_session(tenant, size)
             service = compaction_service()
+            service.summariser = StandInModel(service.summariser.provider_for, service.summariser.encoding)
             before = service.sessions.load(tenant, session_id).total_tokens
             target = before // 4
-            job = service.request(tenant, session_id, CompactionParams(target))
             counter = CallCounter()
+            started = time.perf_counter()
             with counter.measure() as measured:
-                result = service.run(tenant, session_id[5:], job["orderKey"])
+                job = service.request(tenant, session_id, CompactionParams(target))
+                invocations, longest = 0, 0.0
+                while True:
+                    received = sqs_client().receive_message(QueueUrl=queues["CompactionQueue"]).get("Messages")
+                    if not received:
+                        break
+                    invocation_started = time.perf_counter()
+                    answer = handler(
+                        sqs_event(received, "arn:aws:sqs:us-east-1:123456789012:bench"), DeadlineContext(timeout)
+                    )
+                    longest = max(longest, time.perf_counter() - invocation_started)
+                    invocations += 1
+                    assert answer == {"batchItemFailures": []}, answer
+                    sqs_client().delete_message(
+                        QueueUrl=queues["CompactionQueue"], ReceiptHandle=received[0]["ReceiptHandle"]
+                    )
+            wall = time.perf_counter() - started
+            result = service.store.get_job(tenant, session_id[5:], job["orderKey"])
             assert result and result["status"] == "completed", result
+            active = service.store.list_blocks(tenant, session_id[5:], limit=10**9, after=None, with_content=False)
+            summaries = [block for block in active.items if block.type.value == "summary"]
             after = service.sessions.load(tenant, session_id).total_tokens
             assert after == result["newTokens"] <= target
             rows.append(
-                f"| {size:,} | {before:,} | {target:,} | {after:,} | {result['blocksCompacted']:,} "
-                f"| {result['summariesCreated']} | {result['modelCalls']} | {measured['calls']} ({measured['detail']}) "
-                f"| {measured['ms']:.0f} |"
+                f"| {size:,} | {before:,} | {target:,} | {result['modelCalls']:,} ({result['plan']['tiers']}) "
+                f"| {invocations} | {longest:.0f} s | {wall:.0f} s | {result['blocksCompacted']:,} "
+                f"| {len(summaries)} ({sum(block.token_count for block in summaries):,}) | {after:,} "
+                f"| {measured['calls']:,} ({measured['detail']}) |"
             )
+            print(rows[-1], file=sys.stderr, flush=True)
     return rows
+
+
+if __name__ == "__main__":
+    from tests.benchmarks.run import bench_environment
+
+    bench_environment()
+    print("\n".join(compaction_runs()))

@@ -15,7 +15,7 @@ def overhead_rows() -> list[str]:
     from agentctx.idempotency import persistence
     from agentctx.schemas.catalog import AgentCreate, ModelCreate
     from agentctx.store.dynamo import dynamodb_client
-    from agentctx.wiring import catalog_service, tenant_service
+    from agentctx.wiring import catalog_service, quota_guard, tenant_service
     from infra.local_aws import local_aws
     from infra.local_server import DEMO_AGENT, DEMO_MODEL
     from tests.benchmarks.run import BENCH_RESOURCES
@@ -63,4 +63,12 @@ def overhead_rows() -> list[str]:
             "invoke with Idempotency-Key",
             lambda run: http.post("/v1/aip/invoke", json=invoke, headers=headers | {"Idempotency-Key": f"i{run}"}),
         )
+        tenant_service().set_quotas(
+            tenant.id, {"requestsPerSecond": None, "tokensPerMonth": 10**9, "storedTokens": 10**9}
+        )
+        quota_guard().forget(tenant.id)
+        measure(
+            "append a block, storage quota set", lambda run: http.post("/v1/aip/blocks", json=block, headers=headers)
+        )
+        measure("invoke, token quota set", lambda run: http.post("/v1/aip/invoke", json=invoke, headers=headers))
     return rows

@@ -1,14 +1,19 @@
 """Compaction through SQS: the seed's call, job records, losslessness, exact metrics, redelivery, a failing batch
 item, the lock, appends during a compaction, a second compaction, and automatic compaction."""
 
+import json
+
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from agentctx.errors import Conflict
+from agentctx.services.auto_compaction import CompactionParams
+from agentctx.services.compaction import FANOUT
 from agentctx.wiring import compaction_service
 from infra.local_worker import QueueWorker
 from tests.benchmarks.run import CallCounter
 from tests.conftest import OFFLINE_MODEL
-from tests.events import LambdaContext
+from tests.events import DeadlineContext
 from tests.integration.test_sessions_api import append, create_session, note
 from tests.template.conftest import functions, load_handler, sam_template
 
@@ -26,6 +31,11 @@ def fill(api, count: int = 20, **extra) -> tuple[dict, list[dict]]:
 
 def compaction_handler():
     return load_handler(functions(sam_template())["CompactionFunction"])
+
+
+def function_context(clock=None) -> DeadlineContext:
+    """The context of one invocation of the compaction function, its deadline the template's Timeout away."""
+    return DeadlineContext(functions(sam_template())["CompactionFunction"]["Timeout"], clock)
 
 
 def test_compact_answers_the_seed_fields_and_keeps_everything(api, compaction_worker):
@@ -91,10 +101,10 @@ def test_redelivered_message_changes_nothing(api, aws):
     from infra.local_worker import sqs_event
 
     event = sqs_event([message], "arn:aws:sqs:us-east-1:123456789012:test-compaction")
-    assert compaction_handler()(event, LambdaContext()) == {"batchItemFailures": []}
+    assert compaction_handler()(event, function_context()) == {"batchItemFailures": []}
     after_first = api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]
 
-    assert compaction_handler()(event, LambdaContext()) == {"batchItemFailures": []}
+    assert compaction_handler()(event, function_context()) == {"batchItemFailures": []}
 
     assert api.get(f"/v1/aip/sessions/{session['id']}").json()["data"] == after_first
     assert after_first["metrics"]["compactionCount"] == 1
@@ -112,7 +122,7 @@ def test_a_failing_item_is_reported_alone(api, aws):
     good = sqs_client().receive_message(QueueUrl=aws["CompactionQueue"])["Messages"][0]
     bad = {"MessageId": "bad-1", "ReceiptHandle": "r", "Body": "{not json"}
 
-    response = compaction_handler()(sqs_event([good, bad], "arn:aws:sqs:us-east-1:123456789012:q"), LambdaContext())
+    response = compaction_handler()(sqs_event([good, bad], "arn:aws:sqs:us-east-1:123456789012:q"), function_context())
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
     assert api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]["metrics"]["compactionCount"] == 1
@@ -136,8 +146,6 @@ def test_dead_letter_queue_after_three_failed_deliveries(aws):
 def test_two_compactions_of_one_session_never_run_at_once(api, aws):
     session, _ = fill(api, 6)
     service = compaction_service()
-    from agentctx.services.auto_compaction import CompactionParams
-
     first = service.request(api.tenant_id, session["id"], CompactionParams(100))
     second = service.request(api.tenant_id, session["id"], CompactionParams(100))
     session_hex = session["id"][5:]
@@ -163,8 +171,6 @@ def test_blocks_appended_during_a_compaction_are_kept_and_never_summarised(api, 
         return original(model, blocks, limit)
 
     monkeypatch.setattr(service.summariser, "summarise", summarise_while_a_client_appends)
-    from agentctx.services.auto_compaction import CompactionParams
-
     job = service.request(api.tenant_id, session["id"], CompactionParams(0, preserve_recent=0))
     result = service.run(api.tenant_id, session["id"][5:], job["orderKey"])
 
@@ -233,8 +239,9 @@ def test_a_write_past_the_threshold_queues_one_automatic_compaction(api, aws):
     for extra in range(3):
         append(api, session["id"], long_note(100 + extra))
 
-    # the auth lookup is cached: the append is one transaction, plus the request's one usage write
-    assert ordinary["detail"] == "TransactWriteItems 1, UpdateItem 1"
+    # the auth lookup is cached: the append is one transaction, plus the request's one usage write (a transaction
+    # too, as it moves the tenant's stored tokens)
+    assert ordinary["detail"] == "TransactWriteItems 2"
     assert jobs_of(api, session["id"]) == [("auto", "queued")]
     QueueWorker(aws["CompactionQueue"], compaction_handler()).poll(wait_seconds=0)
     view = api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]
@@ -254,3 +261,215 @@ def test_an_invocation_that_fills_the_session_queues_an_automatic_compaction(api
 
     assert response.status_code == 200, response.text
     assert jobs_of(api, session["id"]) == [("auto", "queued")]
+
+
+# ----- at scale: legs cut at the deadline, crashes, the hierarchy, and the dead-letter queue -----
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def seeded_session(api, blocks: int) -> tuple[str, str]:
+    """A session of `blocks` notes written through the store in batches (the API would take a while)."""
+    from tests.benchmarks.run import _seed_session
+
+    session_id = _seed_session(api.tenant_id, blocks)
+    return session_id, session_id[5:]
+
+
+def model_taking(monkeypatch, seconds: float, clock: FakeClock, fail_on_call: int | None = None) -> list[int]:
+    """The summariser stands for a model that takes `seconds` of the clock a call (and dies on one call)."""
+    service = compaction_service()
+    extractive = service.summariser._extractive
+    calls: list[int] = []
+
+    def summarise(model, blocks, limit):
+        calls.append(len(blocks))
+        if fail_on_call is not None and len(calls) == fail_on_call:
+            raise RuntimeError("the function's container died")
+        clock.now += seconds
+        return extractive([b.content for b in blocks], limit), 1
+
+    monkeypatch.setattr(service.summariser, "summarise", summarise)
+    return calls
+
+
+def deliver_until_done(aws, clock: FakeClock, limit: int = 50) -> list[dict]:
+    """Run the compaction queue the way the event source mapping does, one message per invocation, each with
+    its own deadline; the handler's answers, in order."""
+    from agentctx.store.queue import sqs_client
+    from infra.local_worker import sqs_event
+
+    answers = []
+    for _ in range(limit):
+        received = sqs_client().receive_message(QueueUrl=aws["CompactionQueue"], WaitTimeSeconds=0).get("Messages")
+        if not received:
+            return answers
+        answer = compaction_handler()(
+            sqs_event(received, "arn:aws:sqs:us-east-1:123456789012:q"), function_context(clock)
+        )
+        answers.append(answer)
+        if not answer["batchItemFailures"]:
+            sqs_client().delete_message(QueueUrl=aws["CompactionQueue"], ReceiptHandle=received[0]["ReceiptHandle"])
+    raise AssertionError("the job never finished")
+
+
+def assert_compacted_once(api, session_id: str, result: dict) -> None:
+    """Every block is either active or covered by exactly one summary, and the metrics match the result."""
+    everything = []
+    cursor = None
+    while True:
+        query = "includeCompacted=true&limit=200" + (f"&cursor={cursor}" if cursor else "")
+        page = api.get(f"/v1/aip/sessions/{session_id}/blocks?{query}").json()
+        everything += page["data"]
+        cursor = page["meta"].get("nextCursor")
+        if not cursor:
+            break
+    summaries = {b["id"]: b for b in everything if b["type"] == "summary"}
+    covered = [i for s in summaries.values() for i in s["metadata"]["summaryOf"]["blockIds"]]
+    assert len(covered) == len(set(covered)), "a block was summarised twice"
+    for block in everything:
+        if block["metadata"].get("compacted"):
+            assert block["id"] in summaries[block["metadata"]["compactedBy"]]["metadata"]["summaryOf"]["blockIds"]
+    view = api.get(f"/v1/aip/sessions/{session_id}").json()["data"]
+    active = [b for b in everything if not b["metadata"].get("compacted")]
+    assert view["metrics"]["totalTokens"] == result["newTokens"] == sum(b["metadata"]["tokenCount"] for b in active)
+    assert view["metrics"]["blockCount"] == len(active)
+
+
+def test_a_job_cut_at_its_deadline_continues_in_new_invocations_and_finishes(api, aws, monkeypatch):
+    session_id, session_hex = seeded_session(api, 600)  # 24 first-tier summaries
+    clock = FakeClock()
+    calls = model_taking(monkeypatch, 30.0, clock)  # a 150 s invocation has room for about 4 of them
+    job = api.post(
+        f"/v1/aip/sessions/{session_id}/compact", json={"targetTokens": 2_000}, headers={"Prefer": "respond-async"}
+    ).json()["data"]
+
+    answers = deliver_until_done(aws, clock)
+
+    result = compaction_service().get(api.tenant_id, session_id, job["id"])
+    assert result["status"] == "completed" and result["targetReached"] is True, result
+    assert len(answers) >= 3 and all(a == {"batchItemFailures": []} for a in answers)
+    assert result["leg"] == len(answers) - 1
+    assert result["modelCalls"] == len(calls) == result["plan"]["steps"]
+    assert_compacted_once(api, session_id, result)
+
+
+def test_a_crashed_leg_is_delivered_again_and_resumes_from_what_was_written(api, aws, monkeypatch):
+    session_id, session_hex = seeded_session(api, 300)  # 12 summaries
+    clock = FakeClock()
+    calls = model_taking(monkeypatch, 1.0, clock, fail_on_call=10)
+    service = compaction_service()
+    saves = []
+    original_save = service.store.save_progress
+
+    def checkpoint_lost_after_planning(tenant_id, hex_, job):
+        saves.append(job.get("stepsDone"))
+        if job.get("stepsDone"):
+            raise RuntimeError("the function's container died before its checkpoint")
+        original_save(tenant_id, hex_, job)
+
+    monkeypatch.setattr(service.store, "save_progress", checkpoint_lost_after_planning)
+    job = service.request(api.tenant_id, session_id, CompactionParams(500))
+    from agentctx.store.queue import sqs_client
+    from infra.local_worker import sqs_event
+
+    message = sqs_client().receive_message(QueueUrl=aws["CompactionQueue"])["Messages"][0]
+    event = sqs_event([message], "arn:aws:sqs:us-east-1:123456789012:q")
+    with pytest.raises(BatchProcessingError):  # the only record failed: the invocation fails, the queue redelivers
+        compaction_handler()(event, function_context(clock))
+    active = service.store.list_blocks(api.tenant_id, session_hex, limit=1000, after=None, with_content=False).items
+    written_before = [block for block in active if block.type.value == "summary"]
+    monkeypatch.setattr(service.store, "save_progress", original_save)
+
+    resumed = compaction_handler()(event, function_context(clock))
+
+    assert resumed == {"batchItemFailures": []}
+    result = service.get(api.tenant_id, session_id, job["id"])
+    assert result["status"] == "completed" and 0 < len(written_before) < result["plan"]["steps"]
+    # steps written before the crash were recognised, not summarised again; the one that died was redone
+    assert len(calls) == result["plan"]["steps"] + 1
+    assert_compacted_once(api, session_id, result)
+
+
+def test_many_summaries_are_summarised_again_and_the_session_keeps_a_bounded_few(api, aws):
+    session_id, _ = seeded_session(api, 1_000)
+    service = compaction_service()
+    job = service.request(api.tenant_id, session_id, CompactionParams(1_000, preserve_recent=5))
+
+    result = service.run(api.tenant_id, session_id[5:], job["orderKey"])
+
+    assert result["status"] == "completed" and result["plan"]["tiers"] == 2, result
+    view = api.get(f"/v1/aip/sessions/{session_id}").json()["data"]
+    summaries = [api.get(f"/v1/aip/blocks/{i}").json()["data"] for i in view["blocks"]]
+    summaries = [block for block in summaries if block["type"] == "summary"]
+    assert 0 < len(summaries) == result["summariesCreated"] <= FANOUT
+    assert {block["metadata"]["compactionLevel"] for block in summaries} == {2}
+    first_tier = summaries[0]["metadata"]["summaryOf"]["blockIds"]
+    assert api.get(f"/v1/aip/blocks/{first_tier[0]}").json()["data"]["metadata"]["compactedBy"] == summaries[0]["id"]
+    assert view["metrics"]["compactionCount"] == 1
+    assert_compacted_once(api, session_id, result)
+
+
+def dead_letter_handler():
+    return load_handler(functions(sam_template())["CompactionDeadLetterFunction"])
+
+
+def test_a_dead_lettered_job_is_marked_failed_and_the_next_crossing_write_queues_another(api, aws, monkeypatch):
+    from agentctx.store.queue import sqs_client
+
+    session = create_session(api, defaultAgent=small_agent(api))
+    written = 0
+    while api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]["metrics"]["totalTokens"] <= 800:
+        append(api, session["id"], long_note(written))
+        written += 1
+    assert jobs_of(api, session["id"]) == [("auto", "queued")]
+
+    def model_down(model, blocks, limit):
+        raise RuntimeError("every delivery dies")
+
+    monkeypatch.setattr(compaction_service().summariser, "summarise", model_down)
+    sqs_client().set_queue_attributes(QueueUrl=aws["CompactionQueue"], Attributes={"VisibilityTimeout": "0"})
+    for _ in range(4):
+        QueueWorker(aws["CompactionQueue"], compaction_handler()).poll(wait_seconds=0)
+    assert jobs_of(api, session["id"]) == [("auto", "running")]
+    append(api, session["id"], long_note(written))
+    assert len(jobs_of(api, session["id"])) == 1  # the mark still stands: no second job yet
+
+    assert QueueWorker(aws["CompactionDeadLetterQueue"], dead_letter_handler()).poll(wait_seconds=0) == 1
+
+    failed = api.get(f"/v1/aip/sessions/{session['id']}/compactions").json()["data"][0]
+    assert failed["status"] == "failed" and failed["error"]["code"] == "dead_lettered" and failed["completedAt"]
+    monkeypatch.undo()
+    append(api, session["id"], long_note(written + 1))
+    assert jobs_of(api, session["id"]) == [("auto", "queued"), ("auto", "failed")]
+    QueueWorker(aws["CompactionQueue"], compaction_handler()).poll(wait_seconds=0)
+    assert jobs_of(api, session["id"]) == [("auto", "completed"), ("auto", "failed")]
+
+
+def test_the_dead_letter_handler_answers_a_realistic_event_and_drops_what_names_no_job(api, aws):
+    from infra.local_worker import sqs_event
+
+    session, _ = fill(api, 6)
+    job = compaction_service().request(api.tenant_id, session["id"], CompactionParams(100))
+    finished = compaction_service().run(api.tenant_id, session["id"][5:], job["orderKey"])
+    messages = [
+        {"MessageId": "m-1", "ReceiptHandle": "r-1", "Body": "{broken"},
+        {
+            "MessageId": "m-2",
+            "ReceiptHandle": "r-2",
+            "Body": json.dumps({"tenantId": api.tenant_id, "sessionHex": session["id"][5:], "jobKey": job["orderKey"]}),
+        },
+    ]
+    event = sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:test-compaction-dlq")
+
+    assert dead_letter_handler()(event, function_context()) == {"batchItemFailures": []}
+
+    assert (
+        compaction_service().get(api.tenant_id, session["id"], job["id"])["status"] == finished["status"] == "completed"
+    )

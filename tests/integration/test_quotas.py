@@ -1,6 +1,7 @@
 """Quotas per tenant: 429 with Retry-After and nothing saved; rate-limit headers on every response."""
 
 import boto3
+import pytest
 
 from tests.conftest import ADMIN_KEY
 from tests.integration.test_sessions_api import append, create_session, note
@@ -79,3 +80,68 @@ def test_monthly_token_quota_refuses_session_messages_and_queues_no_turn(api, ht
     assert api.get(f"/v1/sessions/{session['id']}/messages").json()["data"] == []
     queued = boto3.client("sqs").receive_message(QueueUrl=aws["TurnQueue"], WaitTimeSeconds=0)
     assert "Messages" not in queued
+
+
+def month_tokens(api) -> int:
+    usage = api.get("/v1/usage?period=month").json()["data"]
+    return usage["inputTokens"] + usage["outputTokens"]
+
+
+def test_token_quota_is_exact_for_back_to_back_requests(api, http, code_assistant):
+    set_quotas(http, api.tenant_id, tokensPerMonth=50)
+    statuses, used_before = [], []
+
+    for _ in range(5):
+        used_before.append(month_tokens(api))
+        statuses.append(api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "hi"}).status_code)
+
+    spent = next(i for i, used in enumerate(used_before) if used >= 50)
+    assert statuses == [200] * spent + [429] * (5 - spent), (statuses, used_before)
+    assert spent >= 1 and used_before[spent - 1] < 50
+    assert api.get("/v1/usage?period=month").json()["data"]["invocations"] == spent
+
+
+def other_container():
+    """What a warm Lambda container holds: its own guard, which has already read the tenant's usage."""
+    from agentctx.services.quotas import QuotaGuard
+    from agentctx.settings import get_settings
+    from agentctx.store.tenant_store import TenantStore
+    from agentctx.wiring import usage_store
+
+    settings = get_settings()
+    return QuotaGuard(TenantStore(settings.tenants_table_name), usage_store(), settings.default_requests_per_second)
+
+
+def test_a_spent_quota_refuses_on_every_container_at_once(api, http, code_assistant):
+    from agentctx.errors import Throttled
+
+    session = create_session(api)
+    set_quotas(http, api.tenant_id, tokensPerMonth=10**6, storedTokens=60)
+    warm = other_container()
+    warm.check_tokens(api.tenant_id)
+    warm.check_storage(api.tenant_id)  # usage read (and quotas cached) before the tenant spends them
+    set_quotas(http, api.tenant_id, tokensPerMonth=1, storedTokens=60)
+    warm.forget(api.tenant_id)
+
+    assert api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "spend"}).status_code == 200
+    append(api, session["id"], note("words " * 70))
+
+    with pytest.raises(Throttled, match="monthly token quota"):
+        warm.check_tokens(api.tenant_id)
+    with pytest.raises(Throttled, match="stored token quota"):
+        warm.check_storage(api.tenant_id)
+
+
+def test_storage_quota_is_exact_for_back_to_back_appends(api, http):
+    session = create_session(api)
+    set_quotas(http, api.tenant_id, storedTokens=100)
+    block = {"sessionId": session["id"], "type": "note", "content": "words " * 40}
+    statuses, stored_before = [], []
+
+    for _ in range(5):
+        stored_before.append(api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]["metrics"]["totalTokens"])
+        statuses.append(api.post("/v1/aip/blocks", json=block).status_code)
+
+    spent = next(i for i, stored in enumerate(stored_before) if stored >= 100)
+    assert statuses == [201] * spent + [429] * (5 - spent), (statuses, stored_before)
+    assert 1 <= spent < 5 and stored_before[spent - 1] < 100

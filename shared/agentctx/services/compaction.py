@@ -1,20 +1,34 @@
 """Compaction: replace a session's oldest blocks by summaries until its active tokens meet a target, losslessly.
 
-Selection: blocks that are neither pinned (with preservePinned) nor among the preserveRecent newest are
-candidates. Ordinary blocks go oldest first; blocks of high importance (>= 0.8) only after every ordinary one,
-so they outlive ordinary blocks of the same age. Candidates are taken until the active tokens, with the
-summaries' budget added back, are at or below the target. They are summarised in groups of consecutive blocks;
-each group becomes one summary block (tagged with the union of their tags, `summaryOf` naming the range, and
-`compactionLevel` one above the highest it covers) and the covered blocks leave the active context but stay
-stored (`compacted`, `compactedBy`).
+Selection: blocks are taken in units that must stay together (a conversation block and the tool results or
+`tool` messages that answer it), so a tool call and its result never end up one in a summary and one in the live
+context. Units holding a pinned block (with preservePinned), one of the preserveRecent newest blocks, or the
+session's newest user message are kept. Ordinary units go oldest first; units of high importance (>= 0.8) only
+after every ordinary one. The fewest units are taken that bring the active tokens, with the summaries' budget
+added back, to the target: the projection falls as units are added, so a bisection finds that number with
+O(log N) projections of O(N) each.
 
-Only blocks that were active when the job started are considered, so blocks appended meanwhile are never
-summarised by it; a lock on the session keeps two compactions of one session apart.
+Hierarchy: the chosen blocks are cut into groups of consecutive blocks (at most 25 blocks and 20,000 tokens);
+each group becomes one summary. While a tier has more than 25 summaries, they are summarised again, 25 to a
+summary, so one compaction leaves at most 25 summaries of its own, whatever it covered (docs/compaction.md).
+Each summary is tagged with the union of the tags it covers, names the range in `summaryOf`, has
+`compactionLevel` one above the highest it covers, and takes the place of its last block; covered blocks leave
+the active context but stay stored (`compacted`, `compactedBy`).
+
+Running: the plan is stored with the job (one item per chunk of steps); summaries are written by a bounded pool of
+threads, each in its own transaction, and progress is checkpointed on the job record. Before the function's
+deadline the job stops taking steps, commits, and queues its own continuation; a crashed leg is delivered again
+and resumes from the checkpoint (a step already written is recognised by its summary's key, derived from the job
+and the step). Only blocks that were active when the job was planned are considered, and the session's lock keeps
+two compactions of one session apart from the first leg to the last.
 """
 
+import heapq
 import re
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,27 +40,53 @@ from agentctx.providers.base import ChatMessage, ModelProvider, ModelRequest, Pr
 from agentctx.services.auto_compaction import CompactionParams, compaction_job
 from agentctx.services.catalog import CatalogService
 from agentctx.services.sessions import SessionService
-from agentctx.store.compaction_store import CompactionStore
-from agentctx.store.context_store import JOB_PREFIX
+from agentctx.store.compaction_store import CompactionStore, Superseded
+from agentctx.store.context_store import JOB_PREFIX, actions_for_blocks
+from agentctx.store.dynamo import MAX_TRANSACTION_ACTIONS
 from agentctx.tokens import count_tokens, get_encoding
 
 HIGH_IMPORTANCE = 0.8
-GROUP_BLOCKS = 25
+FANOUT = 25
 GROUP_TOKENS = 20_000
 MIN_SUMMARY_TOKENS = 32
 MAX_SUMMARY_TOKENS = 1_000
 LOCK_SECONDS = 900
+CHECKPOINT_SECONDS = 10.0
+# A step is one transaction: the session update, the summary with its filter entries (a summary keeps at most
+# SUMMARY_TAGS of its blocks' tags, the most used), and each covered block with its entries (store/context_store).
+SUMMARY_TAGS = 3
+SUMMARY_ACTIONS = 2 + SUMMARY_TAGS
+STEP_ACTIONS = MAX_TRANSACTION_ACTIONS - 1 - SUMMARY_ACTIONS
 SUMMARY_PROMPT = (
     "Summarise these context blocks of an agent's session for the agent's later use. Keep decisions, facts, "
     "names, file paths and open questions; drop chatter. Answer with the summary only, at most {limit} tokens."
 )
 
+# Seconds left in this invocation (Lambda's context.get_remaining_time_in_millis() / 1000); None: no deadline.
+Remaining = Callable[[], float] | None
+
+
+@dataclass
+class Step:
+    """One summary to write, at `key` (derived from the job and the step, so a retried step finds it), covering
+    `keys`: blocks for tier 1, the summaries of tier n - 1 above that."""
+
+    tier: int
+    key: str
+    keys: list[str]
+    budget: int
+
 
 @dataclass
 class Plan:
-    groups: list[list[Block]]
-    summary_budgets: list[int]
+    steps: list[Step]
+    blocks_compacted: int
+    covered_tokens: int
     reason: str | None
+
+    @property
+    def summaries_left(self) -> int:
+        return sum(1 for step in self.steps if step.tier == self.steps[-1].tier) if self.steps else 0
 
 
 class Summariser:
@@ -83,59 +123,148 @@ class Summariser:
         return text if len(tokens) <= limit else encoding.decode(tokens[:limit])
 
 
-def plan_compaction(active: list[Block], params: CompactionParams) -> Plan:
-    """Which blocks to summarise, in which groups, with which summary budgets (see the module docstring)."""
+# ----- planning -----
+
+
+def _roles(block: Block) -> list[str]:
+    """The roles of a conversation block's messages (known when its content was read)."""
+    if block.type is not BlockType.CONVERSATION or not isinstance(block.content, list):
+        return []
+    return [message.get("role", "") for message in block.content if isinstance(message, dict)]
+
+
+def is_user_message(block: Block) -> bool:
+    return "user" in _roles(block)
+
+
+def _answers(previous: Block, block: Block) -> bool:
+    """The block holds the result of a tool call made in the block before it: a conversation block opening with a
+    `tool` message, or a tool result after a conversation turn (or after the results that answer it)."""
+    roles = _roles(block)
+    if roles and roles[0] == "tool":
+        return True
+    return block.type is BlockType.TOOL_RESULT and previous.type in (BlockType.CONVERSATION, BlockType.TOOL_RESULT)
+
+
+def _units(active: list[Block]) -> list[list[Block]]:
+    units: list[list[Block]] = []
+    for block in active:
+        opens_unit = not units or not _answers(units[-1][-1], block)
+        if not opens_unit and block.type is BlockType.TOOL_RESULT and units[-1][0].type is not BlockType.CONVERSATION:
+            opens_unit = True  # a run of self-contained tool results with no turn before them: each stands alone
+        if opens_unit:
+            units.append([])
+        units[-1].append(block)
+    return units
+
+
+def plan_compaction(active: list[Block], params: CompactionParams, seed: str = "") -> Plan:
+    """Which blocks to summarise and how (see the module docstring). Conversation blocks should carry their
+    content (at least each message's role) so that tool messages and the newest user message are recognised."""
     assert params.target_tokens is not None, "a job's target is settled before it is planned"
     target = params.target_tokens
     total = sum(block.token_count for block in active)
-    recent = (
+    protected = (
         {block.order_key for block in active[len(active) - params.preserve_recent :]}
         if params.preserve_recent
         else set()
     )
-    protected = [b for b in active if b.order_key in recent or (params.preserve_pinned and b.pinned)]
-    candidates = [block for block in active if block.order_key not in {p.order_key for p in protected}]
-    ordered = [b for b in candidates if b.importance < HIGH_IMPORTANCE] + [
-        b for b in candidates if b.importance >= HIGH_IMPORTANCE
-    ]
-    chosen: list[Block] = []
-    for block in ordered:
-        if _projected(total, chosen) <= target:
-            break
-        chosen.append(block)
+    if params.preserve_pinned:
+        protected |= {block.order_key for block in active if block.pinned}
+    newest_user = next((block for block in reversed(active) if is_user_message(block)), None)
+    if newest_user is not None:
+        protected.add(newest_user.order_key)
+    units = [unit for unit in _units(active) if not any(block.order_key in protected for block in unit)]
+    ordinary = [unit for unit in units if max(block.importance for block in unit) < HIGH_IMPORTANCE]
+    important = [unit for unit in units if max(block.importance for block in unit) >= HIGH_IMPORTANCE]
+
+    def chosen(count: int) -> list[Block]:
+        """The blocks of the first `count` units in order of preference, in session order."""
+        taken = [ordinary[:count], important[: max(0, count - len(ordinary))]]
+        return [block for unit in heapq.merge(*taken, key=lambda unit: unit[0].order_key) for block in unit]
+
+    def projected(count: int) -> tuple[int, list[Block], list[Step]]:
+        blocks = chosen(count)
+        steps = _tiers(blocks, seed)
+        top = [step.budget for step in steps if step.tier == steps[-1].tier] if steps else []
+        return total - sum(block.token_count for block in blocks) + sum(top), blocks, steps
+
+    low, high = 0, len(ordinary) + len(important)
+    best = projected(high)
+    if total <= target:
+        best = projected(0)
+    elif best[0] <= target:
+        while high - low > 1:  # projected(low) > target >= projected(high)
+            middle = (low + high) // 2
+            attempt = projected(middle)
+            if attempt[0] <= target:
+                high, best = middle, attempt
+            else:
+                low = middle
+    tokens, blocks, steps = best
     reason = None
-    if _projected(total, chosen) > target:
-        kept = sum(block.token_count for block in protected)
+    if tokens > target:
+        kept = total - sum(block.token_count for unit in units for block in unit)
         reason = (
             f"pinned and recent blocks alone hold {kept} tokens; with the summaries the session cannot get below "
-            f"{_projected(total, chosen)} tokens, above the target of {target}"
+            f"{tokens} tokens, above the target of {target}"
         )
-    chosen.sort(key=lambda block: block.order_key)
-    groups = _groups(chosen)
-    return Plan(groups, [_summary_budget(group) for group in groups], reason)
+    return Plan(steps, len(blocks), sum(block.token_count for block in blocks), reason)
 
 
-def _groups(blocks: list[Block]) -> list[list[Block]]:
-    groups: list[list[Block]] = []
-    for block in blocks:
+def _tiers(blocks: list[Block], seed: str) -> list[Step]:
+    """Tier 1 summarises groups of the blocks; each further tier summarises the one below, until a tier has at
+    most FANOUT summaries. Budgets stand for the summaries' tokens until they are written."""
+    steps: list[Step] = []
+    items = [(block.order_key, block.token_count, actions_for_blocks([block])) for block in blocks]
+    tier = 1
+    while items:
+        tier_steps = []
+        for index, group in enumerate(_groups(items)):
+            key = ids.order_key_at_seeded(group[-1][0], f"{seed}/{tier}/{index}")
+            covered = sum(tokens for _, tokens, _ in group)
+            tier_steps.append(Step(tier, key, [order_key for order_key, _, _ in group], _summary_budget(covered)))
+        steps += tier_steps
+        if len(tier_steps) <= FANOUT:
+            break
+        items = [(step.key, step.budget, SUMMARY_ACTIONS) for step in tier_steps]
+        tier += 1
+    return steps
+
+
+def _groups(items: list[tuple[str, int, int]]) -> list[list[tuple[str, int, int]]]:
+    """Consecutive items (order key, tokens, transaction actions) in groups of at most FANOUT, GROUP_TOKENS and
+    STEP_ACTIONS."""
+    groups: list[list[tuple[str, int, int]]] = []
+    tokens = actions = 0
+    for item in items:
         if (
             not groups
-            or len(groups[-1]) >= GROUP_BLOCKS
-            or sum(b.token_count for b in groups[-1]) + block.token_count > GROUP_TOKENS
+            or len(groups[-1]) >= FANOUT
+            or tokens + item[1] > GROUP_TOKENS
+            or actions + item[2] > STEP_ACTIONS
         ):
             groups.append([])
-        groups[-1].append(block)
+            tokens = actions = 0
+        groups[-1].append(item)
+        tokens += item[1]
+        actions += item[2]
     return groups
 
 
-def _summary_budget(group: list[Block]) -> int:
-    covered = sum(block.token_count for block in group)
+def _summary_budget(covered: int) -> int:
     return max(1, min(MAX_SUMMARY_TOKENS, max(MIN_SUMMARY_TOKENS, covered // 10), covered - 1))
 
 
-def _projected(total: int, chosen: list[Block]) -> int:
-    ordered = sorted(chosen, key=lambda block: block.order_key)
-    return total - sum(block.token_count for block in chosen) + sum(_summary_budget(g) for g in _groups(ordered))
+# ----- running -----
+
+
+@dataclass
+class StepResult:
+    token_delta: int
+    model_calls: int
+    tier: int
+    summary_written: bool
 
 
 class CompactionService:
@@ -148,6 +277,8 @@ class CompactionService:
         send: Callable[[dict[str, Any]], None],
         encoding: str,
         default_target_share: float,
+        concurrency: int = 8,
+        deadline_margin_seconds: float = 30.0,
     ) -> None:
         self.store = store
         self.sessions = sessions
@@ -156,6 +287,8 @@ class CompactionService:
         self.send = send
         self.encoding = encoding
         self.default_target_share = default_target_share
+        self.concurrency = concurrency
+        self.deadline_margin_seconds = deadline_margin_seconds
 
     # ----- queueing -----
 
@@ -190,7 +323,11 @@ class CompactionService:
         try:
             self.send({"tenantId": tenant_id, "sessionHex": session_hex, "jobKey": job["orderKey"]})
         except Exception:
-            self._finish(tenant_id, session_hex, job, "failed", error={"code": "queue_unavailable"})
+            self.store.put_job(
+                tenant_id,
+                session_hex,
+                job | {"status": "failed", "completedAt": utc_now()} | {"error": {"code": "queue_unavailable"}},
+            )
             raise
 
     # ----- reading -----
@@ -221,76 +358,188 @@ class CompactionService:
 
     # ----- running (the queue consumer) -----
 
-    def run(self, tenant_id: str, session_hex: str, job_key: str) -> dict[str, Any] | None:
-        """Do the job once: a redelivered message of a finished job changes nothing. Retryable failures raise (the
-        queue delivers again); others mark the job failed."""
+    def run(
+        self, tenant_id: str, session_hex: str, job_key: str, leg: int = 0, remaining: Remaining = None
+    ) -> dict[str, Any] | None:
+        """Run one leg of the job: plan it (first leg), write summaries until done or until the deadline is near,
+        then finish it or queue its next leg. A redelivered message of a finished job, or one its continuation
+        superseded, changes nothing. Retryable failures raise (the queue delivers again, and the leg resumes
+        from the checkpoint); others mark the job failed."""
         job = self.store.get_job(tenant_id, session_hex, job_key)
-        if job is None or job["status"] in ("completed", "failed"):
+        if job is None or job["status"] in ("completed", "failed") or job.get("leg", 0) > leg:
             return job
         try:
             self.store.claim(tenant_id, session_hex, job["id"], int(time.time()), LOCK_SECONDS)
         except NotFound:  # a Conflict (another compaction runs) propagates: the queue delivers this one later
-            return self._finish(tenant_id, session_hex, job, "failed", error={"code": "session_deleted"})
+            return self._fail(tenant_id, session_hex, job, {"code": "session_deleted"})
+        job |= {"status": "running", "startedAt": job["startedAt"] or utc_now(), "leg": leg}
         try:
-            job |= {"status": "running", "startedAt": job["startedAt"] or utc_now()}
-            self.store.put_job(tenant_id, session_hex, job)
-            result = self._compact(tenant_id, session_hex, job)
-            metering.add(compactions=1, storedTokens=result["newTokens"] - result["previousTokens"])
-            return self._finish(tenant_id, session_hex, job, "completed", **result)
+            self.store.save_progress(tenant_id, session_hex, job)
+            if remaining is not None and remaining() < self.deadline_margin_seconds:
+                return self._continue(tenant_id, session_hex, job)
+            session = self.store.get_session(tenant_id, session_hex)
+            if session is None:
+                return self._fail(tenant_id, session_hex, job, {"code": "session_deleted"})
+            if "plan" not in job:
+                self._plan(tenant_id, session, job)
+            if not self._write_steps(tenant_id, session, job, remaining):
+                return self._continue(tenant_id, session_hex, job)
+            return self._complete(tenant_id, session_hex, job)
+        except Superseded:
+            logger.info("a later leg of this compaction took over", extra={"job": job["id"], "leg": leg})
+            return job
         except ProviderError as error:
             if error.retryable:
                 raise
-            return self._finish(
-                tenant_id, session_hex, job, "failed", error={"code": error.code, "message": error.message}
-            )
-        finally:
-            self.store.release(tenant_id, session_hex, job["id"])
+            return self._fail(tenant_id, session_hex, job, {"code": error.code, "message": error.message})
 
-    def _compact(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> dict[str, Any]:
-        session = self.store.get_session(tenant_id, session_hex)
-        if session is None:
-            raise NotFound("session not found")
+    def fail_dead_lettered(self, tenant_id: str, session_hex: str, job_key: str, leg: int = 0) -> dict[str, Any] | None:
+        """The queue gave up on the job's message: mark the job failed and let the session compact again (its lock
+        and its automatic-compaction mark go), unless the job finished or a later leg carries it on."""
+        job = self.store.get_job(tenant_id, session_hex, job_key)
+        if job is None or job["status"] in ("completed", "failed") or job.get("leg", 0) > leg:
+            return job
+        job |= {"status": "failed", "completedAt": utc_now()}
+        job["error"] = {"code": "dead_lettered", "message": "the compaction failed on every delivery"}
+        self.store.release_failed(tenant_id, session_hex, job)
+        return job
+
+    def _plan(self, tenant_id: str, session: Session, job: dict[str, Any]) -> None:
         if job["targetTokens"] is None:
             job["targetTokens"] = int(session.max_tokens * self.default_target_share)
         params = CompactionParams(job["targetTokens"], job["preservePinned"], job["preserveRecent"])
-        active = self.store.list_blocks(tenant_id, session_hex, limit=10**9, after=None, with_content=False).items
-        previous = sum(block.token_count for block in active)
-        plan = plan_compaction(active, params)
-        model = self._model_of(session)
-        calls = 0
-        new_tokens = previous
-        now = utc_now()
-        for index, (group, budget) in enumerate(zip(plan.groups, plan.summary_budgets, strict=True)):
-            covered = self.store.get_blocks(tenant_id, session_hex, [block.order_key for block in group])
-            text, used = self.summariser.summarise(model, covered, budget)
-            calls += used
-            summary = self._summary_block(session_hex, covered, text, now)
-            self.store.apply_summary(
-                tenant_id,
-                session_hex,
-                summary,
-                covered,
-                now,
-                count=index == len(plan.groups) - 1,
-                summary_ids=session.summary_block_ids,
-            )
-            new_tokens += summary.token_count - sum(block.token_count for block in covered)
-        return {
-            "previousTokens": previous,
-            "newTokens": new_tokens,
-            "blocksCompacted": sum(len(group) for group in plan.groups),
-            "summariesCreated": len(plan.groups),
-            "modelCalls": calls,
+        active = self.store.list_blocks(tenant_id, session.hex, limit=10**9, after=None, with_content=False).items
+        self._read_roles(tenant_id, session.hex, active)
+        plan = plan_compaction(active, params, seed=job["id"])
+        chunks = self.store.put_plan(tenant_id, session.hex, job["orderKey"], [_step_record(s) for s in plan.steps])
+        job |= {
+            "previousTokens": sum(block.token_count for block in active),
+            "blocksCompacted": plan.blocks_compacted,
+            "summariesCreated": plan.summaries_left,
             "targetReached": plan.reason is None,
             "reason": plan.reason,
+            "modelCalls": 0,
+            "plan": {"steps": len(plan.steps), "chunks": chunks, "tiers": plan.steps[-1].tier if plan.steps else 0},
+            "stepsDone": 0,
+            "tokenDelta": 0,
+            "summariesSkipped": 0,
         }
+        self.store.save_progress(tenant_id, session.hex, job)
 
-    def _summary_block(self, session_hex: str, covered: list[Block], text: str, now: str) -> Block:
+    def _read_roles(self, tenant_id: str, session_hex: str, active: list[Block]) -> None:
+        """Give conversation blocks the roles of their messages (read in parallel batches), for the planner's
+        rules on tool messages and the newest user message; the text itself is not kept."""
+        keys = [block.order_key for block in active if block.type is BlockType.CONVERSATION]
+        batches = [keys[start : start + 100] for start in range(0, len(keys), 100)]
+        by_key = {block.order_key: block for block in active}
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            for found in pool.map(lambda batch: self.store.get_blocks(tenant_id, session_hex, batch), batches):
+                for block in found:
+                    by_key[block.order_key].content = [{"role": role} for role in _roles(block)]
+
+    def _steps(self, tenant_id: str, session_hex: str, job: dict[str, Any], start: int) -> Iterator[Step]:
+        """The plan's steps from `start` on, read chunk by chunk as they are reached."""
+        index = 0
+        for chunk in range(job["plan"]["chunks"]):
+            records = self.store.get_plan_chunk(tenant_id, session_hex, job["orderKey"], chunk)
+            if index + len(records) <= start:
+                index += len(records)
+                continue
+            for record in records:
+                if index >= start:
+                    yield Step(record["tier"], record["key"], record["keys"], record["budget"])
+                index += 1
+
+    def _write_steps(self, tenant_id: str, session: Session, job: dict[str, Any], remaining: Remaining) -> bool:
+        """Write the plan's summaries from the checkpoint on, `concurrency` at a time (a tier starts when the one
+        below it is written), until all are written (True) or the deadline is near (False). The checkpoint is
+        the first step not known to be written: steps finished past it are found written when resumed."""
+        model = self._model_of(session)
+        now = utc_now()
+        total = job["plan"]["steps"]
+        steps = self._steps(tenant_id, session.hex, job, job["stepsDone"])
+        upcoming = next(steps, None)
+        index = job["stepsDone"]
+        finished: dict[int, StepResult] = {}
+        in_flight: dict[Future[StepResult], int] = {}
+        tier = upcoming.tier if upcoming else 0
+        last_checkpoint = time.monotonic()
+        stopping = False
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            try:
+                while True:
+                    while upcoming is not None and not stopping and len(in_flight) < self.concurrency:
+                        if remaining is not None and remaining() < self.deadline_margin_seconds:
+                            stopping = True
+                        elif in_flight and upcoming.tier != tier:
+                            break
+                        else:
+                            tier = upcoming.tier
+                            future = pool.submit(self._write_step, tenant_id, session.hex, upcoming, model, now)
+                            in_flight[future] = index
+                            index += 1
+                            upcoming = next(steps, None)
+                    if not in_flight:
+                        break
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        finished[in_flight.pop(future)] = future.result()
+                        self._advance(job, finished)
+                    if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+                        self.store.save_progress(tenant_id, session.hex, job)
+                        last_checkpoint = time.monotonic()
+            except BaseException:
+                for future in in_flight:
+                    future.cancel()
+                raise
+            finally:
+                self._advance(job, finished)
+                self.store.save_progress(tenant_id, session.hex, job)
+        return job["stepsDone"] >= total
+
+    @staticmethod
+    def _advance(job: dict[str, Any], finished: dict[int, StepResult]) -> None:
+        while job["stepsDone"] in finished:
+            result = finished.pop(job["stepsDone"])
+            job["tokenDelta"] += result.token_delta
+            job["modelCalls"] += result.model_calls
+            if not result.summary_written and result.tier == job["plan"]["tiers"]:
+                job["summariesSkipped"] += 1
+            job["stepsDone"] += 1
+
+    def _write_step(self, tenant_id: str, session_hex: str, step: Step, model: Model | None, now: str) -> StepResult:
+        """Summarise the step's blocks that are still active and write the summary with them in one transaction;
+        a step written before (a leg that died) is recognised by its summary and counted, not written again."""
+        calls = 0
+        for _ in range(2):
+            found = {
+                block.order_key: block
+                for block in self.store.get_blocks(tenant_id, session_hex, step.keys + [step.key])
+            }
+            written = found.pop(step.key, None)
+            if written is not None:
+                covered_tokens = sum(b.token_count for b in found.values() if b.compacted_by == written.id)
+                return StepResult(written.token_count - covered_tokens, calls, step.tier, True)
+            covered = [found[key] for key in step.keys if key in found and not found[key].compacted]
+            if not covered:
+                return StepResult(0, calls, step.tier, False)
+            text, used = self.summariser.summarise(model, covered, step.budget)
+            calls += used
+            summary = self._summary_block(session_hex, step.key, covered, text, now)
+            try:
+                self.store.apply_summary(tenant_id, session_hex, summary, covered, now, count=False)
+            except NotFound:
+                continue  # a covered block was deleted or compacted meanwhile: summarise what is left
+            return StepResult(summary.token_count - sum(block.token_count for block in covered), calls, step.tier, True)
+        raise NotFound("the blocks of a compaction step kept changing")
+
+    def _summary_block(self, session_hex: str, key: str, covered: list[Block], text: str, now: str) -> Block:
         """The summary takes the place of the blocks it covers in session order (the millisecond of the last)."""
-        tags = list(dict.fromkeys(tag for block in covered for tag in block.tags))
+        used = Counter(tag for block in covered for tag in block.tags)
+        tags = [tag for tag, _ in used.most_common(SUMMARY_TAGS)]
         return Block(
             session_hex=session_hex,
-            order_key=ids.order_key_at(covered[-1].order_key),
+            order_key=key,
             type=BlockType.SUMMARY,
             content=text,
             token_count=count_tokens(text, self.encoding),
@@ -318,7 +567,29 @@ class CompactionService:
             logger.info("session agent or model missing; summarising offline", extra={"session": session.id})
             return None
 
-    def _finish(self, tenant_id: str, session_hex: str, job: dict[str, Any], status: str, **fields: Any) -> dict:
-        job |= fields | {"status": status, "completedAt": utc_now()}
-        self.store.put_job(tenant_id, session_hex, job)
+    def _continue(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> dict[str, Any]:
+        """Hand the job to a fresh invocation: its progress is committed; the next leg's message goes last, so a
+        failure to send it fails this delivery and the queue runs this leg again."""
+        self.send({"tenantId": tenant_id, "sessionHex": session_hex, "jobKey": job["orderKey"], "leg": job["leg"] + 1})
+        logger.info("compaction continues in a new invocation", extra={"job": job["id"], "steps": job.get("stepsDone")})
         return job
+
+    def _complete(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> dict[str, Any]:
+        job |= {
+            "status": "completed",
+            "completedAt": utc_now(),
+            "newTokens": job["previousTokens"] + job["tokenDelta"],
+            "summariesCreated": max(0, job["summariesCreated"] - job["summariesSkipped"]),
+        }
+        if self.store.finish(tenant_id, session_hex, job, count=job["blocksCompacted"] > 0):
+            metering.add(compactions=1, storedTokens=job["tokenDelta"])
+        return job
+
+    def _fail(self, tenant_id: str, session_hex: str, job: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
+        job |= {"status": "failed", "completedAt": utc_now(), "error": error}
+        self.store.finish(tenant_id, session_hex, job, count=False)
+        return job
+
+
+def _step_record(step: Step) -> dict[str, Any]:
+    return {"tier": step.tier, "key": step.key, "keys": step.keys, "budget": step.budget}

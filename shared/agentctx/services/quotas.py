@@ -2,8 +2,10 @@
 
 Checked before any work, so a refused request saves nothing. The request rate is counted per container in
 one-second windows (each container holds the tenant to its quota; API Gateway usage plans can hold it exactly at
-the edge); token and storage quotas compare the tenant's metered usage, read at most every few seconds per
-container. Quotas change with the admin API and reach every container within 30 seconds.
+the edge). Token and storage quotas are exact: each check reads the tenant's metered usage strongly consistent
+(one call, and none for a tenant without that quota), so once a quota is spent the next request is refused on
+every container; only requests already running may overshoot. Quotas change with the admin API and reach every
+container within 30 seconds.
 """
 
 import calendar
@@ -17,7 +19,6 @@ from agentctx.errors import Throttled
 from agentctx.metering import today
 
 QUOTA_CACHE_SECONDS = 30
-USAGE_CACHE_SECONDS = 5
 
 
 @dataclass
@@ -34,7 +35,6 @@ class QuotaGuard:
         self.default_rate = default_rate
         self._lock = threading.Lock()
         self._quotas: dict[str, tuple[dict[str, Any], float]] = {}
-        self._usage: dict[tuple[str, str], tuple[dict[str, int], float]] = {}
         self._windows: dict[str, tuple[int, int]] = {}
 
     def quotas(self, tenant_id: str) -> dict[str, Any]:
@@ -70,7 +70,7 @@ class QuotaGuard:
         quota = self.quotas(tenant_id).get("tokensPerMonth")
         if quota is None:
             return
-        month = self._totals(tenant_id, today()[:7])
+        month = self.usage.totals(tenant_id, today()[:7])
         used = month["inputTokens"] + month["outputTokens"]
         if used >= quota:
             now = datetime.now(UTC)
@@ -85,20 +85,9 @@ class QuotaGuard:
         quota = self.quotas(tenant_id).get("storedTokens")
         if quota is None:
             return
-        stored = self._totals(tenant_id, "")["storedTokens"]
+        stored = self.usage.stored_tokens(tenant_id)
         if stored >= quota:
             raise Throttled(
                 f"stored token quota of {quota} reached ({stored} stored); compact or delete sessions to make room",
                 {"retryAfterSeconds": 60, "limit": quota},
             )
-
-    def _totals(self, tenant_id: str, prefix: str) -> dict[str, int]:
-        now = time.monotonic()
-        with self._lock:
-            cached = self._usage.get((tenant_id, prefix))
-        if cached and cached[1] > now:
-            return cached[0]
-        totals = self.usage.totals(tenant_id, prefix)
-        with self._lock:
-            self._usage[(tenant_id, prefix)] = (totals, now + USAGE_CACHE_SECONDS)
-        return totals

@@ -45,6 +45,7 @@ from agentctx.services.invocations import (
 from agentctx.services.runtime import (
     APPEND_ATTEMPTS,
     RuntimeSessionService,
+    backoff,
     merge_capabilities,
     preview,
     public_message,
@@ -124,7 +125,7 @@ class EventWriter:
         changes = changes or SessionChanges()
         changes.turn_seq = self.job.seq
         changes.allow_cancelled = stopping
-        for _ in range(APPEND_ATTEMPTS):
+        for attempt in range(APPEND_ATTEMPTS):
             auto = self._auto_compaction_for(writes.get("blocks") or [])
             try:
                 stamped = self.store.append_events(
@@ -149,6 +150,7 @@ class EventWriter:
                     raise TurnStopped(cancelled=False) from None
                 if fresh.turns.cancelled_through >= self.job.seq and not stopping:
                     raise TurnStopped(cancelled=True) from None
+                backoff(attempt)
         else:
             raise SessionMoved(f"the event log kept moving for {APPEND_ATTEMPTS} attempts")  # the queue retries
         self.session.turns.event_seq += len(stamped)
@@ -207,7 +209,9 @@ class TurnService:
                 job.tenant_id, job.session_hex, seq, entry["orderKey"], entry["turnId"], entry["messageId"]
             )
             outcomes.append(self.run_one(session, turn))
-            if seq < job.turn_seq and seconds_left is not None and seconds_left() < self.seconds_per_turn:
+            if seq >= job.turn_seq:
+                return outcomes
+            if seconds_left is not None and seconds_left() < self.seconds_per_turn:
                 self.dispatch(job, f"{job.deduplication_id}-after-{seq}")
                 return outcomes
 

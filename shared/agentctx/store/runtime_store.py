@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from agentctx import ids
 from agentctx.domain import Block, Page
-from agentctx.store.context_store import AutoCompaction, ContextStore, SessionGone, _id_sets, session_pk
+from agentctx.store.context_store import AutoCompaction, ContextStore, SessionGone, block_metrics, session_pk
 from agentctx.store.dynamo import (
     cancellation_codes,
     dynamodb_client,
@@ -96,13 +96,7 @@ class RuntimeStore(ContextStore):
             }
             for offset, event in enumerate(events, start=1)
         ]
-        update = self._metrics_update(
-            pk,
-            now,
-            tokens=sum(block.token_count for block in blocks),
-            count=len(blocks),
-            add=_id_sets(blocks),
-        )["Update"]
+        update = self._metrics_update(pk, now, **block_metrics(blocks))["Update"]
         values = update["ExpressionAttributeValues"]
         sets = ["eventSeq = :newSeq"]
         values[":newSeq"] = {"N": str(expected_seq + len(events))}
@@ -159,16 +153,7 @@ class RuntimeStore(ContextStore):
             }
             for event in stamped
         ]
-        actions += [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": self._block_item(pk, block),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-            for block in blocks
-        ]
+        actions += [action for block in blocks for action in self.block_put_actions(pk, block)]
         actions += [
             {"Put": {"TableName": self.table, "Item": self.message_item(pk, message)}} for message in messages or []
         ]
