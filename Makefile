@@ -3,12 +3,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test lint bench package clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	# checkov pins boto3 below the project's, so it gets a venv of its own (the `scan` extra names it).
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install -q $$($(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['scan'])")
 	touch $(STAMP)
 
 serve: $(STAMP)
@@ -21,6 +24,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	MYPYPATH=shared $(VENV)/bin/mypy --explicit-package-bases shared/agentctx functions infra
+
+# The artifacts as deployed (functions and the layer for the template's runtime and architecture, precompiled).
+package: $(STAMP)
+	$(PY) -m infra.package
 
 bench: $(STAMP)
 	$(PY) -m tests.benchmarks.run

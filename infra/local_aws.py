@@ -33,30 +33,60 @@ def _apply_dynamodb_requests_one_at_a_time() -> None:
 
 
 def _copy_each_table_once_per_transaction() -> None:
-    """moto backs up a table before every action of a transaction (a deep copy each time), so one 100-block
-    append into a 10,000-block table copied it 100 times. One backup per table per transaction is the same
-    rollback; DynamoDB itself pays nothing like either."""
+    """moto backs up every table a transaction touches (a deep copy, for each of its actions) so that it can roll
+    back when a condition fails part-way: a write into a big table, or a burst of writers to one session, spent its
+    time copying. Here the conditions are judged first, as DynamoDB judges them, and a transaction that fails them is
+    refused before anything is written, so none is copied. (What moto checks only while writing, such as an item
+    over 400 KB, could then leave part of a transaction written locally: the service checks sizes before writing.)"""
     from moto.dynamodb import models
+    from moto.dynamodb.exceptions import TransactionCanceledException
 
     original = models.DynamoDBBackend.transact_write_items
 
+    def no_copy(value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, models.Table) else copy.deepcopy(value, memo)
+
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        backups: dict[int, Any] = {}
-
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            if not isinstance(value, models.Table):
-                return copy.deepcopy(value, memo)
-            if id(value) not in backups:
-                backups[id(value)] = copy.deepcopy(value, memo)
-            return backups[id(value)]
-
-        models.copy = SimpleNamespace(deepcopy=deepcopy)  # type: ignore[assignment]
+        refused = _failed_conditions(self, transact_items)
+        if refused is not None:
+            raise TransactionCanceledException(refused)
+        models.copy = SimpleNamespace(deepcopy=no_copy)  # type: ignore[assignment]
         try:
             original(self, transact_items)
         finally:
             models.copy = copy
 
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _failed_conditions(backend: Any, transact_items: list[dict[str, Any]]) -> list[Any] | None:
+    """The cancellation reasons of a transaction whose conditions do not all hold, judged on the table as it is
+    (as DynamoDB judges them: one action per item, so the transaction's own writes cannot change the answer), or
+    None when they all hold. Under contention most transactions fail here, and moto's rollback copy (the whole
+    table, every time) is what made a burst of writers to one session slow."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import ConditionalCheckFailed
+
+    reasons: list[Any] = []
+    for action in transact_items:
+        kind, operation = next(iter(action.items()))
+        condition = operation.get("ConditionExpression")
+        holds = True
+        if condition is not None and operation.get("TableName") in backend.tables:
+            table = backend.tables[operation["TableName"]]
+            if kind == "Put":
+                key = {table.hash_key_attr: operation["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = operation["Item"][table.range_key_attr]
+            else:
+                key = operation["Key"]
+            current = backend.get_item(operation["TableName"], key)
+            names, values = operation.get("ExpressionAttributeNames"), operation.get("ExpressionAttributeValues")
+            holds = get_filter_expression(condition, names, values).expr(current)
+        reasons.append(
+            (None, None, None) if holds else ("ConditionalCheckFailed", ConditionalCheckFailed().message, None)
+        )
+    return reasons if any(code is not None for code, _, _ in reasons) else None
 
 
 @contextmanager

@@ -25,6 +25,8 @@ LOCAL_RESOURCES = {
     "CompactionDeadLetterQueue": "agentctx-compaction-dlq",
     "TurnQueue": "agentctx-turns.fifo",
     "TurnDeadLetterQueue": "agentctx-turns-dlq.fifo",
+    "SessionJobQueue": "agentctx-session-jobs",
+    "SessionJobDeadLetterQueue": "agentctx-session-jobs-dlq",
 }
 LOCAL_ENVIRONMENT = {
     "CONTEXT_TABLE_NAME": LOCAL_RESOURCES["ContextTable"],
@@ -34,6 +36,7 @@ LOCAL_ENVIRONMENT = {
     # moto's queue URLs are fixed by region, account and name
     "COMPACTION_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['CompactionQueue']}",
     "TURN_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['TurnQueue']}",
+    "SESSION_JOB_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['SessionJobQueue']}",
 }
 
 # So the seed's curl examples work on a fresh machine with no account anywhere.
@@ -92,6 +95,9 @@ def main() -> None:
         turns = QueueWorker(
             queues["TurnQueue"], load_function_handler(str(ROOT / "functions" / "turns" / "handler.py"))
         ).start()
+        session_jobs = QueueWorker(
+            queues["SessionJobQueue"], load_function_handler(str(ROOT / "functions" / "session_jobs" / "handler.py"))
+        ).start()
         publisher = StreamWorker(
             LOCAL_RESOURCES["ContextTable"], load_function_handler(str(ROOT / "functions" / "events" / "handler.py"))
         ).start()
@@ -123,6 +129,7 @@ def main() -> None:
         dead_letters.stop()
         triggers.stop()
         turns.stop()
+        session_jobs.stop()
         publisher.stop()
 
 

@@ -24,6 +24,8 @@ os.environ.update(
         "IDEMPOTENCY_TABLE_NAME": "test-idempotency",
         "EVENT_BUS_NAME": "test-events",
         "TURN_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/test-turns.fifo",
+        "SESSION_JOB_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/test-session-jobs",
+        "SESSION_JOB_RETRY_SECONDS": "0",
         "SSE_POLL_SECONDS": "0.02",
         "SSE_HEARTBEAT_SECONDS": "0.3",
         "SSE_MAX_SECONDS": "1",
@@ -41,6 +43,8 @@ RESOURCES = {
     "CompactionDeadLetterQueue": "test-compaction-dlq",
     "TurnQueue": "test-turns.fifo",
     "TurnDeadLetterQueue": "test-turns-dlq.fifo",
+    "SessionJobQueue": "test-session-jobs",
+    "SessionJobDeadLetterQueue": "test-session-jobs-dlq",
 }
 
 

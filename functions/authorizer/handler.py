@@ -1,4 +1,4 @@
-"""API Gateway Lambda authorizer: maps the API key (X-API-Key or Authorization: Bearer) to its tenant.
+"""API Gateway Lambda authorizer: maps the API key (X-API-Key, Authorization: Bearer, or bare) to its tenant.
 
 An unknown or revoked key raises "Unauthorized", which API Gateway answers with 401; a known one is allowed with
 the tenant id in the authorizer context, which the functions read instead of looking the key up again.
@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 
 from agentctx.errors import Unauthorized
 from agentctx.observability import logger
+from agentctx.services.tenants import api_key_from
 from agentctx.wiring import tenant_service
 
 
@@ -21,8 +22,7 @@ from agentctx.wiring import tenant_service
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)
 def lambda_handler(event: APIGatewayAuthorizerRequestEvent, context: Any) -> dict[str, Any]:
     headers = event.headers
-    bearer = headers.get("authorization", "")
-    key = headers.get("x-api-key") or (bearer[7:].strip() if bearer.lower().startswith("bearer ") else None)
+    key = api_key_from(headers.get("x-api-key"), headers.get("authorization"))
     try:
         tenant_id = tenant_service().authenticate(key)
     except Unauthorized as error:

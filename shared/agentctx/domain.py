@@ -75,6 +75,41 @@ class Block:
 
 
 @dataclass
+class ForkFilter:
+    include_by_tag: list[str] | None
+    exclude_by_tag: list[str] | None
+    include_pinned: bool
+    include_summaries: bool
+
+    def keeps(self, block: Block) -> bool:
+        """Pinned blocks (when includePinned) and summaries (when includeSummaries) are kept whatever their tags;
+        any other block needs one of includeByTag (when given) and none of excludeByTag."""
+        if block.type is BlockType.SUMMARY and not self.include_summaries:
+            return False
+        if (block.pinned and self.include_pinned) or block.type is BlockType.SUMMARY:
+            return True
+        if self.include_by_tag is not None and not set(block.tags) & set(self.include_by_tag):
+            return False
+        return not (self.exclude_by_tag and set(block.tags) & set(self.exclude_by_tag))
+
+
+@dataclass
+class ForkCopy:
+    """A fork whose blocks are still being copied from its source, in order, in the background. Its blocks up to
+    `copied_through` (an order key; empty before the first) are its own; the source's blocks after that and up
+    to `through` (the fork point) that its filter keeps are read from the source until copied; its blocks after
+    `through` are those appended to the fork."""
+
+    source_hex: str
+    through: str
+    copied_through: str
+    filter: ForkFilter
+
+    def from_source(self, order_key: str) -> bool:
+        return self.copied_through < order_key <= self.through
+
+
+@dataclass
 class Session:
     tenant_id: str
     hex: str
@@ -93,9 +128,12 @@ class Session:
     block_count: int = 0
     compaction_count: int = 0
     invocation_count: int = 0
-    pinned_block_ids: set[str] = field(default_factory=set)
-    summary_block_ids: set[str] = field(default_factory=set)
+    # Active pinned blocks and summaries: counts only, so the session item stays small whatever their number.
+    pinned_count: int = 0
+    summary_count: int = 0
     forked_from: str | None = None
+    # While a fork's blocks are being copied (see ForkCopy); None once they are all its own.
+    copy: ForkCopy | None = None
     # The agent-runtime surface (/v1/sessions): its agent, model override and session-level capabilities.
     runtime: "RuntimeConfig | None" = None
     turns: "TurnState" = field(default_factory=lambda: TurnState())
@@ -123,6 +161,8 @@ class RuntimeConfig:
     model_id: str | None = None
     # As the client sent them (validated): merged over the agent's configs when a turn runs.
     capabilities: list["CapabilityRef"] = field(default_factory=list)
+    locale: str | None = None  # BCP 47, as the client gave it
+    forked_from: str | None = None  # the session this one was forked from
 
 
 @dataclass
@@ -216,6 +256,10 @@ class Agent:
     created_at: str
     updated_at: str
     description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    status: str = "active"  # or "archived"
+    # Files copied into each new session of this agent: [{"path", "content"}]
+    initial_files: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def id(self) -> str:

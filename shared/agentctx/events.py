@@ -101,7 +101,7 @@ def events_from_stream_record(record: dict[str, Any]) -> list[DomainEvent]:
             "status": status,
             "usage": logged["data"].get("usage"),
             "blocksCreated": logged["data"].get("blocks_created", []),
-            "error": logged["data"].get("error"),
+            "error": _turn_error(logged["data"]),
         }
         return [event(f"Turn {status.title()}", logged["ts"], data)]
     if sk.startswith("C#") and name in ("INSERT", "MODIFY"):
@@ -112,3 +112,10 @@ def events_from_stream_record(record: dict[str, Any]) -> list[DomainEvent]:
             data = {"compactionId": job["id"], "sessionId": session_id} | {field: job[field] for field in fields}
             return [event(f"Compaction {job['status'].title()}", job["completedAt"], data)]
     return []
+
+
+def _turn_error(data: dict[str, Any]) -> dict[str, Any] | None:
+    """`turn.failed` carries Everruns' `error` (the message) and `error_code`; the bus event keeps {code, message}."""
+    if "error_code" not in data:
+        return None
+    return {"code": data["error_code"], "message": data["error"]}

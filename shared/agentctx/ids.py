@@ -27,6 +27,7 @@ RUNTIME_SESSION_PREFIX = "session_"
 EVENT_PREFIX = "event_"
 TURN_PREFIX = "turn_"
 MESSAGE_PREFIX = "message_"
+TOOL_CALL_PREFIX = "toolcall_"
 _SESSION_ID = re.compile(r"^(?:sess_|session_)([0-9a-f]{32})$")
 _BLOCK_ID = re.compile(r"^blk_([0-9a-f]{32})([0-9a-hjkmnp-tv-z]{26})$")
 

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     bedrock_region: str | None = None
     openai_base_url: str = ""
     openai_api_key: SecretStr = SecretStr("")
+    # The organization's default model: what an agent created without `default_model_id` runs on (listed under
+    # /v1/models as a built-in model). The offline model locally; a deployment names a Bedrock model here.
+    default_model_provider: str = "offline"
+    default_model_provider_model_id: str = "offline-1"
+    default_model_context_window: int = Field(default=200_000, ge=1_000)
+    default_model_max_output_tokens: int = Field(default=4_096, ge=1)
     # The agent loop: at most this many model calls per invocation.
     max_agent_steps: int = Field(default=8, ge=1, le=50)
     # And at most this many tool calls: each becomes a block written in the invocation's (or turn's) one final
@@ -63,13 +69,40 @@ class Settings(BaseSettings):
     turn_seconds: float = Field(default=120.0, gt=0)
     # A failed turn job comes back after this many seconds (not the queue's visibility timeout).
     turn_retry_seconds: int = Field(default=2, ge=0, le=900)
+    # Background work on whole sessions (purging a deleted session's items, copying a fork's blocks): its queue,
+    # and the write capacity such a job may use per second, under the 1,000 WCU one partition (one session)
+    # takes, so the session's other writers keep room.
+    session_job_queue_url: str = ""
+    purge_write_units_per_second: int = Field(default=500, ge=1, le=1_000)
+    # A session job not finished in one invocation continues after this many seconds; a copy job that finds no
+    # fork yet looks again this often (12 times).
+    session_job_retry_seconds: int = Field(default=5, ge=0, le=900)
     # The EventBridge bus that domain events go to.
     event_bus_name: str = "agentctx-events"
     # Idempotency-Key records (Powertools' idempotency table) and how long a key is remembered.
     idempotency_table_name: str = "agentctx-idempotency"
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    # In AWS the secrets live in SSM Parameter Store (SecureString): a function that needs one is given the
+    # parameter's name here and reads it once per container; locally and in tests the plain values above apply.
+    cursor_secret_parameter: str = ""
+    admin_key_sha256_parameter: str = ""
+    openai_api_key_parameter: str = ""
+
+
+_SECRETS = ("cursor_secret", "admin_key_sha256", "openai_api_key")
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    names = {field: getattr(settings, f"{field}_parameter") for field in _SECRETS}
+    if not any(names.values()):
+        return settings
+    from aws_lambda_powertools.utilities.parameters import get_parameters_by_name
+
+    values = get_parameters_by_name({name: {} for name in names.values() if name}, decrypt=True, max_age=365 * 86_400)
+    update: dict[str, object] = {}
+    for field, name in names.items():
+        if name:
+            update[field] = values[name] if field == "admin_key_sha256" else SecretStr(values[name])
+    return settings.model_copy(update=update)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from agentctx.services.blocks import BlockService
     from agentctx.services.catalog import CatalogService
     from agentctx.services.compaction import CompactionService
+    from agentctx.services.event_query import EventQueryService
     from agentctx.services.invocations import InvocationService
     from agentctx.services.quotas import QuotaGuard
     from agentctx.services.runtime import RuntimeSessionService
@@ -68,8 +69,19 @@ def session_service() -> "SessionService":
         return settings.default_max_tokens
 
     return SessionService(
-        context_store(), cursor_codec(), SessionLimits(max_tokens_for, settings.auto_compaction_share)
+        context_store(),
+        cursor_codec(),
+        SessionLimits(max_tokens_for, settings.auto_compaction_share),
+        queue_job=session_job_queue().send,
+        purge_write_units=settings.purge_write_units_per_second,
     )
+
+
+@lru_cache(maxsize=1)
+def session_job_queue() -> "MessageQueue":
+    from agentctx.store.queue import MessageQueue
+
+    return MessageQueue(get_settings().session_job_queue_url)
 
 
 @lru_cache(maxsize=1)
@@ -215,6 +227,13 @@ def runtime_service() -> "RuntimeSessionService":
         cursor_codec(),
         dispatch_turn if get_settings().turn_queue_url else None,
     )
+
+
+@lru_cache(maxsize=1)
+def event_query_service() -> "EventQueryService":
+    from agentctx.services.event_query import EventQueryService
+
+    return EventQueryService(runtime_service())
 
 
 @lru_cache(maxsize=1)

@@ -43,6 +43,8 @@ BENCH_RESOURCES = {
     "CompactionDeadLetterQueue": "bench-compaction-dlq",
     "TurnQueue": "bench-turns.fifo",
     "TurnDeadLetterQueue": "bench-turns-dlq.fifo",
+    "SessionJobQueue": "bench-session-jobs",
+    "SessionJobDeadLetterQueue": "bench-session-jobs-dlq",
 }
 
 
@@ -112,7 +114,7 @@ def _seed_session(tenant: str, blocks: int) -> str:
     ]
     session.total_tokens = sum(block.token_count for block in built)
     session.block_count = len(built)
-    session.pinned_block_ids = {block.id for block in built if block.pinned}
+    session.pinned_count = sum(1 for block in built if block.pinned)
     context_store().create_session(session, built)
     return session.id
 
@@ -195,6 +197,7 @@ def bench_environment() -> None:
             "TENANTS_TABLE_NAME": "bench-tenants",
             "IDEMPOTENCY_TABLE_NAME": "bench-idempotency",
             "COMPACTION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-compaction",
+            "SESSION_JOB_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-session-jobs",
             "POWERTOOLS_METRICS_NAMESPACE": "AgentContextBench",
             "POWERTOOLS_METRICS_DISABLED": "true",  # keep the turn worker's metric lines out of the figures
             "POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -206,6 +209,11 @@ def main() -> None:
     bench_environment()
     print("## Cold import of each function's handler (fresh process)\n")
     print("\n".join(import_times()))
+
+    from tests.benchmarks.artifact_import_bench import artifact_import_times
+
+    print("\n## Cold import from the built artifacts (`make package`, bare interpreter, as Lambda runs them)\n")
+    print("\n".join(artifact_import_times()))
     print("\n## DynamoDB calls and wall time per operation (embedded moto store)\n")
     print("\n".join(dynamodb_operations()))
 
@@ -229,6 +237,11 @@ def main() -> None:
 
     print("\n## Agent-runtime sessions: calls per operation, turn latency, SSE delivery (offline model)\n")
     print("\n".join(turn_figures()))
+
+    from tests.benchmarks.bounded_bench import bounded_rows
+
+    print("\n## Requests at 1,000 and 10,000 blocks: calls, capacity units, response bytes (issue 13)\n")
+    print("\n".join(bounded_rows()))
 
 
 if __name__ == "__main__":

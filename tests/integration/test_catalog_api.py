@@ -28,7 +28,9 @@ def test_model_lifecycle(api):
         and updated["max_output_tokens"] == 2048
         and updated["created_at"] == model["created_at"]
     )
-    assert api.get("/v1/models").json() == {"data": [updated], "has_more": False, "next_cursor": None}
+    listed = api.get("/v1/models").json()
+    assert listed["data"][1:] == [updated] and not listed["has_more"] and listed["next_cursor"] is None
+    assert listed["data"][0]["source"] == "predefined"  # the organization's built-in default model comes first
     assert api.delete(f"/v1/models/{model['id']}").json() == {"id": model["id"], "deleted": True}
     assert api.get(f"/v1/models/{model['id']}").status_code == 404
 
@@ -51,7 +53,7 @@ def test_agent_lifecycle_and_slug_resolution(api):
     renamed = api.patch(f"/v1/agents/{agent['id']}", json={"slug": "helper-2"}).json()
     assert renamed["slug"] == "helper-2"
     assert create_agent(api, model["id"]).status_code == 201  # the old slug is free again
-    assert api.delete(f"/v1/agents/{agent['id']}").json()["deleted"] is True
+    assert api.delete(f"/v1/agents/{agent['id']}").status_code == 204
     assert [a["slug"] for a in api.get("/v1/agents").json()["data"]] == ["helper"]
 
 
@@ -102,4 +104,4 @@ def test_another_tenants_models_and_agents_are_404(api, other_api):
         assert response.status_code == 404, (method, path)
     assert other_api.post("/v1/aip/invoke", json={"agent": "helper", "prompt": "hi"}).status_code == 404
     assert create_agent(other_api, model["id"]).status_code == 400
-    assert other_api.get("/v1/models").json()["data"] == []
+    assert [m["source"] for m in other_api.get("/v1/models").json()["data"]] == ["predefined"]

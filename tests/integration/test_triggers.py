@@ -127,9 +127,13 @@ def test_a_passing_model_failure_is_retried_without_appending_twice(api, code_as
 
 
 def test_the_rule_routes_requests_from_the_default_bus_to_the_queue(aws):
+    """Only requests of the configured source from this account: other principals' events stay out."""
     events = boto3.client("events")
-    rule = sam_template()["Resources"]["TriggerRule"]["Properties"]
-    events.put_rule(Name="trigger", EventPattern=json.dumps(rule["EventPattern"]))
+    template = sam_template()
+    rule = template["Resources"]["TriggerRule"]["Properties"]
+    source = template["Parameters"]["TriggerEventSource"]["Default"]
+    pattern = rule["EventPattern"] | {"source": [source], "account": ["123456789012"]}  # the Refs, resolved
+    events.put_rule(Name="trigger", EventPattern=json.dumps(pattern))
     events.put_targets(
         Rule="trigger",
         Targets=[
@@ -142,12 +146,13 @@ def test_the_rule_routes_requests_from_the_default_bus_to_the_queue(aws):
         ],
     )
 
-    events.put_events(
-        Entries=[{"Source": "com.example", "DetailType": "Agent Invocation Requested", "Detail": json.dumps({"x": 1})}]
-    )
+    for sender, detail in ((source, {"x": 1}), ("com.example", {"x": 2})):
+        events.put_events(
+            Entries=[{"Source": sender, "DetailType": "Agent Invocation Requested", "Detail": json.dumps(detail)}]
+        )
 
-    received = boto3.client("sqs").receive_message(QueueUrl=aws["TriggerQueue"]).get("Messages", [])
-    assert [json.loads(m["Body"])["detail"] for m in received] == [{"x": 1}]
+    received = boto3.client("sqs").receive_message(QueueUrl=aws["TriggerQueue"], MaxNumberOfMessages=10)
+    assert [json.loads(m["Body"])["detail"] for m in received.get("Messages", [])] == [{"x": 1}]
 
 
 def test_an_unreadable_message_goes_to_the_dead_letter_queue_after_three_tries(aws):

@@ -20,7 +20,7 @@ def test_api_is_a_rest_api_with_a_lambda_request_authorizer(translated):
     resources = translated["Resources"]
     apis = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     assert len(apis) == 1
-    schemes = apis[0]["Properties"]["Body"]["securityDefinitions"]
+    schemes = apis[0]["Properties"]["Body"]["components"]["securitySchemes"]
     assert schemes["ApiKeyAuthorizer"]["x-amazon-apigateway-authtype"] == "custom"
     assert schemes["ApiKeyAuthorizer"]["x-amazon-apigateway-authorizer"]["type"] == "request"
 
@@ -65,16 +65,14 @@ def test_no_function_may_scan(template):
     assert not re.search(r"dynamodb:Scan", text)
 
 
-def test_invoke_routes_stream_through_api_gateway_and_a_function_url(translated):
+def test_invoke_routes_stream_through_api_gateway_only(translated):
     resources = translated["Resources"]
     body = next(r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi")["Properties"]["Body"]
     for path in ("/v1/aip/invoke", "/.well-known/aip/invoke"):
         integration = body["paths"][path]["post"]["x-amazon-apigateway-integration"]
         assert integration["responseTransferMode"] == "STREAM"
         assert integration["uri"]["Fn::Sub"].endswith("/response-streaming-invocations")
-    url = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::Url")
-    assert url["Properties"]["InvokeMode"] == "RESPONSE_STREAM"
-    assert url["Properties"]["AuthType"] == "NONE"
+    assert not [r for r in resources.values() if r["Type"] == "AWS::Lambda::Url"], "a Function URL bypasses the API"
     environment = resources["InvokeFunction"]["Properties"]["Environment"]["Variables"]
     assert environment["AWS_LWA_INVOKE_MODE"] == "response_stream"
     assert environment["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"

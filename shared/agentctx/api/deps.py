@@ -3,29 +3,30 @@
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader
 
 from agentctx.errors import Unauthorized
-from agentctx.services.tenants import admin_key_matches
+from agentctx.services.tenants import admin_key_matches, api_key_from
 from agentctx.settings import get_settings
 from agentctx.wiring import quota_guard, tenant_service
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
-bearer = HTTPBearer(auto_error=False)
+# `Bearer <key>` or a bare key (the Everruns SDK sends `Authorization: <key>`)
+authorization_header = APIKeyHeader(name="Authorization", auto_error=False)
 admin_key_header = APIKeyHeader(name="X-Admin-Key", auto_error=False)
 
 
 def current_tenant(
     request: Request,
     api_key: Annotated[str | None, Security(api_key_header)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    authorization: Annotated[str | None, Security(authorization_header)],
 ) -> str:
     """Behind API Gateway the Lambda authorizer has already checked the key and passes the tenant; the local
     server and a Function URL have no authorizer, so the same check runs here."""
     event = request.scope.get("aws.event") or {}
     tenant_id = ((event.get("requestContext") or {}).get("authorizer") or {}).get("tenantId")
     if not tenant_id:
-        tenant_id = tenant_service().authenticate(api_key or (credentials.credentials if credentials else None))
+        tenant_id = tenant_service().authenticate(api_key_from(api_key, authorization))
     request.state.tenant_id = tenant_id  # the request is metered for this tenant
     request.state.rate = quota_guard().admit(tenant_id)
     return tenant_id

@@ -2,7 +2,7 @@
 
 from agentctx.domain import Block, Session
 from agentctx.ids import SESSION_PREFIX
-from agentctx.schemas import BlockMetadata, BlockOut, SessionListItem, SessionMetrics, SessionOut
+from agentctx.schemas import BlockMetadata, BlockOut, SessionListItem, SessionMeta, SessionMetrics, SessionOut
 from agentctx.services.sessions import SessionView
 
 
@@ -32,11 +32,18 @@ def session_list_item(session: Session) -> SessionListItem:
 
 
 def session_out(view: SessionView) -> SessionOut:
-    pinned = view.session.pinned_block_ids
-    return SessionOut(
-        **dict(session_list_item(view.session)),
-        blocks=view.block_ids,
-        pinned_blocks=[block_id for block_id in view.block_ids if block_id in pinned],
+    return SessionOut(**dict(session_list_item(view.session)), blocks=view.block_ids, pinned_blocks=view.pinned_ids)
+
+
+def session_meta(view: SessionView, request_id: str) -> SessionMeta:
+    """The request id, and for a list of ids cut short, where GET .../blocks pages on from."""
+    path = f"/v1/aip/sessions/{view.session.id}/blocks"
+    return SessionMeta(
+        request_id=request_id,
+        blocks_truncated=view.blocks_cursor is not None,
+        blocks_next=f"{path}?cursor={view.blocks_cursor}" if view.blocks_cursor else None,
+        pinned_blocks_truncated=view.pinned_cursor is not None,
+        pinned_blocks_next=f"{path}?pinned=true&cursor={view.pinned_cursor}" if view.pinned_cursor else None,
     )
 
 

@@ -49,6 +49,7 @@ class Capability:
     name: ClassVar[str]
     description: ClassVar[str]
     features: ClassVar[list[str]] = []
+    category: ClassVar[str] = "general"  # how Everruns groups capabilities in its catalogue
     config_model: ClassVar[type[CapabilityConfig]] = CapabilityConfig
 
     def validate_config(self, config: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ class CurrentTime(Capability):
     ref = "current_time"
     name = "Current time"
     description = "Tells the agent the current date and time."
+    category = "utilities"
     features = ["time"]
     config_model = CurrentTimeConfig
 

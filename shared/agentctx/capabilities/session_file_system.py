@@ -22,7 +22,8 @@ class SessionFileSystemConfig(CapabilityConfig):
     read_only: bool = False
 
 
-def _path(raw: Any) -> str:
+def file_path(raw: Any) -> str:
+    """A normalised relative path; ValueError for anything that could name a file outside the session."""
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError("path must be a non-empty string")
     path = raw.strip()
@@ -42,6 +43,7 @@ class SessionFileSystem(Capability):
     ref = "session_file_system"
     name = "Session file system"
     description = "Files kept per session: the agent reads, writes, lists, greps and deletes them."
+    category = "file_system"
     features = ["file_system"]
     config_model = SessionFileSystemConfig
 
@@ -81,7 +83,7 @@ class SessionFileSystem(Capability):
     @staticmethod
     def _run(tool: str, tool_input: dict[str, Any], config: SessionFileSystemConfig, files: Any) -> ToolResult:
         if tool == "read_file":
-            path = _path(tool_input.get("path"))
+            path = file_path(tool_input.get("path"))
             content = files.read(path)
             if content is None:
                 return ToolResult({"error": f"no file {path}"}, is_error=True)
@@ -103,7 +105,7 @@ class SessionFileSystem(Capability):
         if config.read_only:
             return ToolResult({"error": "the session's files are read-only for this agent"}, is_error=True)
         if tool == "write_file":
-            path = _path(tool_input.get("path"))
+            path = file_path(tool_input.get("path"))
             content = tool_input.get("content")
             if not isinstance(content, str):
                 raise ValueError("content must be a string")
@@ -116,6 +118,6 @@ class SessionFileSystem(Capability):
             files.write(path, content)
             return ToolResult({"path": path, "bytes": size})
         if tool == "delete_file":
-            path = _path(tool_input.get("path"))
+            path = file_path(tool_input.get("path"))
             return ToolResult({"path": path, "deleted": files.delete(path)})
         return ToolResult({"error": f"unknown tool {tool!r}"}, is_error=True)

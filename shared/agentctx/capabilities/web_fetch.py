@@ -120,6 +120,7 @@ class WebFetch(Capability):
     ref = "web_fetch"
     name = "Web fetch"
     description = "Fetches a public web page or API response over http(s)."
+    category = "web"
     features = ["web"]
     config_model = WebFetchConfig
 

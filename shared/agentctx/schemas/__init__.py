@@ -47,6 +47,20 @@ class Envelope(ResponseModel, Generic[T]):
     meta: Meta
 
 
+class SessionMeta(Meta):
+    """When a session has more blocks (or pinned blocks) than it lists, says so and where the listing pages on."""
+
+    blocks_truncated: bool = False
+    blocks_next: str | None = Field(default=None, description="GET this for the blocks after those listed")
+    pinned_blocks_truncated: bool = False
+    pinned_blocks_next: str | None = Field(default=None, description="GET this for the pinned blocks after those")
+
+
+class SessionEnvelope(ResponseModel):
+    data: "SessionOut"
+    meta: SessionMeta
+
+
 class ListEnvelope(ResponseModel, Generic[T]):
     data: list[T]
     meta: ListMeta
@@ -113,7 +127,8 @@ class SessionListItem(ResponseModel):
 
 
 class SessionOut(SessionListItem):
-    """A session with its active block ids in order, and the pinned ones among them."""
+    """A session with its active block ids in order, and the pinned ones among them: the first 1,000 of each;
+    `meta` says when there are more and where to page them."""
 
     blocks: list[str]
     pinned_blocks: list[str]

@@ -2,15 +2,16 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from agentctx.domain import SessionStatus
 from agentctx.schemas import MAX_SESSION_TAGS, Tag
-from agentctx.schemas.catalog import CapabilityRefIn, CapabilityRefOut, SnakeRequestModel
+from agentctx.schemas.catalog import CapabilityRefIn, CapabilityRefOut, EverrunsFields, Handle, SnakeRequestModel
 from agentctx.schemas.limits import SMALL_JSON
 
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Title = Annotated[str, StringConstraints(max_length=256, strip_whitespace=True)]
+Locale = Annotated[str, StringConstraints(min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")]
 Tags = Annotated[list[Tag], Field(max_length=MAX_SESSION_TAGS)]
 
 
@@ -18,8 +19,12 @@ def _unique(tags: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(tags)) if tags is not None else None
 
 
-class RuntimeSessionCreate(SnakeRequestModel):
-    agent_id: Reference = Field(description="The agent working in this session: agent_{32-hex} (or a dashed UUID)")
+class RuntimeSessionCreate(EverrunsFields):
+    agent_id: Reference | None = Field(
+        default=None, description="The agent working in this session: agent_{32-hex} (or a dashed UUID)"
+    )
+    agent_name: Handle | None = Field(default=None, description="The agent by its name (handle), instead of agent_id")
+    locale: Locale | None = Field(default=None, description="BCP 47; recorded on the session")
     title: Title | None = None
     tags: Tags = []
     model_id: Reference | None = Field(
@@ -30,6 +35,26 @@ class RuntimeSessionCreate(SnakeRequestModel):
     )
 
     _tags_unique = field_validator("tags")(_unique)
+
+    @model_validator(mode="after")
+    def _one_agent(self) -> "RuntimeSessionCreate":
+        if (self.agent_id is None) == (self.agent_name is None):
+            raise ValueError("give the agent as agent_id or as agent_name (exactly one)")
+        return self
+
+
+class ForkRequest(SnakeRequestModel):
+    """Everruns' fork body: omitted fields inherit the parent's (title defaults to "{parent title} (fork)")."""
+
+    title: Title | None = None
+    tags: Tags | None = None
+
+    _tags_unique = field_validator("tags")(_unique)
+
+
+class CancelOut(BaseModel):
+    status: Literal["cancelled", "no_op"]
+    message: str
 
 
 class RuntimeSessionUpdate(SnakeRequestModel):
@@ -62,6 +87,9 @@ class RuntimeSessionOut(BaseModel):
     updated_at: str
     started_at: str | None
     finished_at: str | None
+    harness_id: str
+    locale: str | None = None
+    forked_from_session_id: str | None = None
 
 
 class TextContent(SnakeRequestModel):
@@ -74,10 +102,33 @@ class InputMessage(SnakeRequestModel):
     content: Annotated[list[TextContent], Field(min_length=1, max_length=50)]
 
 
+class Controls(SnakeRequestModel):
+    """Everruns' per-message controls, applied to that message's turn."""
+
+    model_id: Reference | None = Field(default=None, description="The model for this turn (id or name)")
+    max_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
+        default=None, description="At most the model's max_output_tokens"
+    )
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    locale: Locale | None = Field(default=None, description="Recorded with the message")
+    error_disclosure: str | None = Field(default=None, description="Accepted; errors are always disclosed")
+    hints: dict[str, Any] | None = Field(default=None, description="Accepted and recorded")
+    reasoning: Any = Field(default=None, description="Accepted and recorded")
+
+
+class ExternalActor(SnakeRequestModel):
+    actor_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    source: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    actor_name: Annotated[str, StringConstraints(max_length=256)] | None = None
+    metadata: Annotated[dict[str, str], Field(max_length=50)] | None = None
+
+
 class MessageCreate(SnakeRequestModel):
     message: InputMessage
     metadata: Annotated[dict[str, Any], Field(max_length=50), SMALL_JSON] | None = None
     tags: Tags = []
+    controls: Controls | None = None
+    external_actor: ExternalActor | None = None
 
 
 class MessageOut(BaseModel):
@@ -88,6 +139,8 @@ class MessageOut(BaseModel):
     metadata: dict[str, Any] | None = None
     tags: list[str] = []
     turn_id: str | None = None
+    controls: dict[str, Any] | None = None
+    external_actor: dict[str, Any] | None = None
     created_at: str
 
 
@@ -106,10 +159,23 @@ class EventOut(BaseModel):
     data: dict[str, Any]
 
 
+class ToolDefinitionOut(BaseModel):
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    type: Literal["builtin"] = "builtin"
+
+
 class CapabilityOut(BaseModel):
+    """Ours (ref, tools) and Everruns' CapabilityInfo (id = ref, status, category, tool_definitions)."""
+
+    id: str
     ref: str
     name: str
     description: str
+    status: Literal["available"] = "available"
+    category: str
     config_schema: dict[str, Any]
     features: list[str]
     tools: list[str]
+    tool_definitions: list[ToolDefinitionOut]

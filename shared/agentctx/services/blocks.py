@@ -4,15 +4,26 @@ Every write counts the block's tokens and updates the session's metrics in the s
 """
 
 import json
+from dataclasses import replace
 
 from agentctx import ids, metering
 from agentctx.domain import DEFAULT_IMPORTANCE, Block, BlockType, render_block_text, utc_now
-from agentctx.errors import NotFound, PayloadTooLarge
+from agentctx.errors import Conflict, NotFound, PayloadTooLarge
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import BlockIn, BlockPatch
 from agentctx.services.auto_compaction import AutoCompactionTrigger
-from agentctx.store.context_store import ContextStore
+from agentctx.store.context_store import BlockMoved, ContextStore
 from agentctx.tokens import count_tokens
+
+CHANGE_ATTEMPTS = 5
+
+
+def listing_query(
+    session_hex: str, block_type: BlockType | None, tag: str | None, pinned: bool | None, include_compacted: bool
+) -> str:
+    """What a block listing's cursor is bound to: the session and the filters."""
+    query = f"blocks?session={session_hex}&type={block_type or ''}&tag={tag or ''}&pinned={pinned}"
+    return query + f"&compacted={include_compacted}"
 
 
 class BlockService:
@@ -82,10 +93,10 @@ class BlockService:
         include_compacted: bool = False,
     ) -> tuple[list[Block], str | None]:
         session_hex = self._session_hex(session_id)
-        if self.store.get_session(tenant_id, session_hex) is None:
+        session = self.store.get_session(tenant_id, session_hex)
+        if session is None:
             raise NotFound(f"session {session_id} not found")
-        query = f"blocks?session={session_hex}&type={block_type or ''}&tag={tag or ''}&pinned={pinned}"
-        query += f"&compacted={include_compacted}"
+        query = listing_query(session_hex, block_type, tag, pinned, include_compacted)
         after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
         page = self.store.list_blocks(
             tenant_id,
@@ -97,23 +108,43 @@ class BlockService:
             tag=tag,
             pinned=pinned,
             include_compacted=include_compacted,
+            copy=session.copy,
         )
         next_cursor = self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
         return page.items, next_cursor
 
     def patch(self, tenant_id: str, block_id: str, patch: BlockPatch) -> Block:
-        block = self.get(tenant_id, block_id)
-        if patch.pinned is not None:
-            block.pinned = patch.pinned
-        if patch.tags is not None:
-            block.tags = patch.tags
-        if patch.importance is not None:
-            block.importance = patch.importance
-        self.store.update_block(tenant_id, block, utc_now())
-        return block
+        """Read, change, write back conditioned on what was read (the block's filter entries follow its pinned flag
+        and tags), and again if another change came in between."""
+        for attempt in range(CHANGE_ATTEMPTS):
+            before = self.get(tenant_id, block_id)
+            after = replace(before)
+            if patch.pinned is not None:
+                after.pinned = patch.pinned
+            if patch.tags is not None:
+                after.tags = patch.tags
+            if patch.importance is not None:
+                after.importance = patch.importance
+            try:
+                self.store.update_block(tenant_id, before, after, utc_now())
+                return after
+            except BlockMoved:
+                if attempt == CHANGE_ATTEMPTS - 1:
+                    raise Conflict(
+                        f"block {block_id} keeps changing (or its fork is still copying it); try again"
+                    ) from None
+        raise AssertionError("unreachable")
 
     def delete(self, tenant_id: str, block_id: str) -> None:
-        self.store.delete_block(tenant_id, self.get(tenant_id, block_id), utc_now())
+        for attempt in range(CHANGE_ATTEMPTS):
+            try:
+                self.store.delete_block(tenant_id, self.get(tenant_id, block_id), utc_now())
+                return
+            except BlockMoved:
+                if attempt == CHANGE_ATTEMPTS - 1:
+                    raise Conflict(
+                        f"block {block_id} keeps changing (or its fork is still copying it); try again"
+                    ) from None
 
     @staticmethod
     def _session_hex(session_id: str) -> str:

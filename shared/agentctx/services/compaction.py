@@ -26,6 +26,7 @@ two compactions of one session apart from the first leg to the last.
 import heapq
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -40,7 +41,8 @@ from agentctx.services.auto_compaction import CompactionParams, compaction_job
 from agentctx.services.catalog import CatalogService
 from agentctx.services.sessions import SessionService
 from agentctx.store.compaction_store import CompactionStore, Superseded
-from agentctx.store.context_store import JOB_PREFIX
+from agentctx.store.context_store import JOB_PREFIX, actions_for_blocks
+from agentctx.store.dynamo import MAX_TRANSACTION_ACTIONS
 from agentctx.tokens import count_tokens, get_encoding
 
 HIGH_IMPORTANCE = 0.8
@@ -50,6 +52,11 @@ MIN_SUMMARY_TOKENS = 32
 MAX_SUMMARY_TOKENS = 1_000
 LOCK_SECONDS = 900
 CHECKPOINT_SECONDS = 10.0
+# A step is one transaction: the session update, the summary with its filter entries (a summary keeps at most
+# SUMMARY_TAGS of its blocks' tags, the most used), and each covered block with its entries (store/context_store).
+SUMMARY_TAGS = 3
+SUMMARY_ACTIONS = 2 + SUMMARY_TAGS
+STEP_ACTIONS = MAX_TRANSACTION_ACTIONS - 1 - SUMMARY_ACTIONS
 SUMMARY_PROMPT = (
     "Summarise these context blocks of an agent's session for the agent's later use. Keep decisions, facts, "
     "names, file paths and open questions; drop chatter. Answer with the summary only, at most {limit} tokens."
@@ -208,31 +215,39 @@ def _tiers(blocks: list[Block], seed: str) -> list[Step]:
     """Tier 1 summarises groups of the blocks; each further tier summarises the one below, until a tier has at
     most FANOUT summaries. Budgets stand for the summaries' tokens until they are written."""
     steps: list[Step] = []
-    items = [(block.order_key, block.token_count) for block in blocks]
+    items = [(block.order_key, block.token_count, actions_for_blocks([block])) for block in blocks]
     tier = 1
     while items:
         tier_steps = []
         for index, group in enumerate(_groups(items)):
             key = ids.order_key_at_seeded(group[-1][0], f"{seed}/{tier}/{index}")
-            covered = sum(tokens for _, tokens in group)
-            tier_steps.append(Step(tier, key, [order_key for order_key, _ in group], _summary_budget(covered)))
+            covered = sum(tokens for _, tokens, _ in group)
+            tier_steps.append(Step(tier, key, [order_key for order_key, _, _ in group], _summary_budget(covered)))
         steps += tier_steps
         if len(tier_steps) <= FANOUT:
             break
-        items = [(step.key, step.budget) for step in tier_steps]
+        items = [(step.key, step.budget, SUMMARY_ACTIONS) for step in tier_steps]
         tier += 1
     return steps
 
 
-def _groups(items: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
-    groups: list[list[tuple[str, int]]] = []
-    tokens = 0
+def _groups(items: list[tuple[str, int, int]]) -> list[list[tuple[str, int, int]]]:
+    """Consecutive items (order key, tokens, transaction actions) in groups of at most FANOUT, GROUP_TOKENS and
+    STEP_ACTIONS."""
+    groups: list[list[tuple[str, int, int]]] = []
+    tokens = actions = 0
     for item in items:
-        if not groups or len(groups[-1]) >= FANOUT or tokens + item[1] > GROUP_TOKENS:
+        if (
+            not groups
+            or len(groups[-1]) >= FANOUT
+            or tokens + item[1] > GROUP_TOKENS
+            or actions + item[2] > STEP_ACTIONS
+        ):
             groups.append([])
-            tokens = 0
+            tokens = actions = 0
         groups[-1].append(item)
         tokens += item[1]
+        actions += item[2]
     return groups
 
 
@@ -510,11 +525,8 @@ class CompactionService:
             text, used = self.summariser.summarise(model, covered, step.budget)
             calls += used
             summary = self._summary_block(session_hex, step.key, covered, text, now)
-            summaries = {block.id for block in covered if block.type is BlockType.SUMMARY}
             try:
-                self.store.apply_summary(
-                    tenant_id, session_hex, summary, covered, now, count=False, summary_ids=summaries
-                )
+                self.store.apply_summary(tenant_id, session_hex, summary, covered, now, count=False)
             except NotFound:
                 continue  # a covered block was deleted or compacted meanwhile: summarise what is left
             return StepResult(summary.token_count - sum(block.token_count for block in covered), calls, step.tier, True)
@@ -522,7 +534,8 @@ class CompactionService:
 
     def _summary_block(self, session_hex: str, key: str, covered: list[Block], text: str, now: str) -> Block:
         """The summary takes the place of the blocks it covers in session order (the millisecond of the last)."""
-        tags = list(dict.fromkeys(tag for block in covered for tag in block.tags))
+        used = Counter(tag for block in covered for tag in block.tags)
+        tags = [tag for tag, _ in used.most_common(SUMMARY_TAGS)]
         return Block(
             session_hex=session_hex,
             order_key=key,

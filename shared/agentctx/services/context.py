@@ -1,10 +1,11 @@
 """Context assembly under a token budget, and enrichment.
 
-Selection: the explicit `blockIds`, then pinned blocks (when includePinned) and summaries, then the newest
-blocks that match the tag filters, until the budget is full; the result is kept in session order. Pinned and
-summary ids are kept on the session item, and the newest blocks are read from the content-free block index
-page by page, stopping at the first block that no longer fits: the work grows with the budget, not with the
-session. Content is then read for the chosen blocks only.
+Selection: the explicit `blockIds`, then pinned blocks (when includePinned) and summaries, newest first, then
+the newest blocks that match the tag filters, until the budget is full; the result is kept in session order.
+Everything but the explicit blocks is chosen from metadata alone: pinned blocks, summaries and (with
+includeByTag) tagged blocks through their filter entries, other blocks from the content-free block index, page
+by page, each stream stopping at the first block that no longer fits: the work grows with the budget, not with
+the session. Content is then read for the chosen blocks only.
 
 Enrichment (the AIP pages name it but never define it):
 - `none`: the selection only.
@@ -26,7 +27,7 @@ from itertools import chain
 from agentctx import ids
 from agentctx.domain import Block, Session, render_block_text
 from agentctx.errors import InvalidRequest
-from agentctx.store.context_store import ContextStore
+from agentctx.store.context_store import ContextStore, pinned_entries, summary_entries, tag_entries
 
 PAGE_SIZE = 100
 PREFERENCES_TAG = "preferences"
@@ -103,20 +104,27 @@ class ContextAssembler:
         limit = _Budget(min(budget, selection.max_tokens) if selection.max_tokens else budget)
         chosen: dict[str, Block] = {}
 
-        for block in self._priority_blocks(session, selection):
+        for block in self._explicit_blocks(session, selection):
             if limit.take(block.token_count):
                 chosen[block.order_key] = block
 
-        newest = self.store.newest_block_meta(tenant, session_hex, PAGE_SIZE)
-        recent: list[str] = []
+        wanted: list[str] = []
+        for meta in self._priority_meta(session, selection):
+            if meta.order_key in chosen or _excluded(meta, selection):
+                continue
+            if not limit.take(meta.token_count):
+                break
+            wanted.append(meta.order_key)
+
+        newest = self._newest_meta(session, selection)
         for meta in newest:
-            if meta.order_key in chosen or not selection.matches(meta):
+            if meta.order_key in chosen or meta.order_key in wanted or not selection.matches(meta):
                 continue
             if not limit.take(meta.token_count):
                 newest = chain([meta], newest)  # the first block that did not fit is still a candidate
                 break
-            recent.append(meta.order_key)
-        for block in self.store.get_blocks(tenant, session_hex, recent):
+            wanted.append(meta.order_key)
+        for block in self.store.get_blocks(tenant, session_hex, wanted, session.copy):
             chosen[block.order_key] = block
 
         enriched: list[Block] = []
@@ -126,38 +134,48 @@ class ContextAssembler:
             if config.include_preferences:
                 enriched += self._preferences(session, room, exclude=set(chosen))
             if enrichment is Enrichment.AUTO:
+                if selection.include_by_tag:  # the blocks without those tags are candidates too
+                    newest = self.store.newest_block_meta(tenant, session_hex, PAGE_SIZE, session.copy)
                 left_out = (meta for meta in newest if meta.order_key not in chosen)
                 enriched += self._ranked(session, left_out, prompt, config.recency_bias, room)
             limit.used += room.used
         blocks = sorted(chosen.values(), key=lambda block: block.order_key) + enriched
         return AssembledContext(blocks, limit.used, budget, [block.id for block in enriched])
 
-    def _priority_blocks(self, session: Session, selection: Selection) -> list[Block]:
-        """Explicit ids first, then pinned blocks and summaries (newest first), read with their content."""
+    def _explicit_blocks(self, session: Session, selection: Selection) -> list[Block]:
+        """The blocks `blockIds` names, in the order given, read with their content; all must be in the session."""
         explicit = []
         for block_id in selection.block_ids:
             parsed = ids.parse_block_id(block_id)
             if parsed is None or parsed[0] != session.hex:
                 raise InvalidRequest(f"block {block_id} is not in session {session.id}")
             explicit.append(parsed[1])
-        kept = set(session.summary_block_ids) | (set(session.pinned_block_ids) if selection.include_pinned else set())
-        implicit = sorted((block_id[-26:] for block_id in kept), reverse=True)
-        wanted = list(dict.fromkeys(explicit + implicit))
-        by_key = {block.order_key: block for block in self.store.get_blocks(session.tenant_id, session.hex, wanted)}
+        explicit = list(dict.fromkeys(explicit))
+        found = self.store.get_blocks(session.tenant_id, session.hex, explicit, session.copy)
+        by_key = {block.order_key: block for block in found}
         missing = [key for key in explicit if key not in by_key]
         if missing:
             raise InvalidRequest(f"block {ids.block_id(session.hex, missing[0])} is not in session {session.id}")
-        explicit_set = set(explicit)
-        return [
-            by_key[key]
-            for key in wanted
-            if key in by_key
-            and not by_key[key].compacted
-            and (
-                key in explicit_set
-                or not (selection.exclude_by_tag and set(by_key[key].tags) & set(selection.exclude_by_tag))
-            )
-        ]
+        return [by_key[key] for key in explicit if not by_key[key].compacted]
+
+    def _priority_meta(self, session: Session, selection: Selection) -> Iterator[Block]:
+        """Pinned blocks (with includePinned) and summaries, newest first, without content: read through their
+        filter entries, and not at all when the session's counts say it has none (a fork still being copied counts
+        only what is copied so far, so it always looks)."""
+        copying = session.copy is not None
+        prefixes = [summary_entries()] if session.summary_count > 0 or copying else []
+        prefixes += [pinned_entries()] if selection.include_pinned and (session.pinned_count > 0 or copying) else []
+        if not prefixes:
+            return iter(())
+        return self.store.newest_indexed(session.tenant_id, session.hex, prefixes, PAGE_SIZE, session.copy)
+
+    def _newest_meta(self, session: Session, selection: Selection) -> Iterator[Block]:
+        """Candidates for the rest of the budget, newest first, without content: with includeByTag, only blocks
+        with one of those tags (through their entries), else every active block."""
+        if selection.include_by_tag:
+            prefixes = [tag_entries(tag) for tag in selection.include_by_tag]
+            return self.store.newest_indexed(session.tenant_id, session.hex, prefixes, PAGE_SIZE, session.copy)
+        return self.store.newest_block_meta(session.tenant_id, session.hex, PAGE_SIZE, session.copy)
 
     def _preferences(self, session: Session, room: _Budget, exclude: set[str]) -> list[Block]:
         sessions = self.store.list_sessions(session.tenant_id, PREFERENCES_TAG, 1, None).items
@@ -165,13 +183,13 @@ class ContextAssembler:
             return []
         preferences = sessions[0]
         wanted = []
-        for meta in self.store.newest_block_meta(preferences.tenant_id, preferences.hex, PAGE_SIZE):
+        for meta in self.store.newest_block_meta(preferences.tenant_id, preferences.hex, PAGE_SIZE, preferences.copy):
             if preferences.hex == session.hex and meta.order_key in exclude:
                 continue
             if not room.take(meta.token_count):
                 break
             wanted.append(meta.order_key)
-        return self.store.get_blocks(preferences.tenant_id, preferences.hex, wanted)
+        return self.store.get_blocks(preferences.tenant_id, preferences.hex, wanted, preferences.copy)
 
     def _ranked(
         self, session: Session, left_out: Iterator[Block], prompt: str, recency_bias: float, room: _Budget
@@ -179,7 +197,8 @@ class ContextAssembler:
         candidates_meta = [meta for _, meta in zip(range(self.enrichment_candidates), left_out, strict=False)]
         if not candidates_meta:
             return []
-        candidates = self.store.get_blocks(session.tenant_id, session.hex, [meta.order_key for meta in candidates_meta])
+        keys = [meta.order_key for meta in candidates_meta]
+        candidates = self.store.get_blocks(session.tenant_id, session.hex, keys, session.copy)
         newest_first = sorted(candidates, key=lambda block: block.order_key, reverse=True)
         relevance = bm25_scores(prompt, [block_text(block) for block in newest_first])
         top = max(relevance) or 1.0
@@ -191,6 +210,10 @@ class ContextAssembler:
         scored.sort(key=lambda pair: pair[0], reverse=True)
         picked = [block for score, block in scored if score > 0 and room.take(block.token_count)]
         return sorted(picked, key=lambda block: block.order_key)
+
+
+def _excluded(block: Block, selection: Selection) -> bool:
+    return bool(selection.exclude_by_tag and set(block.tags) & set(selection.exclude_by_tag))
 
 
 def block_text(block: Block) -> str:

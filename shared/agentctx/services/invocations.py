@@ -153,7 +153,7 @@ class InvocationService:
             if parsed is None or parsed[0] != session.hex:
                 raise InvalidRequest(f"context.blockIds: block {block_id!r} is not in session {session.id}")
             keys.append(parsed[1])
-        missing = self.store.missing_blocks(session.tenant_id, session.hex, keys)
+        missing = self.store.missing_blocks(session.tenant_id, session.hex, keys, session.copy)
         if missing:
             raise InvalidRequest(
                 f"context.blockIds: block {ids.block_id(session.hex, missing[0])} is not in session {session.id}"

@@ -10,7 +10,7 @@ function (services/turns.py) runs it.
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agentctx import ids
@@ -22,8 +22,10 @@ from agentctx.pagination import CursorCodec
 from agentctx.schemas import BlockIn
 from agentctx.schemas.runtime import MessageCreate, RuntimeSessionCreate, RuntimeSessionUpdate
 from agentctx.services.blocks import BlockService
-from agentctx.services.catalog import CatalogService, validate_capabilities
+from agentctx.services.catalog import CatalogService, check_everruns_fields, initial_files, validate_capabilities
 from agentctx.services.sessions import ForkFilter, SessionService
+from agentctx.store.context_store import session_pk
+from agentctx.store.file_store import file_item
 from agentctx.store.runtime_store import RuntimeStore, SessionChanges, SessionMoved
 from agentctx.turn_jobs import TurnJob
 
@@ -92,12 +94,15 @@ class RuntimeSessionService:
     # ----- sessions -----
 
     def create(self, tenant_id: str, request: RuntimeSessionCreate) -> RuntimeView:
-        """Every reference is checked before anything is written: a bad one is a 400 naming the field."""
-        agent = self._agent_for_request(tenant_id, request.agent_id)
+        """Every reference is checked before anything is written: a bad one is a 400 naming the field. The agent's
+        initial files, then the request's, become the session's files."""
+        check_everruns_fields(request)
+        agent = self._agent_for_request(tenant_id, request.agent_id, request.agent_name)
         override = self.catalog.resolve_model(tenant_id, request.model_id) if request.model_id else None
         model = override or self.catalog.get_model(tenant_id, agent.default_model_id)
         validate_capabilities(request.capabilities)  # unknown refs and configs that do not fit are refused
         capabilities = [CapabilityRef(cap.ref, cap.config) for cap in request.capabilities]
+        files = {f["path"]: f["content"] for f in agent.initial_files + initial_files(request.initial_files)}
         now = utc_now()
         session = Session(
             tenant_id=tenant_id,
@@ -107,27 +112,40 @@ class RuntimeSessionService:
             tags=request.tags,
             created_at=now,
             updated_at=now,
-            runtime=RuntimeConfig(agent.id, override.id if override else None, capabilities),
+            runtime=RuntimeConfig(agent.id, override.id if override else None, capabilities, request.locale),
         )
         self.sessions.limits.apply(session, model.context_window)
-        self.store.create_session(session, [])
+        pk = session_pk(tenant_id, session.hex)
+        self.store.create_session(session, [], [file_item(pk, path, content) for path, content in files.items()])
         return self._view(session, {agent.id: agent})
 
     def get(self, tenant_id: str, session_id: str) -> RuntimeView:
         return self._view(self.sessions.load(tenant_id, session_id), {})
 
     def list_page(
-        self, tenant_id: str, tags: list[str], limit: int, cursor: str | None
+        self,
+        tenant_id: str,
+        tags: list[str],
+        limit: int,
+        cursor: str | None,
+        agent_id: str | None = None,
+        search: str | None = None,
     ) -> tuple[list[RuntimeView], str | None]:
-        """Sessions with every one of `tags`: listed from the first tag's index, filtered on the rest."""
+        """Sessions with every one of `tags`: listed from the first tag's index, filtered on the rest; with
+        `agent_id`, that agent's only; with `search`, those whose title contains it (case-insensitive)."""
         wanted = set(tags)
-        query = f"runtime-sessions?tags={','.join(sorted(wanted))}"
+        needle = (search or "").lower()
+        query = f"runtime-sessions?tags={','.join(sorted(wanted))}&agent={agent_id or ''}&search={needle}"
         after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
         views: list[RuntimeView] = []
         agents: dict[str, Agent | None] = {}
         while True:
             page = self.store.list_sessions(tenant_id, tags[0] if tags else None, limit - len(views), after)
-            views += [self._view(s, agents) for s in page.items if wanted <= set(s.tags)]
+            views += [
+                view
+                for view in (self._view(s, agents) for s in page.items if wanted <= set(s.tags))
+                if (agent_id is None or view.agent_id == agent_id) and needle in view.session.name.lower()
+            ]
             after = page.next_after
             if after is None or len(views) >= limit:
                 break
@@ -146,19 +164,25 @@ class RuntimeSessionService:
     def delete(self, tenant_id: str, session_id: str) -> None:
         self.sessions.delete(tenant_id, session_id)
 
-    def fork(self, tenant_id: str, session_id: str) -> RuntimeView:
-        """A new session with the same agent, model, capabilities, title and tags, its blocks and its messages;
-        its event log starts afresh. Refused (409) while a turn runs or waits, so the copy is of a settled state."""
+    def fork(
+        self, tenant_id: str, session_id: str, title: str | None = None, tags: list[str] | None = None
+    ) -> RuntimeView:
+        """A new session with the same agent, model, capabilities, title and tags (or the `title` and `tags` given),
+        its blocks and its messages, recording the session it came from; its event log starts afresh. Refused (409)
+        while a turn runs or waits, so the copy is of a settled state."""
         source = self.sessions.load(tenant_id, session_id)
         keep_all = ForkFilter(None, None, include_pinned=True, include_summaries=True)
         messages = self.store.read_all_messages(tenant_id, source.hex)
+        runtime = (
+            replace(source.runtime, forked_from=ids.RUNTIME_SESSION_PREFIX + source.hex) if source.runtime else None
+        )
         view = self.sessions.fork_session(
             source,
-            source.name,
+            source.name if title is None else title,
             source.default_agent,
-            source.tags,
+            source.tags if tags is None else tags,
             keep_all,
-            runtime=source.runtime,
+            runtime=runtime,
             copy_items=lambda pk, fork_hex: [
                 self.store.message_item(pk, message | {"session_id": ids.RUNTIME_SESSION_PREFIX + fork_hex})
                 for message in messages
@@ -212,6 +236,10 @@ class RuntimeSessionService:
                 "content": content,
                 "metadata": request.metadata,
                 "tags": request.tags,
+                "controls": request.controls.model_dump(exclude_none=True) if request.controls else None,
+                "external_actor": (
+                    request.external_actor.model_dump(exclude_none=True) if request.external_actor else None
+                ),
                 "turn_id": turn_id,
                 "block_id": block.id,
                 "order_key": block.order_key,
@@ -331,7 +359,12 @@ class RuntimeSessionService:
             raise InvalidRequest(f"since_id {since_id!r} is not an event of session {session.id}")
         return sequence
 
-    def _agent_for_request(self, tenant_id: str, agent_id: str) -> Agent:
+    def _agent_for_request(self, tenant_id: str, agent_id: str | None, agent_name: str | None = None) -> Agent:
+        if agent_id is None:
+            try:
+                return self.catalog.resolve_agent(tenant_id, agent_name or "")
+            except NotFound:
+                raise InvalidRequest(f"unknown agent_name {agent_name!r}") from None
         if ids.parse_prefixed_hex(agent_id, ids.AGENT_PREFIX) is None:
             raise InvalidRequest(f"agent_id {agent_id!r} is not an agent id (agent_ followed by 32 hex)")
         try:

@@ -1,42 +1,36 @@
-"""Sessions: create (optionally as a fork), read with metrics, list, fork by tag, delete."""
+"""Sessions: create (optionally as a fork), read with metrics, list, fork by tag, delete (and purge)."""
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from agentctx import ids
-from agentctx.domain import Block, BlockType, Page, RuntimeConfig, Session, TurnState, utc_now
+from agentctx import ids, metering
+from agentctx.domain import ForkCopy, ForkFilter, Page, RuntimeConfig, Session, TurnState, utc_now
 from agentctx.errors import Conflict, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import SessionCreate, SessionFork
-from agentctx.store.context_store import ContextStore, session_pk
+from agentctx.services.blocks import listing_query
+from agentctx.store.context_store import (
+    ContextStore,
+    session_pk,
+)
+
+# A session shows the ids of at most this many of its blocks (and of its pinned blocks); the rest are paged
+# through GET .../blocks from the cursor its `meta` gives.
+MAX_LISTED_IDS = 1_000
 
 
 @dataclass
 class SessionView:
-    """A session with the ids of its active blocks, in order."""
+    """A session with the ids of its first active blocks and pinned blocks, in order; a cursor of the block
+    listing for each list that was cut at MAX_LISTED_IDS."""
 
     session: Session
     block_ids: list[str]
-
-
-@dataclass
-class ForkFilter:
-    include_by_tag: list[str] | None
-    exclude_by_tag: list[str] | None
-    include_pinned: bool
-    include_summaries: bool
-
-    def keeps(self, block: Block) -> bool:
-        """Pinned blocks (when includePinned) and summaries (when includeSummaries) are kept whatever their tags;
-        any other block needs one of includeByTag (when given) and none of excludeByTag."""
-        if block.type is BlockType.SUMMARY and not self.include_summaries:
-            return False
-        if (block.pinned and self.include_pinned) or block.type is BlockType.SUMMARY:
-            return True
-        if self.include_by_tag is not None and not set(block.tags) & set(self.include_by_tag):
-            return False
-        return not (self.exclude_by_tag and set(block.tags) & set(self.exclude_by_tag))
+    pinned_ids: list[str]
+    blocks_cursor: str | None = None
+    pinned_cursor: str | None = None
 
 
 @dataclass
@@ -53,10 +47,19 @@ class SessionLimits:
 
 
 class SessionService:
-    def __init__(self, store: ContextStore, cursors: CursorCodec, limits: SessionLimits) -> None:
+    def __init__(
+        self,
+        store: ContextStore,
+        cursors: CursorCodec,
+        limits: SessionLimits,
+        queue_job: Callable[[dict[str, Any], int], None],
+        purge_write_units: int,
+    ) -> None:
         self.store = store
         self.cursors = cursors
         self.limits = limits
+        self.queue_job = queue_job
+        self.purge_write_units = purge_write_units
 
     def load(self, tenant_id: str, session_id: str) -> Session:
         session_hex = ids.parse_session_id(session_id)
@@ -82,11 +85,29 @@ class SessionService:
         )
         self.limits.apply(session)
         self.store.create_session(session, [])
-        return SessionView(session, [])
+        return SessionView(session, [], [])
 
     def get(self, tenant_id: str, session_id: str) -> SessionView:
+        """The session with the ids of its first MAX_LISTED_IDS blocks and pinned blocks: two Queries at most,
+        whatever the session's size."""
         session = self.load(tenant_id, session_id)
-        return SessionView(session, self.store.block_ids(tenant_id, session.hex))
+        blocks = self.store.first_block_ids(tenant_id, session.hex, MAX_LISTED_IDS, copy=session.copy)
+        pinned = Page[str]([], None)
+        if session.pinned_count > 0 or session.copy is not None:
+            pinned = self.store.first_block_ids(tenant_id, session.hex, MAX_LISTED_IDS, pinned=True, copy=session.copy)
+        return SessionView(
+            session,
+            blocks.items,
+            pinned.items,
+            self._cursor(tenant_id, session.hex, blocks.next_after, pinned=None),
+            self._cursor(tenant_id, session.hex, pinned.next_after, pinned=True),
+        )
+
+    def _cursor(self, tenant_id: str, session_hex: str, after: str | None, pinned: bool | None) -> str | None:
+        """A cursor of GET .../blocks (with ?pinned=true for the pinned ones) that goes on after `after`."""
+        if after is None:
+            return None
+        return self.cursors.encode(tenant_id, listing_query(session_hex, None, None, pinned, False), after)
 
     def list_page(
         self, tenant_id: str, tag: str | None, limit: int, cursor: str | None
@@ -115,38 +136,49 @@ class SessionService:
         copy_items: Callable[[str, str], list[dict[str, Any]]] | None = None,
         turns: TurnState | None = None,
     ) -> SessionView:
-        """Copy the kept blocks (same order keys, so the same order) and take the metrics from what was copied;
-        `copy_items(fork pk, fork hex)` gives other items to copy (a runtime session's messages). A session with a
-        turn running or queued is not forked: its history is still being written."""
+        """A fork usable at once, whose kept blocks (same order keys, so the same order) are copied in the background
+        and read through its source until they are: its request writes the fork and its copy state in one
+        transaction and copies one page of the source itself, so a small source is copied before the answer.
+        The copy job is queued before the fork commits, so a fork never lacks one; a job that finds no fork waits a
+        while, then drops. `copy_items(fork pk, fork hex)` gives other items to copy (a runtime session's
+        messages). A session with a turn running or queued, or still being copied itself, is not forked."""
         if source.busy:
             raise Conflict(f"session {source.id} has a turn running or queued; fork it when it is idle")
+        if source.copy is not None:
+            raise Conflict(f"session {source.id} is still being copied from its source; fork it in a moment")
         now = utc_now()
-        fork_hex = ids.new_hex()
-        copies = [
-            replace(block, session_hex=fork_hex)
-            for block in self.store.read_all_blocks(source.tenant_id, source.hex)
-            if fork_filter.keeps(block)
-        ]
         fork = Session(
             tenant_id=source.tenant_id,
-            hex=fork_hex,
+            hex=ids.new_hex(),
             name=name,
             default_agent=default_agent,
             tags=tags,
-            total_tokens=sum(block.token_count for block in copies),
-            block_count=len(copies),
-            pinned_block_ids={block.id for block in copies if block.pinned},
-            summary_block_ids={block.id for block in copies if block.type is BlockType.SUMMARY},
             forked_from=source.id,
             created_at=now,
             updated_at=now,
             runtime=runtime,
+            copy=ForkCopy(source.hex, through=ids.new_order_key(), copied_through="", filter=fork_filter),
             turns=turns or TurnState(),
         )
         self.limits.apply(fork)
-        extra = copy_items(session_pk(source.tenant_id, fork_hex), fork_hex) if copy_items else None
-        self.store.create_session(fork, copies, extra)
-        return SessionView(fork, [block.id for block in copies])
+        extra = copy_items(session_pk(source.tenant_id, fork.hex), fork.hex) if copy_items else None
+        self.queue_copy(fork.tenant_id, fork.hex, source.hex)
+        self.store.create_session(fork, [], extra)
+        self.copy(fork.tenant_id, fork.hex, source.hex, deadline=time.monotonic() + 60, pages=1)
+        return self.get(fork.tenant_id, fork.id)
+
+    def queue_copy(self, tenant_id: str, fork_hex: str, source_hex: str, attempt: int = 0, delay: int = 0) -> None:
+        job = {"kind": "copy", "tenantId": tenant_id, "sessionHex": fork_hex, "sourceHex": source_hex}
+        self.queue_job(job | {"attempt": attempt}, delay)
+
+    def copy(
+        self, tenant_id: str, fork_hex: str, source_hex: str, deadline: float, pages: int | None = None
+    ) -> bool | None:
+        """Copy a fork's blocks until done (True), `deadline` or `pages` pages of its source (False); None when
+        the fork does not exist (yet). The tokens copied count as the tenant's stored tokens."""
+        done, tokens = self.store.copy_step(tenant_id, fork_hex, source_hex, deadline, self.purge_write_units, pages)
+        metering.add(storedTokens=tokens)
+        return done
 
     def list_records(
         self, tenant_id: str, session_id: str, prefix: str, limit: int, cursor: str | None
@@ -159,4 +191,28 @@ class SessionService:
         return page.items, self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
 
     def delete(self, tenant_id: str, session_id: str) -> None:
-        self.store.delete_session(self.load(tenant_id, session_id))
+        """Gone at once for every reader (one transaction), its items purged in the background. Deleting again
+        answers 404, as for any session that is not there, but first queues the purge again if one is unfinished:
+        a delete interrupted before its purge was queued is finished by its retry."""
+        session_hex = ids.parse_session_id(session_id)
+        session = self.store.get_session(tenant_id, session_hex) if session_hex else None
+        if session_hex and session is None and self.store.purge_pending(tenant_id, session_hex):
+            self.queue_purge(tenant_id, session_hex)
+        if session is None:
+            raise NotFound(f"session {session_id} not found")
+        self.store.delete_session(session, utc_now())
+        self.queue_purge(tenant_id, session.hex)
+
+    def queue_purge(self, tenant_id: str, session_hex: str, delay: int = 0) -> None:
+        self.queue_job({"kind": "purge", "tenantId": tenant_id, "sessionHex": session_hex}, delay)
+
+    def purge(self, tenant_id: str, session_hex: str, deadline: float) -> bool:
+        """Remove a deleted session's items until done or `deadline` (time.monotonic()); True when done, when its
+        tokens are counted out of the tenant's storage."""
+        if not self.store.purge_pending(tenant_id, session_hex):
+            return True
+        tokens = self.store.purge(tenant_id, session_hex, deadline, self.purge_write_units)
+        if tokens is None:
+            return not self.store.purge_pending(tenant_id, session_hex)
+        metering.add(storedTokens=-tokens)
+        return True

@@ -59,7 +59,7 @@ class TenantService:
     def authenticate(self, key: str | None) -> str:
         """The tenant id for an API key; a short per-container cache spares repeated lookups."""
         if not key:
-            raise Unauthorized("missing API key: send X-API-Key or Authorization: Bearer")
+            raise Unauthorized("missing API key: send X-API-Key, Authorization: Bearer <key> or Authorization: <key>")
         key_hash = hash_key(key)
         now = time.monotonic()
         with self._lock:
@@ -73,6 +73,18 @@ class TenantService:
             with self._lock:
                 self._cache[key_hash] = (tenant_id, now + self.cache_seconds)
         return tenant_id
+
+
+def api_key_from(x_api_key: str | None, authorization: str | None) -> str | None:
+    """The key a request carries: `X-API-Key`, `Authorization: Bearer <key>`, or a bare `Authorization: <key>`
+    (what the Everruns SDK sends)."""
+    if x_api_key:
+        return x_api_key
+    value = (authorization or "").strip()
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() == "bearer":
+        return rest.strip() or None
+    return value if value and not rest else None
 
 
 def admin_key_matches(given: str | None, expected_sha256: str) -> bool:

@@ -17,6 +17,7 @@ that reaches TURN_MAX_ATTEMPTS ends the turn with `turn.failed` on failure, so a
 good and the turns behind it run.
 """
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from agentctx.observability import logger
 from agentctx.providers.base import ProviderError, ToolUse
 from agentctx.schemas import BlockIn
 from agentctx.services.auto_compaction import AutoCompactionTrigger
+from agentctx.services.catalog import with_controls
 from agentctx.services.context import ContextAssembler, Selection
 from agentctx.services.invocations import (
     InvocationService,
@@ -43,6 +45,7 @@ from agentctx.services.invocations import (
 from agentctx.services.runtime import (
     APPEND_ATTEMPTS,
     RuntimeSessionService,
+    backoff,
     merge_capabilities,
     preview,
     public_message,
@@ -122,7 +125,7 @@ class EventWriter:
         changes = changes or SessionChanges()
         changes.turn_seq = self.job.seq
         changes.allow_cancelled = stopping
-        for _ in range(APPEND_ATTEMPTS):
+        for attempt in range(APPEND_ATTEMPTS):
             auto = self._auto_compaction_for(writes.get("blocks") or [])
             try:
                 stamped = self.store.append_events(
@@ -147,6 +150,7 @@ class EventWriter:
                     raise TurnStopped(cancelled=False) from None
                 if fresh.turns.cancelled_through >= self.job.seq and not stopping:
                     raise TurnStopped(cancelled=True) from None
+                backoff(attempt)
         else:
             raise SessionMoved(f"the event log kept moving for {APPEND_ATTEMPTS} attempts")  # the queue retries
         self.session.turns.event_seq += len(stamped)
@@ -205,7 +209,9 @@ class TurnService:
                 job.tenant_id, job.session_hex, seq, entry["orderKey"], entry["turnId"], entry["messageId"]
             )
             outcomes.append(self.run_one(session, turn))
-            if seq < job.turn_seq and seconds_left is not None and seconds_left() < self.seconds_per_turn:
+            if seq >= job.turn_seq:
+                return outcomes
+            if seconds_left is not None and seconds_left() < self.seconds_per_turn:
                 self.dispatch(job, f"{job.deduplication_id}-after-{seq}")
                 return outcomes
 
@@ -243,19 +249,19 @@ class TurnService:
                 return "cancelled"
             return "skipped"
         except ProviderError as error:
-            self._finish(writer, "turn.failed", {"error": {"code": error.code, "message": error.message}}, usage)
+            self._finish(writer, "turn.failed", {"error": error.message, "error_code": error.code}, usage)
             return "failed"
         except SessionGone:
             return "skipped"  # deleted while the turn ran
         except NotFound as missing:  # the agent or model went away
-            self._finish(writer, "turn.failed", {"error": {"code": "not_found", "message": str(missing)}}, usage)
+            self._finish(writer, "turn.failed", {"error": str(missing), "error_code": "not_found"}, usage)
             return "failed"
         except Exception:
             if not last_attempt:
                 raise
             logger.exception("turn failed on its last attempt", extra={"turn_id": job.turn_id})
-            failure = {"code": "internal_error", "message": "the turn failed"}
-            self._finish(writer, "turn.failed", {"error": failure}, usage)
+            failure = {"error": "the turn failed", "error_code": "internal_error"}
+            self._finish(writer, "turn.failed", failure, usage)
             return "failed"
 
     def _start(self, writer: EventWriter, attempt: int) -> None:
@@ -271,8 +277,8 @@ class TurnService:
         if turns.started_at is None:
             changes.set["startedAt"] = utc_now()
         if turns.status is not SessionStatus.ACTIVE:
-            writer.add("session.activated", {"status": SessionStatus.ACTIVE.value})
-        writer.add("turn.started", {"attempt": attempt})
+            writer.add("session.activated", {"status": SessionStatus.ACTIVE.value, **_turn_ids(writer.job)})
+        writer.add("turn.started", {"attempt": attempt, **_turn_ids(writer.job)})
         writer.flush(changes)
 
     def _reason_and_act(
@@ -293,33 +299,55 @@ class TurnService:
         )
         started = False
         text: list[str] = []
+        iterations, acted = 1, False  # model calls: one more after each round of tool results
+        call_id = ""
         while True:
             try:
                 event: StreamEvent = next(loop)
             except StopIteration:
                 break
+            if event.name in ("text_delta", "tool_call") and acted:
+                iterations, acted = iterations + 1, False
             if event.name == "text_delta":
                 if not started:
-                    writer.emit("output.message.started", {"message_id": output_id})
+                    started_data = {"message_id": output_id, "turn_id": writer.job.turn_id, "model": prepared.model.id}
+                    writer.emit("output.message.started", started_data)
                     started = True
                 text.append(event.data["content"])
-                writer.emit("output.message.delta", {"message_id": output_id, "delta": event.data["content"]})
+                delta = {"message_id": output_id, "turn_id": writer.job.turn_id, "delta": event.data["content"]}
+                writer.emit("output.message.delta", delta | {"accumulated": "".join(text)})
             elif event.name == "tool_call":
-                writer.emit("tool.started", {"tool": event.data["tool"], "input": event.data["input"]})
+                call_id = ids.TOOL_CALL_PREFIX + ids.new_hex()
+                call = {"id": call_id, "name": event.data["tool"], "arguments": event.data["input"]}
+                writer.emit(
+                    "tool.started", {"tool": event.data["tool"], "input": event.data["input"], "tool_call": call}
+                )
             elif event.name == "tool_result":
+                acted = True
+                failed = event.data["isError"]
                 writer.emit(
                     "tool.completed",
-                    {"tool": event.data["tool"], "output": event.data["output"], "is_error": event.data["isError"]},
+                    {
+                        "tool": event.data["tool"],
+                        "output": event.data["output"],
+                        "is_error": failed,
+                        "tool_call_id": call_id,
+                        "tool_name": event.data["tool"],
+                        "success": not failed,
+                        "status": "error" if failed else "success",
+                        "result": [{"type": "text", "text": as_text(event.data["output"])}],
+                    },
                 )
-        self._complete(writer, session, "".join(text), output_id, tool_calls, usage)
+        self._complete(writer, session, "".join(text), output_id, tool_calls, usage, iterations)
 
     def _prepare(self, session: Session, message: dict[str, Any]) -> PreparedInvocation:
         agent = self.runtime.agent_of(session, {})
         if agent is None:
             raise NotFound("the session's agent no longer exists")
         runtime = session.runtime
-        model_id = (runtime.model_id if runtime else None) or agent.default_model_id
-        model = self.invocations.catalog.get_model(session.tenant_id, model_id)
+        controls = message.get("controls") or {}
+        model_id = controls.get("model_id") or (runtime.model_id if runtime else None) or agent.default_model_id
+        model = with_controls(self.invocations.catalog.get_model(session.tenant_id, model_id), controls)
         tools, specs = tools_of(merge_capabilities(agent, runtime.capabilities if runtime else []))
         command = InvokeCommand(agent=agent.id, prompt=text_of(message["content"]), session_id=session.id)
         scope = ToolScope(self.files_for(session.tenant_id, session.hex))
@@ -335,6 +363,7 @@ class TurnService:
         output_id: str,
         tool_calls: list[tuple[ToolUse, Any]],
         usage: dict[str, int],
+        iterations: int = 1,
     ) -> None:
         now = utc_now()
         results = [
@@ -364,7 +393,12 @@ class TurnService:
         self._finish(
             writer,
             "turn.completed",
-            {"blocks_created": [block.id for block in blocks]},
+            {
+                "blocks_created": [block.id for block in blocks],
+                "iterations": iterations,
+                "final_message_id": output_id if output else None,
+                "tool_call_count": len(tool_calls),
+            },
             usage,
             blocks=blocks,
             messages=messages,
@@ -383,8 +417,8 @@ class TurnService:
     ) -> None:
         """The turn's last events, with the session idle again and the turn counted as done."""
         now = utc_now()
-        writer.add(event_type, data | {"usage": _snake(usage)})
-        writer.add("session.idled", {"status": SessionStatus.IDLE.value})
+        writer.add(event_type, data | {"usage": _snake(usage), "turn_id": writer.job.turn_id})
+        writer.add("session.idled", {"status": SessionStatus.IDLE.value, "turn_id": writer.job.turn_id})
         changes = SessionChanges(
             set={"status": SessionStatus.IDLE.value, "turnsDone": writer.job.seq, "finishedAt": now},
             add={
@@ -407,3 +441,11 @@ def _snake(usage: dict[str, int]) -> dict[str, int]:
         "input_tokens": usage["inputTokens"],
         "output_tokens": usage["outputTokens"],
     }
+
+
+def _turn_ids(job: TurnInput) -> dict[str, str]:
+    return {"turn_id": job.turn_id, "input_message_id": job.message_id}
+
+
+def as_text(output: Any) -> str:
+    return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)

@@ -5,6 +5,9 @@ A tenant has few of each, so each kind lives in one partition per tenant:
 - agent:       pk `T#{tenant}#AGENTS`, sk `A#{hex}`
 - slug claim:  pk `T#{tenant}#AGENTS`, sk `SLUG#{slug}`, naming the agent: unique slugs, and one GetItem from a
                slug to the agent's hex
+
+Every tenant also has one built-in model, not stored: the organization's default model (settings), which an agent
+created without a model runs on.
 """
 
 import json
@@ -14,7 +17,28 @@ from botocore.exceptions import ClientError
 
 from agentctx.domain import Agent, CapabilityRef, Model, Page, Provider
 from agentctx.errors import Conflict, NotFound
+from agentctx.settings import get_settings
 from agentctx.store.dynamo import cancellation_codes, dynamodb_client, from_item, load_json, to_item
+
+DEFAULT_MODEL_HEX = "0" * 31 + "1"
+BUILT_IN_TIMESTAMP = "2026-01-01T00:00:00.000Z"
+
+
+def default_model(tenant_id: str) -> Model:
+    """The organization's default model, as configured for this deployment."""
+    settings = get_settings()
+    return Model(
+        tenant_id=tenant_id,
+        hex=DEFAULT_MODEL_HEX,
+        name="default",
+        provider=Provider(settings.default_model_provider),
+        provider_model_id=settings.default_model_provider_model_id,
+        context_window=settings.default_model_context_window,
+        max_output_tokens=settings.default_model_max_output_tokens,
+        options={},
+        created_at=BUILT_IN_TIMESTAMP,
+        updated_at=BUILT_IN_TIMESTAMP,
+    )
 
 
 def _models_pk(tenant_id: str) -> str:
@@ -43,6 +67,8 @@ class CatalogStore:
             raise
 
     def get_model(self, tenant_id: str, model_hex: str) -> Model | None:
+        if model_hex == DEFAULT_MODEL_HEX:
+            return default_model(tenant_id)
         response = dynamodb_client().get_item(
             TableName=self.table,
             Key=to_item({"pk": _models_pk(tenant_id), "sk": f"M#{model_hex}"}),
@@ -51,8 +77,14 @@ class CatalogStore:
         return self._model_from(tenant_id, response["Item"]) if "Item" in response else None
 
     def list_models(self, tenant_id: str, limit: int, after: str | None) -> Page[Model]:
-        items, next_after = self._query(_models_pk(tenant_id), "M#", limit, after)
-        return Page([self._model_from(tenant_id, item) for item in items], next_after)
+        """The tenant's models; the first page starts with the built-in default model."""
+        if after is not None:
+            items, next_after = self._query(_models_pk(tenant_id), "M#", limit, after)
+            return Page([self._model_from(tenant_id, item) for item in items], next_after)
+        if limit == 1:
+            return Page([default_model(tenant_id)], "M#")  # the next page starts before every stored model
+        items, next_after = self._query(_models_pk(tenant_id), "M#", limit - 1, None)
+        return Page([default_model(tenant_id)] + [self._model_from(tenant_id, item) for item in items], next_after)
 
     def delete_model(self, tenant_id: str, model_hex: str) -> None:
         try:
@@ -217,6 +249,9 @@ class CatalogStore:
                 "systemPrompt": agent.system_prompt,
                 "defaultModelId": agent.default_model_id,
                 "capabilities": json.dumps([{"ref": cap.ref, "config": cap.config} for cap in agent.capabilities]),
+                "tags": json.dumps(agent.tags),
+                "status": agent.status,
+                "initialFiles": json.dumps(agent.initial_files) if agent.initial_files else None,
                 "createdAt": agent.created_at,
                 "updatedAt": agent.updated_at,
             }
@@ -238,4 +273,7 @@ class CatalogStore:
             ],
             created_at=values["createdAt"],
             updated_at=values["updatedAt"],
+            tags=json.loads(values.get("tags", "[]")),
+            status=values.get("status", "active"),
+            initial_files=json.loads(values.get("initialFiles", "[]")),
         )

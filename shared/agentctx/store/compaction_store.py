@@ -16,11 +16,11 @@ from botocore.exceptions import ClientError
 from agentctx.domain import Block, Page
 from agentctx.errors import Conflict, NotFound
 from agentctx.store.context_store import (
-    BLOCK_PREFIX,
     JOB_PREFIX,
     SESSION_SK,
     ContextStore,
     SessionGone,
+    block_metrics,
     session_pk,
 )
 from agentctx.store.dynamo import (
@@ -251,55 +251,17 @@ class CompactionStore(ContextStore):
         now: str,
         *,
         count: bool,
-        summary_ids: set[str],
     ) -> None:
         """In one transaction: store the summary, take the covered blocks out of the active context (kept, flagged
-        `compacted`, out of the block index, naming their summary), and move the session's metrics and id sets.
-        Only blocks still active may be covered; `count` adds the completed compaction to compactionCount."""
+        `compacted`, out of the block index and their filter entries, naming their summary), and move the session's
+        metrics. Only blocks still active may be covered; `count` adds the completed compaction to compactionCount.
+        The transaction takes 2 + actions_for_blocks([summary, *covered]) actions."""
         pk = session_pk(tenant_id, session_hex)
-        covered_ids = [block.id for block in covered]
-        session_update = self._metrics_update(
-            pk,
-            now,
-            tokens=summary.token_count - sum(block.token_count for block in covered),
-            count=1 - len(covered),
-            add={"summaryBlocks": [summary.id]},
-            remove={"pinnedBlocks": covered_ids},
-        )
+        session_update = self._metrics_update(pk, now, **block_metrics([summary], covered))
         if count:
             update = session_update["Update"]
             update["UpdateExpression"] = update["UpdateExpression"].replace(" ADD ", " ADD compactionCount :one, ", 1)
             update["ExpressionAttributeValues"][":one"] = {"N": "1"}
-        actions = [
-            session_update,
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": self._block_item(pk, summary),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-        ]
-        actions += [
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": to_item({"pk": pk, "sk": BLOCK_PREFIX + block.order_key}),
-                    "UpdateExpression": "SET compacted = :true, compactedBy = :summary REMOVE bsk",
-                    "ConditionExpression": "attribute_exists(bsk)",
-                    "ExpressionAttributeValues": to_item({":true": True, ":summary": summary.id}),
-                }
-            }
-            for block in covered
-        ]
+        actions = [session_update, *self.block_put_actions(pk, summary)]
+        actions += [action for block in covered for action in self.block_deactivate_actions(pk, block, summary.id)]
         self._transact_on_session(actions)
-        covered_summaries = [block.id for block in covered if block.id in summary_ids]
-        if covered_summaries:
-            # One expression cannot both add to and delete from the set; a stale id left here by a crash is
-            # harmless (readers skip compacted blocks), so this second write need not be in the transaction.
-            dynamodb_client().update_item(
-                TableName=self.table,
-                Key=to_item({"pk": pk, "sk": SESSION_SK}),
-                UpdateExpression="DELETE summaryBlocks :covered",
-                ExpressionAttributeValues=to_item({":covered": set(covered_summaries)}),
-            )

@@ -116,30 +116,34 @@ def chunks(values: list[R], size: int) -> Iterator[list[R]]:
         yield values[start : start + size]
 
 
-def batch_write(table: str, requests: list[dict[str, Any]]) -> None:
-    """BatchWriteItem in groups of 25, sending unprocessed items again until all are written."""
+def batch_write(table: str, requests: list[dict[str, Any]]) -> float:
+    """BatchWriteItem in groups of 25, sending unprocessed items again until all are written; the write capacity
+    units consumed (as DynamoDB reports them, else one per item)."""
     client = dynamodb_client()
+    units = 0.0
     for group in chunks(requests, BATCH_WRITE_SIZE):
         pending = {table: group}
         attempt = 0
         while pending:
-            response = client.batch_write_item(RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
+            response = client.batch_write_item(RequestItems=pending, ReturnConsumedCapacity="TOTAL")
+            reported = [usage.get("CapacityUnits") for usage in response.get("ConsumedCapacity", [])]
+            unprocessed = response.get("UnprocessedItems") or {}
+            written = len(pending[table]) - len(unprocessed.get(table, []))
+            units += sum(unit for unit in reported if unit) if any(reported) else written
+            pending = unprocessed
             if pending:
                 attempt += 1
                 time.sleep(min(1.0, 0.02 * 2**attempt))
+    return units
 
 
-def batch_get(table: str, keys: list[dict[str, Any]], projection: str | None = None) -> list[dict[str, Any]]:
-    """BatchGetItem in groups of 100 with consistent reads; unprocessed keys are asked for again. `projection`
-    (attribute names, comma-separated) reads only those attributes."""
+def batch_get(table: str, keys: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:
+    """BatchGetItem in groups of 100 with consistent reads (and `options` such as a ProjectionExpression);
+    unprocessed keys are asked for again."""
     client = dynamodb_client()
     found: list[dict[str, Any]] = []
     for group in chunks(keys, BATCH_GET_SIZE):
-        request: dict[str, Any] = {"Keys": group, "ConsistentRead": True}
-        if projection:
-            request["ProjectionExpression"] = projection
-        pending: dict[str, Any] = {table: request}
+        pending: dict[str, Any] = {table: {"Keys": group, "ConsistentRead": True, **options}}
         attempt = 0
         while pending:
             response = client.batch_get_item(RequestItems=pending)

@@ -8,6 +8,11 @@ from agentctx.store.dynamo import dynamodb_client, from_item, to_item
 FILE_PREFIX = "F#"
 
 
+def file_item(pk: str, path: str, content: str) -> dict[str, Any]:
+    """A file as a DynamoDB item of the session's partition `pk`."""
+    return to_item({"pk": pk, "sk": FILE_PREFIX + path, "content": content, "bytes": len(content.encode())})
+
+
 class SessionFileStore:
     """One session's files; the tenant and session are fixed when it is made, so a tool cannot name others."""
 
@@ -22,8 +27,7 @@ class SessionFileStore:
         return from_item(response["Item"])["content"] if "Item" in response else None
 
     def write(self, path: str, content: str) -> None:
-        item = {"pk": self.pk, "sk": FILE_PREFIX + path, "content": content, "bytes": len(content.encode())}
-        dynamodb_client().put_item(TableName=self.table, Item=to_item(item))
+        dynamodb_client().put_item(TableName=self.table, Item=file_item(self.pk, path, content))
 
     def list(self, prefix: str) -> list[tuple[str, int]]:
         query: dict[str, Any] = {

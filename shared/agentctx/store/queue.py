@@ -20,8 +20,10 @@ class MessageQueue:
     def __init__(self, queue_url: str) -> None:
         self.queue_url = queue_url
 
-    def send(self, body: dict[str, Any]) -> None:
-        sqs_client().send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body, separators=(",", ":")))
+    def send(self, body: dict[str, Any], delay_seconds: int = 0) -> None:
+        sqs_client().send_message(
+            QueueUrl=self.queue_url, MessageBody=json.dumps(body, separators=(",", ":")), DelaySeconds=delay_seconds
+        )
 
     def send_in_order(self, body: dict[str, Any], group: str, deduplication_id: str) -> None:
         """To a FIFO queue: messages of one group are delivered in order, one at a time."""

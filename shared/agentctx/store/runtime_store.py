@@ -14,6 +14,7 @@ with the session's metrics, so the event log and the blocks never disagree.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from agentctx import ids
 from agentctx.domain import Block, Page
-from agentctx.store.context_store import AutoCompaction, ContextStore, SessionGone, _id_sets, session_pk
+from agentctx.store.context_store import AutoCompaction, ContextStore, SessionGone, block_metrics, session_pk
 from agentctx.store.dynamo import (
     cancellation_codes,
     dynamodb_client,
@@ -95,13 +96,7 @@ class RuntimeStore(ContextStore):
             }
             for offset, event in enumerate(events, start=1)
         ]
-        update = self._metrics_update(
-            pk,
-            now,
-            tokens=sum(block.token_count for block in blocks),
-            count=len(blocks),
-            add=_id_sets(blocks),
-        )["Update"]
+        update = self._metrics_update(pk, now, **block_metrics(blocks))["Update"]
         values = update["ExpressionAttributeValues"]
         sets = ["eventSeq = :newSeq"]
         values[":newSeq"] = {"N": str(expected_seq + len(events))}
@@ -158,16 +153,7 @@ class RuntimeStore(ContextStore):
             }
             for event in stamped
         ]
-        actions += [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": self._block_item(pk, block),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-            for block in blocks
-        ]
+        actions += [action for block in blocks for action in self.block_put_actions(pk, block)]
         actions += [
             {"Put": {"TableName": self.table, "Item": self.message_item(pk, message)}} for message in messages or []
         ]
@@ -250,3 +236,49 @@ class RuntimeStore(ContextStore):
     @staticmethod
     def message_item(pk: str, message: dict[str, Any]) -> dict[str, Any]:
         return to_item({"pk": pk, "sk": MESSAGE_PREFIX + message["order_key"], "record": json.dumps(message)})
+
+
+def _event_query(
+    table: str, pk: str, after_seq: int, before_seq: int | None, newest_first: bool, page: int
+) -> dict[str, Any]:
+    upper = _event_sk(before_seq - 1) if before_seq is not None else EVENT_PREFIX + "g"
+    return {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
+        "ExpressionAttributeValues": to_item({":pk": pk, ":from": _event_sk(after_seq + 1), ":to": upper}),
+        "ConsistentRead": True,
+        "ScanIndexForward": not newest_first,
+        "Limit": page,
+    }
+
+
+def scan_events(
+    store: RuntimeStore,
+    tenant_id: str,
+    session_hex: str,
+    after_seq: int,
+    before_seq: int | None,
+    newest_first: bool,
+    wanted: int,
+    keep: Callable[[dict[str, Any]], bool],
+) -> tuple[list[dict[str, Any]], bool]:
+    """Up to `wanted` events with after_seq < sequence < before_seq that `keep` accepts, read from the oldest (or the
+    newest) end; True when more such events lie beyond them. Events `keep` refuses are read and skipped."""
+    if before_seq is not None and before_seq <= after_seq + 1:
+        return [], False
+    query = _event_query(
+        store.table, session_pk(tenant_id, session_hex), after_seq, before_seq, newest_first, min(wanted + 1, 1000)
+    )
+    found: list[dict[str, Any]] = []
+    while True:
+        response = dynamodb_client().query(**query)
+        for item in response["Items"]:
+            event = json.loads(from_item(item)["record"])
+            if keep(event):
+                if len(found) == wanted:
+                    return found, True
+                found.append(event)
+        if "LastEvaluatedKey" not in response:
+            return found, False
+        query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        query["Limit"] = 1000

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from agentctx.api.app import ERROR_RESPONSES, request_id
 from agentctx.api.deps import Tenant
-from agentctx.api.views import session_list_item, session_out
+from agentctx.api.views import session_list_item, session_meta, session_out
 from agentctx.errors import UpstreamFailed
 from agentctx.schemas import (
     CompactionJobOut,
@@ -18,9 +18,9 @@ from agentctx.schemas import (
     ListMeta,
     Meta,
     SessionCreate,
+    SessionEnvelope,
     SessionFork,
     SessionListItem,
-    SessionOut,
     Tag,
 )
 from agentctx.services.auto_compaction import CompactionParams
@@ -30,10 +30,10 @@ from agentctx.wiring import compaction_service, session_service
 router = APIRouter(prefix="/v1/aip/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 
 
-@router.post("", status_code=201, response_model=Envelope[SessionOut])
-def create_session(request: Request, body: SessionCreate, tenant: Tenant) -> Envelope[SessionOut]:
+@router.post("", status_code=201, response_model=SessionEnvelope)
+def create_session(request: Request, body: SessionCreate, tenant: Tenant) -> SessionEnvelope:
     view = session_service().create(tenant, body)
-    return Envelope(data=session_out(view), meta=Meta(request_id=request_id(request)))
+    return SessionEnvelope(data=session_out(view), meta=session_meta(view, request_id(request)))
 
 
 @router.get("", response_model=ListEnvelope[SessionListItem])
@@ -51,16 +51,16 @@ def list_sessions(
     )
 
 
-@router.get("/{sessionId}", response_model=Envelope[SessionOut])
-def get_session(request: Request, sessionId: str, tenant: Tenant) -> Envelope[SessionOut]:  # noqa: N803
+@router.get("/{sessionId}", response_model=SessionEnvelope)
+def get_session(request: Request, sessionId: str, tenant: Tenant) -> SessionEnvelope:  # noqa: N803
     view = session_service().get(tenant, sessionId)
-    return Envelope(data=session_out(view), meta=Meta(request_id=request_id(request)))
+    return SessionEnvelope(data=session_out(view), meta=session_meta(view, request_id(request)))
 
 
-@router.post("/{sessionId}/fork", status_code=201, response_model=Envelope[SessionOut])
-def fork_session(request: Request, sessionId: str, body: SessionFork, tenant: Tenant) -> Envelope[SessionOut]:  # noqa: N803
+@router.post("/{sessionId}/fork", status_code=201, response_model=SessionEnvelope)
+def fork_session(request: Request, sessionId: str, body: SessionFork, tenant: Tenant) -> SessionEnvelope:  # noqa: N803
     view = session_service().fork(tenant, sessionId, body)
-    return Envelope(data=session_out(view), meta=Meta(request_id=request_id(request)))
+    return SessionEnvelope(data=session_out(view), meta=session_meta(view, request_id(request)))
 
 
 @router.delete("/{sessionId}", response_model=Envelope[Deleted])

@@ -1,0 +1,181 @@
+"""`make package`: the artifacts `sam build` deploys, built without Docker, precompiled so no cold start compiles.
+
+Each function's code directory and the shared layer's `python/` directory (the agentctx package and its
+dependencies as wheels for the template's runtime and architecture) land under build/<target>/. Every module is
+compiled to unchecked-hash .pyc by an interpreter of the target's Python version, recorded under the path it has
+in Lambda (/var/task, /opt/python), so the runtime loads the bytecode without reading or checking the source.
+
+The dependencies are the slow part; they are installed once per (requirements, Python version, architecture) into
+build/deps/<hash>/ and reused. The tests build the same artifacts for this machine's architecture (`--host`),
+because native wheels (pydantic-core, tiktoken, regex) only load on the architecture they were built for.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.template import load_template
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+TASK_ROOT = "/var/task"
+LAYER_ROOT = "/opt/python"
+_MANYLINUX = ("manylinux_2_28", "manylinux2014")  # Lambda's python3.12 runs on Amazon Linux 2023 (glibc 2.34)
+
+
+@dataclass(frozen=True)
+class Target:
+    python_version: str  # "3.12"
+    machine: str  # "aarch64" or "x86_64"
+
+    @property
+    def name(self) -> str:
+        return f"python{self.python_version}-{self.machine}"
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """Where a build put each function's code (by logical id) and the layer's python/ directory."""
+
+    root: Path
+    functions: dict[str, Path]
+    layer: Path
+    python: str  # the interpreter that compiled them, of the target's version
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+
+def lambda_target(template: dict[str, Any] | None = None) -> Target:
+    """The runtime and architecture the template deploys every function with."""
+    function = (template or load_template())["Globals"]["Function"]
+    runtime = function["Runtime"]
+    assert runtime.startswith("python"), runtime
+    machine = {"arm64": "aarch64", "x86_64": "x86_64"}[function.get("Architectures", ["x86_64"])[0]]
+    return Target(runtime.removeprefix("python"), machine)
+
+
+def find_python(version: str) -> str | None:
+    """An interpreter of this exact version: on PATH, in pyenv's versions, or the one running this."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        return sys.executable
+    candidates = [shutil.which(f"python{version}")]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates += sorted(str(path) for path in pyenv.glob(f"{version}.*/bin/python{version}"))
+    for candidate in filter(None, candidates):
+        check = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True)
+        if check.returncode == 0 and check.stdout.decode().strip() == str(tuple(map(int, version.split(".")))):
+            return candidate
+    return None
+
+
+def host_target(template: dict[str, Any] | None = None) -> tuple[Target, str]:
+    """This machine's architecture, with the template's Python version when an interpreter of it is here."""
+    wanted = lambda_target(template).python_version
+    python = find_python(wanted)
+    version = wanted if python else f"{sys.version_info.major}.{sys.version_info.minor}"
+    return Target(version, platform.machine()), python or sys.executable
+
+
+def _requirements(template: dict[str, Any]) -> Path:
+    layer = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::LayerVersion")
+    return ROOT / layer["Properties"]["ContentUri"] / "requirements.txt"
+
+
+def _compile(python: str, directory: Path, deployed_at: str) -> None:
+    subprocess.run(
+        [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
+        + ["-s", str(directory), "-p", deployed_at, str(directory)],
+        check=True,
+    )
+
+
+def _dependencies(target: Target, requirements: Path, python: str) -> Path:
+    """The layer's third-party packages, installed and compiled once per requirements file and target."""
+    key = hashlib.sha256(requirements.read_bytes() + target.name.encode()).hexdigest()[:16]
+    cached = BUILD / "deps" / f"{target.name}-{key}"
+    if (cached / ".complete").exists():
+        return cached
+    shutil.rmtree(cached, ignore_errors=True)
+    platforms = [arg for tag in _MANYLINUX for arg in ("--platform", f"{tag}_{target.machine}")]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile"]
+        + platforms
+        + ["--implementation", "cp", "--python-version", target.python_version, "--only-binary=:all:"]
+        + ["--target", str(cached), "-r", str(requirements)],
+        check=True,
+    )
+    shutil.rmtree(cached / "bin", ignore_errors=True)  # console scripts: the layer is imported, never run
+    _compile(python, cached, LAYER_ROOT)
+    (cached / ".complete").touch()
+    return cached
+
+
+def _fresh_copy(source: Path, destination: Path, link: bool = False) -> None:
+    shutil.rmtree(destination, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".complete")
+    shutil.copytree(source, destination, ignore=ignore, copy_function=os.link if link else shutil.copy2)
+
+
+def build(target: Target, python: str, template: dict[str, Any] | None = None) -> Artifacts:
+    """Build every function and the layer for the target into build/<target>/, compiled by `python`."""
+    template = template or load_template()
+    root = BUILD / target.name
+    deps = _dependencies(target, _requirements(template), python)
+
+    layer = root / "layer" / "python"
+    shutil.rmtree(layer, ignore_errors=True)
+    shutil.copytree(deps, layer, copy_function=os.link, ignore=shutil.ignore_patterns(".complete"))
+    shared = _requirements(template).parent
+    for entry in shared.iterdir():
+        if entry.is_dir() and (entry / "__init__.py").exists():
+            _fresh_copy(entry, layer / entry.name)
+            _compile(python, layer / entry.name, f"{LAYER_ROOT}/{entry.name}")
+
+    functions = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            code = root / "functions" / logical_id
+            _fresh_copy(ROOT / resource["Properties"]["CodeUri"], code)
+            _compile(python, code, TASK_ROOT)
+            functions[logical_id] = code
+
+    artifacts = Artifacts(root, functions, layer, python)
+    manifest = {
+        "target": target.name,
+        "python": python,
+        "layer": str(layer),
+        "functions": {name: str(path) for name, path in functions.items()},
+    }
+    artifacts.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
+    return artifacts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", action="store_true", help="build for this machine's architecture (the tests)")
+    arguments = parser.parse_args()
+    template = load_template()
+    if arguments.host:
+        target, python = host_target(template)
+    else:
+        target = lambda_target(template)
+        found = find_python(target.python_version)
+        if not found:
+            sys.exit(f"make package needs python{target.python_version} (the template's runtime) to precompile")
+        python = found
+    artifacts = build(target, python, template)
+    print(f"built {len(artifacts.functions)} functions and the layer for {target.name} in {artifacts.root}")
+
+
+if __name__ == "__main__":
+    main()

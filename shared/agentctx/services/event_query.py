@@ -1,0 +1,142 @@
+"""Queries of a session's event log the way Everruns defines them (`GET /v1/sessions/{id}/events`): a sequence
+range (`since_id`, `after_sequence`, `before_sequence`), type filters (`types` narrows, then `exclude` removes),
+`turn_id`, `order_desc`, and `limit`.
+
+`limit` alone means the newest N events (oldest first), what the SDK's backward pagination expects; with a forward
+cursor (`since_id` or `after_sequence`) it means the first N after it, so forward paging keeps working. Without a
+limit every event in range is returned, up to EVENTS_CEILING, with `has_more` when the log goes on.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentctx import ids
+from agentctx.errors import InvalidRequest
+from agentctx.services.runtime import RuntimeSessionService
+from agentctx.store.runtime_store import scan_events
+
+# The most events one answer holds when no limit is given (the answer of a 1,000-event page is a few hundred KB,
+# well under Lambda's 6 MB response limit); page on with after_sequence.
+EVENTS_CEILING = 1000
+MAX_TYPE_FILTERS = 25
+
+# The types we write, and the other types of Everruns' event catalogue, which a client may filter on (the SDK's
+# `exclude_deltas` names reason.thinking.delta); any other name is refused, as Everruns refuses it.
+WRITTEN_EVENT_TYPES = frozenset(
+    {
+        "input.message",
+        "session.activated",
+        "turn.started",
+        "output.message.started",
+        "output.message.delta",
+        "output.message.completed",
+        "tool.started",
+        "tool.completed",
+        "turn.completed",
+        "turn.failed",
+        "turn.cancelled",
+        "session.idled",
+    }
+)
+KNOWN_EVENT_TYPES = WRITTEN_EVENT_TYPES | {
+    "session.started",
+    "output.message.replaced",
+    "reason.started",
+    "reason.completed",
+    "reason.recovered",
+    "reason.thinking.started",
+    "reason.thinking.delta",
+    "reason.thinking.completed",
+    "act.started",
+    "act.completed",
+    "tool.call_requested",
+    "tool.call_repaired",
+    "tool.output.delta",
+    "tool.progress",
+    "turn.sealed",
+    "context.compacting",
+    "context.compacted",
+    "file.written",
+    "llm.generation",
+    "transcript.repaired",
+}
+
+
+@dataclass
+class EventFilter:
+    types: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    turn_id: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, values in (("types", self.types), ("exclude", self.exclude)):
+            if len(values) > MAX_TYPE_FILTERS:
+                raise InvalidRequest(f"{name}: at most {MAX_TYPE_FILTERS} event types")
+            unknown = [value for value in values if value not in KNOWN_EVENT_TYPES]
+            if unknown:
+                raise InvalidRequest(f"{name}: unknown event type {unknown[0]!r}")
+
+    def keep(self, event: dict[str, Any]) -> bool:
+        if self.types and event["type"] not in self.types:
+            return False
+        if event["type"] in self.exclude:
+            return False
+        return self.turn_id is None or (event.get("context") or {}).get("turn_id") == self.turn_id
+
+    @property
+    def empty(self) -> bool:
+        return not (self.types or self.exclude or self.turn_id)
+
+
+@dataclass
+class EventPage:
+    events: list[dict[str, Any]]
+    has_more: bool
+    next_since_id: str | None  # where the next forward page starts, when there is one
+
+
+def sequence_of(session_hex: str, since_id: str | None, session_id: str) -> int:
+    if not since_id:
+        return 0
+    sequence = ids.parse_event_id(since_id, session_hex)
+    if sequence is None:
+        raise InvalidRequest(f"since_id {since_id!r} is not an event of session {session_id}")
+    return sequence
+
+
+class EventQueryService:
+    def __init__(self, runtime: RuntimeSessionService) -> None:
+        self.runtime = runtime
+
+    def page(
+        self,
+        tenant_id: str,
+        session_id: str,
+        since_id: str | None,
+        after_sequence: int | None,
+        before_sequence: int | None,
+        limit: int | None,
+        order_desc: bool,
+        event_filter: EventFilter,
+    ) -> EventPage:
+        session = self.runtime.sessions.load(tenant_id, session_id)
+        after = max(sequence_of(session.hex, since_id, session_id), after_sequence or 0)
+        forward_cursor = bool(since_id) or after_sequence is not None
+        # Newest first: the newest N (limit without a forward cursor), or everything newest first (order_desc).
+        newest_first = (limit is not None and not forward_cursor) or (limit is None and order_desc)
+        keep: Callable[[dict[str, Any]], bool] = event_filter.keep
+        events, more = scan_events(
+            self.runtime.store,
+            tenant_id,
+            session.hex,
+            after,
+            before_sequence,
+            newest_first,
+            limit or EVENTS_CEILING,
+            keep,
+        )
+        next_since_id = events[-1]["id"] if more and not newest_first and events else None
+        if newest_first != order_desc:
+            events.reverse()
+        return EventPage(events, more, next_since_id)

@@ -1,0 +1,326 @@
+"""A deploy-faithful local Lambda: the built artifacts, run in fresh processes that see only what Lambda gives them.
+
+- `make package`'s builder makes the artifacts for this machine's architecture (same code, same .pyc).
+- The runtime is an interpreter with nothing installed (a venv without pip) plus a runtime directory holding
+  boto3, as Lambda's runtime does; a function sees the standard library, its code, the layer and that boto3.
+- The AWS side is moto in server mode on loopback, so every call crosses a real process boundary. Each function
+  signs with its own access key id, which lets the server record, per function, every call the code made: the
+  permission test checks those against the function's policy in the translated template.
+"""
+
+import io
+import json
+import logging
+import socket
+import subprocess
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+
+from infra.package import Artifacts, build, host_target
+from infra.template import create_event_buses, create_queues, create_tables, load_template
+from tests.conftest import ADMIN_KEY
+from tests.deployed.runtime import LambdaRuntime, managed_runtime
+from tests.template.conftest import template, translated  # noqa: F401 - fixtures the permission test uses
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+RUNNER = Path(__file__).with_name("lambda_runner.py")
+PARAMETERS = {  # the template's parameters, as a deployment would give them
+    "StageName": "live",
+    "CursorSecretParameter": "/agentctx-deployed/cursor-secret",
+    "AdminKeySha256Parameter": "/agentctx-deployed/admin-key-sha256",
+    "OpenAIBaseUrl": "",
+    "OpenAIApiKeyParameter": "/agentctx-deployed/openai-api-key",
+    "TriggerEventSource": "agentctx.requests",
+}
+SECRETS = {  # what the operator puts in Parameter Store before deploying (docs/deploy.md)
+    "/agentctx-deployed/cursor-secret": "deployed-cursor-secret-that-is-long-enough",
+    "/agentctx-deployed/admin-key-sha256": __import__("hashlib").sha256(ADMIN_KEY.encode()).hexdigest(),
+    "/agentctx-deployed/openai-api-key": "sk-deployed-not-used",
+}
+
+
+@dataclass(frozen=True)
+class AwsCall:
+    """One request a function made to AWS, as IAM sees it: the action and the resource it names."""
+
+    action: str
+    resource: str
+
+
+@dataclass
+class LocalAws:
+    """moto's server on loopback with the template's resources, recording each function's calls."""
+
+    endpoint: str
+    refs: dict[str, str]  # logical id -> what !Ref gives (table/bus name, queue URL, parameter value)
+    arns: dict[str, str]  # logical id -> ARN
+    calls: dict[str, set[AwsCall]] = field(default_factory=lambda: defaultdict(set))
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
+
+
+def _requested(service: str, target: str, body: dict[str, Any]) -> list[AwsCall]:
+    """The IAM actions and resources of one AWS JSON-protocol request."""
+    operation = target.rsplit(".", 1)[-1]
+    if service == "dynamodb":
+        table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/"
+        if "TransactItems" in body:
+            kinds = {
+                "Put": "PutItem",
+                "Update": "UpdateItem",
+                "Delete": "DeleteItem",
+                "ConditionCheck": "ConditionCheckItem",
+            }
+            kinds["Get"] = "GetItem"
+            return [
+                AwsCall(f"dynamodb:{kinds[kind]}", table + item[kind]["TableName"])
+                for item in body["TransactItems"]
+                for kind in item
+            ]
+        if "RequestItems" in body:
+            return [AwsCall(f"dynamodb:{operation}", table + name) for name in body["RequestItems"]]
+        index = f"/index/{body['IndexName']}" if "IndexName" in body else ""
+        return [AwsCall(f"dynamodb:{operation}", table + body.get("TableName", "*") + index)]
+    if service == "sqs":
+        name = body.get("QueueUrl", "").rsplit("/", 1)[-1]
+        action = "SendMessage" if operation == "SendMessageBatch" else operation
+        return [AwsCall(f"sqs:{action}", f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")]
+    if service == "events":
+        buses = {entry.get("EventBusName", "default") for entry in body.get("Entries", [])} or {"default"}
+        return [AwsCall(f"events:{operation}", f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{bus}") for bus in buses]
+    if service == "ssm":
+        names = body.get("Names") or [body.get("Name") or body.get("Path", "")]
+        return [AwsCall(f"ssm:{operation}", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{n.lstrip('/')}") for n in names]
+    return [AwsCall(f"{service}:{operation}", "*")]
+
+
+class _Recorder:
+    """WSGI middleware in front of moto: notes who (access key id) asked for what, then lets moto answer."""
+
+    def __init__(self, app: Any, calls: dict[str, set[AwsCall]]) -> None:
+        self.app, self.calls = app, calls
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        if "Credential=" in authorization:
+            key_id, _, _, service, _ = authorization.split("Credential=")[1].split(",")[0].split("/")
+            raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(raw)
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            if target:
+                body = json.loads(raw or b"{}")
+            else:  # query protocol
+                form = {key: values[0] for key, values in parse_qs(raw.decode()).items()}
+                target, body = form.get("Action", ""), form
+            if key_id.startswith("FN"):
+                self.calls[key_id[2:]].update(_requested(service, target, body))
+        return self.app(environ, start_response)
+
+
+def _resource_names(resources_of: dict[str, Any]) -> dict[str, str]:
+    names = {}
+    for logical_id, resource in resources_of["Resources"].items():
+        if resource["Type"] in ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus"):
+            fifo = resource.get("Properties", {}).get("FifoQueue")
+            names[logical_id] = f"dep-{logical_id}" + (".fifo" if fifo else "")
+    return names
+
+
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[LocalAws]:
+    import boto3
+    from moto.server import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    from infra.local_aws import _apply_dynamodb_requests_one_at_a_time
+
+    _apply_dynamodb_requests_one_at_a_time()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    calls: dict[str, set[AwsCall]] = defaultdict(set)
+    app = _Recorder(DomainDispatcherApplication(create_backend_app), calls)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+
+    sam = load_template()
+    names = _resource_names(sam)
+    clients = {s: boto3.client(s, endpoint_url=endpoint, region_name=REGION) for s in ("dynamodb", "sqs", "events")}
+    create_tables(clients["dynamodb"], names, sam)
+    create_event_buses(clients["events"], names, sam)
+    urls = create_queues(clients["sqs"], names, sam)
+    ssm = boto3.client("ssm", endpoint_url=endpoint, region_name=REGION)
+    for name, value in SECRETS.items():
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString")
+    refs = {**names, **urls, **PARAMETERS}
+    arns = {}
+    for logical_id, name in names.items():
+        kind = sam["Resources"][logical_id]["Type"]
+        arns[logical_id] = {
+            "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
+            "AWS::Events::EventBus": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}",
+        }[kind]
+    yield LocalAws(endpoint, refs, arns, calls)
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Artifacts:
+    return build(*host_target())
+
+
+@pytest.fixture(scope="session")
+def lambda_runtime(artifacts: Artifacts) -> LambdaRuntime:
+    return managed_runtime(artifacts)
+
+
+def _resolve(value: Any, refs: dict[str, str]) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return refs[value["Ref"]]
+    raise AssertionError(f"cannot resolve {value!r} for a local run")
+
+
+def function_environment(logical_id: str, aws: LocalAws, runtime: LambdaRuntime, code: Path) -> dict[str, str]:
+    """Exactly what Lambda sets for this function: the template's variables (resolved for the local resources),
+    then the runtime's own; plus the endpoint of the local AWS and the function's own credentials."""
+    sam = load_template()
+    properties = sam["Resources"][logical_id]["Properties"]
+    merged = {
+        **sam["Globals"]["Function"].get("Environment", {}).get("Variables", {}),
+        **properties.get("Environment", {}).get("Variables", {}),
+    }
+    environment = {name: _resolve(value, aws.refs) for name, value in merged.items()}
+    globals_ = sam["Globals"]["Function"]
+    environment |= {
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_LAMBDA_FUNCTION_NAME": f"agentctx-{logical_id}",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(properties.get("MemorySize", globals_.get("MemorySize", 128))),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/agentctx-{logical_id}",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{globals_['Runtime']}",
+        "LAMBDA_TASK_ROOT": str(code),
+        "LAMBDA_RUNTIME_DIR": str(runtime.runtime_dir),
+        "_HANDLER": properties["Handler"],
+        "PATH": f"{runtime.python.parent}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "AWS_ACCESS_KEY_ID": f"FN{logical_id}",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_SESSION_TOKEN": "local",
+        "AWS_ENDPOINT_URL": aws.endpoint,  # the one addition: where the local AWS answers
+    }
+    timeout = properties.get("Timeout", globals_.get("Timeout", 3))
+    environment["FUNCTION_TIMEOUT"] = str(timeout)
+    return environment
+
+
+class LambdaProcess:
+    """One function's container: started once, then invoked with events one after another."""
+
+    def __init__(self, logical_id: str, environment: dict[str, str], runtime: LambdaRuntime, layer: Path) -> None:
+        self.logical_id = logical_id
+        self.process = subprocess.Popen(
+            [str(runtime.python), "-I", str(RUNNER)],
+            env={**environment, "LAYER_PYTHON": str(layer)},
+            cwd=environment["LAMBDA_TASK_ROOT"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.stderr: list[str] = []
+        threading.Thread(target=self._drain, daemon=True).start()
+        self.init = self._answer()
+
+    def _drain(self) -> None:
+        assert self.process.stderr
+        for line in self.process.stderr:
+            self.stderr.append(line)
+
+    def _answer(self) -> dict[str, Any]:
+        assert self.process.stdout
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(10)
+            raise AssertionError(f"{self.logical_id} died:\n{''.join(self.stderr[-40:])}")
+        return json.loads(line)
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        """The handler's result; an error the handler raised fails the test with its trace and logs."""
+        assert self.process.stdin
+        self.process.stdin.write(json.dumps(event) + "\n")
+        self.process.stdin.flush()
+        answer = self._answer()
+        if "error" in answer:
+            raise AssertionError(f"{self.logical_id} raised {answer['error']}: {answer['trace']}")
+        return answer["result"]
+
+    def close(self) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        self.process.wait(10)
+
+
+@dataclass
+class Deployment:
+    aws: LocalAws
+    runtime: LambdaRuntime
+    artifacts: Artifacts
+    processes: dict[str, LambdaProcess] = field(default_factory=dict)
+
+    def environment(self, logical_id: str) -> dict[str, str]:
+        return function_environment(logical_id, self.aws, self.runtime, self.artifacts.functions[logical_id])
+
+    def start(self, logical_ids: Iterable[str]) -> None:
+        """Start these functions' containers side by side (each pays its own cold start)."""
+        with ThreadPoolExecutor() as pool:
+            list(pool.map(self.function, logical_ids))
+
+    def function(self, logical_id: str) -> LambdaProcess:
+        if logical_id not in self.processes:
+            self.processes[logical_id] = LambdaProcess(
+                logical_id, self.environment(logical_id), self.runtime, self.artifacts.layer
+            )
+        return self.processes[logical_id]
+
+
+@pytest.fixture(scope="session")
+def deployment(local_aws: LocalAws, lambda_runtime: LambdaRuntime, artifacts: Artifacts) -> Iterator[Deployment]:
+    deployed = Deployment(local_aws, lambda_runtime, artifacts)
+    yield deployed
+    for process in deployed.processes.values():
+        process.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(check: Any, seconds: float = 20.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {seconds} s")

@@ -1,0 +1,308 @@
+"""Every function, run from the built artifacts as Lambda runs it, answers real events for each of its routes and
+triggers against moto on loopback; what each one called in AWS is then checked against its policy."""
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from infra.local_worker import sqs_event
+from tests.conftest import ADMIN_KEY, OFFLINE_MODEL
+from tests.deployed.conftest import Deployment, free_port, wait_for
+from tests.events import api_gateway_event, authorizer_request_event
+from tests.template.conftest import functions, sam_template
+from tests.template.test_template import template_routes
+
+SENTENCE = "The build pipeline caches wheels per requirements hash so a layer rebuild is quick. "
+SAMPLE_PATH_VALUES = {
+    "sessionId": "sess_" + "a" * 32,
+    "blockId": "blk_" + "a" * 58,
+    "tenantId": "org_x",
+    "keyId": "key_x",
+    "session_id": "session_" + "a" * 32,
+    "ref": "current_time",
+    "compactionId": "cjob_" + "a" * 32,
+    "invocationId": "inv_" + "a" * 32,
+    "model_id": "model_" + "a" * 32,
+    "agent_id": "agent_" + "a" * 32,
+}
+WEB_ADAPTER_FUNCTIONS = {name for name, props in functions(sam_template()).items() if props["Handler"].endswith(".sh")}
+
+
+class Api:
+    """API Gateway in front of the buffered functions: REST proxy events with the authorizer's tenant."""
+
+    def __init__(self, deployment: Deployment, tenant_id: str | None = None) -> None:
+        self.deployment, self.tenant_id = deployment, tenant_id
+        self.routes = template_routes(sam_template())
+
+    def call(self, method: str, resource: str, params: dict | None = None, body: Any = None, **kwargs: Any) -> Any:
+        function = self.routes[(method, resource)]
+        event = api_gateway_event(method, resource, params, body=body, tenant_id=self.tenant_id, **kwargs)
+        response = self.deployment.function(function).invoke(event)
+        return response["statusCode"], json.loads(response["body"]) if response["body"] else None
+
+
+@pytest.fixture(scope="module")
+def tenant(deployment: Deployment) -> dict[str, str]:
+    admin = Api(deployment)
+    status, created = admin.call(
+        "POST", "/v1/admin/tenants", body={"name": "deployed"}, headers={"X-Admin-Key": ADMIN_KEY}
+    )
+    assert status == 201, created
+    tenant_id = created["data"]["id"]
+    status, issued = admin.call(
+        "POST", "/v1/admin/tenants/{tenantId}/keys", {"tenantId": tenant_id}, headers={"X-Admin-Key": ADMIN_KEY}
+    )
+    assert status == 201, issued
+    return {"id": tenant_id, "key": issued["data"]["key"]}
+
+
+@pytest.fixture(scope="module")
+def api(deployment: Deployment, tenant: dict[str, str]) -> Api:
+    return Api(deployment, tenant["id"])
+
+
+@pytest.fixture(scope="module")
+def agents(api: Api) -> dict[str, str]:
+    """The offline model, with `code-assistant` and `tiny` (a 1,000-token window that auto-compacts at 800)."""
+    _, model = api.call("POST", "/v1/models", body=OFFLINE_MODEL)
+    _, small = api.call("POST", "/v1/models", body={**OFFLINE_MODEL, "context_window": 1_000, "max_output_tokens": 100})
+    status, agent = api.call(
+        "POST",
+        "/v1/agents",
+        body={"name": "Code assistant", "slug": "code-assistant", "default_model_id": model["id"]}
+        | {"capabilities": [{"ref": "current_time"}]},
+    )
+    assert status == 201, agent
+    status, tiny = api.call(
+        "POST", "/v1/agents", body={"name": "Tiny", "slug": "tiny", "default_model_id": small["id"]}
+    )
+    assert status == 201, tiny
+    return {"code-assistant": agent["id"], "tiny": tiny["id"]}
+
+
+def receive_all(deployment: Deployment, queue: str) -> list[dict[str, Any]]:
+    """What a queue holds, as the event source mapping would receive it (with its attributes)."""
+    sqs = deployment.aws.client("sqs")
+    url = deployment.aws.refs[queue]
+    messages: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+    ).get("Messages"):
+        messages += batch
+    return messages
+
+
+def deliver(deployment: Deployment, queue: str, function: str) -> int:
+    """Deliver a queue's messages to its function one batch of the template's size at a time, deleting what it
+    finished as the event source mapping does; none may fail."""
+    source = next(
+        event["Properties"]
+        for event in functions(sam_template())[function]["Events"].values()
+        if event["Type"] == "SQS"
+    )
+    messages = receive_all(deployment, queue)
+    for start in range(0, len(messages), source["BatchSize"]):
+        event = sqs_event(messages[start : start + source["BatchSize"]], deployment.aws.arns[queue])
+        assert deployment.function(function).invoke(event) == {"batchItemFailures": []}
+        for message in messages[start : start + source["BatchSize"]]:
+            deployment.aws.client("sqs").delete_message(
+                QueueUrl=deployment.aws.refs[queue], ReceiptHandle=message["ReceiptHandle"]
+            )
+    return len(messages)
+
+
+def test_each_function_sees_only_its_code_the_layer_and_the_runtime(deployment: Deployment):
+    allowed = (str(deployment.artifacts.root), str(deployment.runtime.runtime_dir))
+    deployment.start(name for name in deployment.artifacts.functions if name not in WEB_ADAPTER_FUNCTIONS)
+    for name in deployment.artifacts.functions:
+        if name in WEB_ADAPTER_FUNCTIONS:
+            continue
+        init = deployment.function(name).init
+        stdlib = Path(init["modules"]["os"]).parent
+        outside = {
+            module: path
+            for module, path in init["modules"].items()
+            if not path.startswith(allowed) and not Path(path).is_relative_to(stdlib)
+        }
+        assert outside == {}, name
+        handler_module = functions(sam_template())[name]["Handler"].rsplit(".", 1)[0]
+        assert Path(init["modules"][handler_module]).parent == deployment.artifacts.functions[name]
+
+
+def test_the_authorizer_maps_a_key_to_its_tenant_and_refuses_others(deployment: Deployment, tenant):
+    authorizer = deployment.function("AuthorizerFunction")
+
+    policy = authorizer.invoke(authorizer_request_event({"X-API-Key": tenant["key"]}))
+    assert policy["principalId"] == tenant["id"] and policy["context"] == {"tenantId": tenant["id"]}
+    policy = authorizer.invoke(authorizer_request_event({"Authorization": f"Bearer {tenant['key']}"}))
+    assert policy["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    with pytest.raises(AssertionError, match="Unauthorized"):
+        authorizer.invoke(authorizer_request_event({"X-API-Key": "wrong"}))
+
+
+def test_every_route_of_the_buffered_functions_is_served(api: Api):
+    for (method, resource), function in sorted(api.routes.items()):
+        if function in WEB_ADAPTER_FUNCTIONS:
+            continue
+        params = {name: value for name, value in SAMPLE_PATH_VALUES.items() if "{" + name + "}" in resource}
+        status, body = api.call(method, resource, params, body={} if method in {"POST", "PATCH", "PUT"} else None)
+        assert status < 500, (method, resource, body)
+        if status >= 400:
+            assert body["error"]["message"] != "Not Found", f"{function} does not serve {method} {resource}"
+
+
+def test_blocks_compaction_and_automatic_compaction(deployment: Deployment, api: Api, agents):
+    status, session = api.call("POST", "/v1/aip/sessions", body={"name": "deployed", "defaultAgent": "tiny"})
+    assert status == 201, session
+    sid = {"sessionId": session["data"]["id"]}
+    for number in range(12):
+        body = {"sessionId": sid["sessionId"], "type": "note", "content": f"{number}: " + SENTENCE * 3}
+        status, block = api.call("POST", "/v1/aip/blocks", body=body)
+        assert status == 201, block
+
+    status, job = api.call(
+        "POST", "/v1/aip/sessions/{sessionId}/compact", sid, {"targetTokens": 100}, headers={"Prefer": "respond-async"}
+    )
+    assert status == 202, job
+    assert deliver(deployment, "CompactionQueue", "CompactionFunction") >= 1
+    status, jobs = api.call("GET", "/v1/aip/sessions/{sessionId}/compactions", sid)
+    assert {j["status"] for j in jobs["data"]} == {"completed"}, jobs
+
+
+def test_turns_run_from_the_turn_queue(deployment: Deployment, api: Api, agents):
+    status, session = api.call("POST", "/v1/sessions", body={"agent_id": agents["tiny"], "title": "deployed"})
+    assert status == 201, session
+    sid = {"session_id": session["id"]}
+    for _ in range(2):
+        body = {"message": {"content": [{"type": "text", "text": SENTENCE * 25}]}}
+        status, message = api.call("POST", "/v1/sessions/{session_id}/messages", sid, body)
+        assert status == 201, message
+        assert deliver(deployment, "TurnQueue", "TurnFunction") == 1
+
+    status, events = api.call("GET", "/v1/sessions/{session_id}/events", sid, query={"limit": "1000"})
+    assert [e["type"] for e in events["data"]].count("turn.completed") == 2, events
+    deliver(deployment, "CompactionQueue", "CompactionFunction")
+
+
+def test_triggered_invocations_run_from_the_trigger_queue(deployment: Deployment, api: Api, agents, tenant):
+    _, session = api.call("POST", "/v1/aip/sessions", body={"name": "triggered", "defaultAgent": "tiny"})
+    request = {
+        "tenantId": tenant["id"],
+        "correlationId": "upload-42",
+        "blocks": [{"type": "file", "content": {"path": "reports/q3.csv", "content": "region,revenue\neu,10"}}],
+        "invoke": {"agent": "tiny", "prompt": SENTENCE * 60, "session": session["data"]["id"]},
+    }
+    deployment.aws.client("sqs").send_message(
+        QueueUrl=deployment.aws.refs["TriggerQueue"], MessageBody=json.dumps(request)
+    )
+
+    assert deliver(deployment, "TriggerQueue", "TriggerFunction") == 1
+    _, view = api.call("GET", "/v1/aip/sessions/{sessionId}", {"sessionId": session["data"]["id"]})
+    assert view["data"]["metrics"]["invocationCount"] == 1
+
+
+@pytest.fixture(scope="module")
+def web_adapter_app(deployment: Deployment) -> Iterator[str]:
+    """The invoke function started as Lambda starts it: its run.sh, in /var/task, with the layer at /opt.
+
+    The test plays the Lambda Web Adapter: it waits for the readiness path, then forwards requests over HTTP.
+    /opt is the built layer inside a private mount namespace, as the layer is in Lambda (needs root: `unshare`).
+    """
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs `unshare -m` (root) to mount the layer at /opt")
+    (name,) = WEB_ADAPTER_FUNCTIONS
+    environment = deployment.environment(name)
+    environment["PORT"] = str(free_port())  # the template's 8080 may be taken on a shared machine
+    code = deployment.artifacts.functions[name]
+    mount = 'mount --bind "$0" /opt && exec "$LAMBDA_TASK_ROOT/$_HANDLER"'
+    process = subprocess.Popen(
+        ["unshare", "-m", "sh", "-c", mount, str(deployment.artifacts.layer.parent)],
+        env=environment,
+        cwd=code,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{environment['PORT']}"
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"run.sh exited {process.returncode}:\n{process.stdout.read()}")  # type: ignore[union-attr]
+        try:
+            return httpx.get(base + environment["AWS_LWA_READINESS_CHECK_PATH"]).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(ready)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_the_invoke_function_starts_from_run_sh_and_streams(web_adapter_app: str, api: Api, agents, tenant):
+    headers = {"X-API-Key": tenant["key"], "X-AIP-Agent": "code-assistant"}
+    assert httpx.get(web_adapter_app + "/health").json()["status"] == "ok"
+    _, session = api.call("POST", "/v1/aip/sessions", body={"name": "streamed", "defaultAgent": "tiny"})
+    session_id = session["data"]["id"]
+
+    body = {"agent": "tiny", "prompt": SENTENCE * 60, "session": session_id, "stream": True}
+    with httpx.stream("POST", web_adapter_app + "/v1/aip/invoke", json=body, headers=headers, timeout=30) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        names = [line.removeprefix("event: ") for line in response.iter_lines() if line.startswith("event: ")]
+    assert names[0] == "start" and "text_delta" in names and names[-1] == "complete", names
+
+    for path in ("/.well-known/aip/agent", "/v1/aip/agents", f"/v1/aip/sessions/{session_id}/invocations"):
+        response = httpx.get(web_adapter_app + path, headers=headers)
+        assert response.status_code == 200, (path, response.text)
+    (invocation, *_) = response.json()["data"]
+    response = httpx.get(
+        web_adapter_app + f"/v1/aip/sessions/{session_id}/invocations/{invocation['id']}", headers=headers
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_committed_changes_are_published_from_the_table_stream(deployment: Deployment):
+    """The records the earlier tests committed, read from the table's stream as the event source mapping does."""
+    streams = deployment.aws.client("dynamodbstreams")
+    table = deployment.aws.refs["ContextTable"]
+    (stream,) = streams.list_streams(TableName=table)["Streams"]
+    shards = streams.describe_stream(StreamArn=stream["StreamArn"])["StreamDescription"]["Shards"]
+    records = []
+    for shard in shards:
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream["StreamArn"], ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records += streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+    assert records
+    source = functions(sam_template())["EventsFunction"]["Events"]["ContextChanges"]["Properties"]
+    events = deployment.function("EventsFunction")
+    for start in range(0, len(records), source["BatchSize"]):
+        batch = [
+            record | {"eventSourceARN": stream["StreamArn"]} for record in records[start : start + source["BatchSize"]]
+        ]
+        assert events.invoke({"Records": json.loads(json.dumps(batch, default=_epoch))}) == {"batchItemFailures": []}
+
+
+def _epoch(value: Any) -> Any:
+    return value.timestamp() if hasattr(value, "timestamp") else str(value)
+
+
+def test_zz_every_aws_call_a_function_made_is_allowed_by_its_policy(deployment: Deployment, translated):
+    """Runs last: the calls recorded while the tests above ran each function."""
+    from tests.deployed.permissions import allowed, policy_statements
+
+    assert set(deployment.aws.calls) >= {"SessionsFunction", "TurnFunction", "EventsFunction", "CompactionFunction"}
+    denied = {
+        function: sorted(f"{call.action} {call.resource}" for call in calls if not allowed(call, statements))
+        for function, calls in deployment.aws.calls.items()
+        for statements in [policy_statements(translated, function, deployment.aws)]
+    }
+    assert {function: calls for function, calls in denied.items() if calls} == {}
