@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # function's timeout; the client resumes with Last-Event-ID), and how many times a turn is started before a
     # failure ends it with turn.failed (counted on the session, whichever queue message carried the turn).
     turn_queue_url: str = ""
+    # Event-log entries, turn items and compaction job records expire after this many days (0 keeps them).
+    record_retention_days: int = Field(default=90, ge=0)
     sse_poll_seconds: float = Field(default=0.25, gt=0, le=5)
     sse_heartbeat_seconds: float = Field(default=20.0, gt=0, le=30)
     sse_max_seconds: float = Field(default=270.0, gt=0, le=840)

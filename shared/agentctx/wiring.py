@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 def context_store() -> "ContextStore":
     from agentctx.store.context_store import ContextStore
 
-    return ContextStore(get_settings().context_table_name)
+    settings = get_settings()
+    return ContextStore(settings.context_table_name, settings.record_retention_days)
 
 
 @lru_cache(maxsize=1)
@@ -116,7 +117,7 @@ def compaction_service() -> "CompactionService":
 
     settings = get_settings()
     return CompactionService(
-        store=CompactionStore(settings.context_table_name),
+        store=CompactionStore(settings.context_table_name, settings.record_retention_days),
         sessions=session_service(),
         catalog=catalog_service(),
         summariser=Summariser(provider_for, settings.tokenizer_encoding),
@@ -198,7 +199,8 @@ def quota_guard() -> "QuotaGuard":
 def runtime_store() -> "RuntimeStore":
     from agentctx.store.runtime_store import RuntimeStore
 
-    return RuntimeStore(get_settings().context_table_name)
+    settings = get_settings()
+    return RuntimeStore(settings.context_table_name, settings.record_retention_days)
 
 
 @lru_cache(maxsize=1)

@@ -227,19 +227,19 @@ def function_environment(logical_id: str, aws: LocalAws, runtime: LambdaRuntime,
         "AWS_SESSION_TOKEN": "local",
         "AWS_ENDPOINT_URL": aws.endpoint,  # the one addition: where the local AWS answers
     }
-    timeout = properties.get("Timeout", globals_.get("Timeout", 3))
-    environment["FUNCTION_TIMEOUT"] = str(timeout)
     return environment
 
 
 class LambdaProcess:
     """One function's container: started once, then invoked with events one after another."""
 
-    def __init__(self, logical_id: str, environment: dict[str, str], runtime: LambdaRuntime, layer: Path) -> None:
+    def __init__(
+        self, logical_id: str, environment: dict[str, str], runtime: LambdaRuntime, layer: Path, timeout: int
+    ) -> None:
         self.logical_id = logical_id
         self.process = subprocess.Popen(
             [str(runtime.python), "-I", str(RUNNER)],
-            env={**environment, "LAYER_PYTHON": str(layer)},
+            env={**environment, "LAYER_PYTHON": str(layer), "FUNCTION_TIMEOUT": str(timeout)},
             cwd=environment["LAMBDA_TASK_ROOT"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -296,8 +296,10 @@ class Deployment:
 
     def function(self, logical_id: str) -> LambdaProcess:
         if logical_id not in self.processes:
+            sam = load_template()
+            timeout = sam["Resources"][logical_id]["Properties"].get("Timeout", sam["Globals"]["Function"]["Timeout"])
             self.processes[logical_id] = LambdaProcess(
-                logical_id, self.environment(logical_id), self.runtime, self.artifacts.layer
+                logical_id, self.environment(logical_id), self.runtime, self.artifacts.layer, timeout
             )
         return self.processes[logical_id]
 

@@ -18,6 +18,7 @@ from typing import Any
 
 sys.path[:0] = [os.environ["LAMBDA_TASK_ROOT"], os.environ["LAYER_PYTHON"], os.environ["LAMBDA_RUNTIME_DIR"]]
 del os.environ["LAYER_PYTHON"]  # Lambda has no such variable; the handler must not see it
+TIMEOUT_SECONDS = float(os.environ.pop("FUNCTION_TIMEOUT"))  # the template's Timeout, for the context object
 
 
 class LambdaContext:
@@ -30,7 +31,7 @@ class LambdaContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{name}"
         self.log_stream_name = "2026/11/25/[$LATEST]0123456789abcdef"
-        self._deadline = time.monotonic() + float(os.environ.get("FUNCTION_TIMEOUT", "30"))
+        self._deadline = time.monotonic() + TIMEOUT_SECONDS
 
     def get_remaining_time_in_millis(self) -> int:
         return int((self._deadline - time.monotonic()) * 1000)

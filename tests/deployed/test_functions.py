@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from moto.events.models import EventPattern
 
 from infra.local_worker import sqs_event
 from tests.conftest import ADMIN_KEY, OFFLINE_MODEL
@@ -175,6 +176,32 @@ def test_blocks_compaction_and_automatic_compaction(deployment: Deployment, api:
     assert {j["status"] for j in jobs["data"]} == {"completed"}, jobs
 
 
+def test_dead_lettered_compactions_fail_and_deleted_sessions_are_purged(deployment: Deployment, api: Api):
+    status, session = api.call("POST", "/v1/aip/sessions", body={"name": "short-lived"})
+    sid = {"sessionId": session["data"]["id"]}
+    for number in range(3):
+        api.call(
+            "POST", "/v1/aip/blocks", body={"sessionId": sid["sessionId"], "type": "note", "content": f"n{number}"}
+        )
+    status, job = api.call(
+        "POST", "/v1/aip/sessions/{sessionId}/compact", sid, {"targetTokens": 5}, headers={"Prefer": "respond-async"}
+    )
+    assert status == 202, job
+    sqs = deployment.aws.client("sqs")
+    (message,) = receive_all(deployment, "CompactionQueue")  # as if every delivery of it had failed
+    sqs.send_message(QueueUrl=deployment.aws.refs["CompactionDeadLetterQueue"], MessageBody=message["Body"])
+    sqs.delete_message(QueueUrl=deployment.aws.refs["CompactionQueue"], ReceiptHandle=message["ReceiptHandle"])
+    assert deliver(deployment, "CompactionDeadLetterQueue", "CompactionDeadLetterFunction") == 1
+    _, jobs = api.call("GET", "/v1/aip/sessions/{sessionId}/compactions", sid)
+    assert [j["status"] for j in jobs["data"]] == ["failed"], jobs
+
+    status, _ = api.call("DELETE", "/v1/aip/sessions/{sessionId}", sid)
+    assert status in (200, 202, 204)
+    assert deliver(deployment, "SessionJobQueue", "SessionJobFunction") >= 1
+    status, _ = api.call("GET", "/v1/aip/sessions/{sessionId}", sid)
+    assert status == 404
+
+
 def test_turns_run_from_the_turn_queue(deployment: Deployment, api: Api, agents):
     status, session = api.call("POST", "/v1/sessions", body={"agent_id": agents["tiny"], "title": "deployed"})
     assert status == 201, session
@@ -283,12 +310,14 @@ def test_committed_changes_are_published_from_the_table_stream(deployment: Deplo
         records += streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
     assert records
     source = functions(sam_template())["EventsFunction"]["Events"]["ContextChanges"]["Properties"]
+    records = [json.loads(json.dumps(r | {"eventSourceARN": stream["StreamArn"]}, default=_epoch)) for r in records]
+    patterns = [EventPattern.load(f["Pattern"]) for f in source["FilterCriteria"]["Filters"]]
+    passed = [record for record in records if any(pattern.matches_event(record) for pattern in patterns)]
+    assert 0 < len(passed) < len(records)  # the event source mapping's filter, as Lambda applies it
     events = deployment.function("EventsFunction")
-    for start in range(0, len(records), source["BatchSize"]):
-        batch = [
-            record | {"eventSourceARN": stream["StreamArn"]} for record in records[start : start + source["BatchSize"]]
-        ]
-        assert events.invoke({"Records": json.loads(json.dumps(batch, default=_epoch))}) == {"batchItemFailures": []}
+    for start in range(0, len(passed), source["BatchSize"]):
+        assert events.invoke({"Records": passed[start : start + source["BatchSize"]]}) == {"batchItemFailures": []}
+    deliver(deployment, "TurnQueue", "TurnFunction")  # turns dispatched again from the stream run at most once
 
 
 def _epoch(value: Any) -> Any:

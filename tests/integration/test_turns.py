@@ -415,3 +415,23 @@ def test_a_turn_that_fills_the_session_queues_one_automatic_compaction(api, run_
     run_turns()
     messages = api.get(f"/v1/sessions/{session_id}/messages", params={"limit": 100}).json()["data"]
     assert len(messages) == 8 and messages[-1]["role"] == "agent"
+
+
+def test_event_log_entries_and_turn_items_expire_while_messages_and_blocks_stay(api, session, run_turns):
+    from agentctx.store.dynamo import dynamodb_client, from_item, to_item
+
+    api.post(f"/v1/sessions/{session['id']}/messages", json=say("keep my words"))
+    run_turns()
+    items = dynamodb_client().query(
+        TableName="test-context",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues=to_item({":pk": f"T#{api.tenant_id}#S#{session['id'][len('session_') :]}"}),
+    )["Items"]
+    by_kind: dict[str, list[dict]] = {}
+    for item in map(from_item, items):
+        by_kind.setdefault(item["sk"].split("#")[0], []).append(item)
+    ninety_days = time.time() + 90 * 86_400
+    for kind in ("E", "TQ"):
+        assert all(abs(item["expiresAt"] - ninety_days) < 600 for item in by_kind[kind]), kind
+    for kind in ("B", "M", "SESSION"):
+        assert all("expiresAt" not in item for item in by_kind[kind]), kind

@@ -32,9 +32,18 @@ from agentctx.turn_jobs import TurnJob
 PREVIEW_CHARS = 200
 # Events read per query while following a log (a DynamoDB page holds at most 1 MB anyway).
 FOLLOW_PAGE = 1000
-# How many times a writer re-reads the session when another writer appended events first (with a short random
-# backoff: a burst of writers to one session settles in a few rounds instead of colliding again at once).
-APPEND_ATTEMPTS = 40
+# How long a writer keeps re-reading the session when other writers appended events first, with a short random
+# backoff between attempts: a burst of writers to one session settles instead of colliding again at once.
+APPEND_SECONDS = 10.0
+
+
+def append_attempts() -> Iterator[int]:
+    """Attempt numbers, for APPEND_SECONDS."""
+    deadline = time.monotonic() + APPEND_SECONDS
+    attempt = 0
+    while attempt == 0 or time.monotonic() < deadline:
+        yield attempt
+        attempt += 1
 
 
 def backoff(attempt: int) -> None:
@@ -226,7 +235,7 @@ class RuntimeSessionService:
         turn_id = ids.TURN_PREFIX + ids.new_hex()
         message_id = ids.MESSAGE_PREFIX + ids.new_hex()
         context = {"turn_id": turn_id, "input_message_id": message_id}
-        for attempt in range(APPEND_ATTEMPTS):
+        for attempt in append_attempts():
             turn_seq = session.turns.queued + 1
             block.order_key = ids.order_key_after(session.turns.last_input_key)
             message = {
@@ -283,7 +292,7 @@ class RuntimeSessionService:
         **writes: Any,
     ) -> list[dict[str, Any]]:
         """Append to the event log from the sequence last read, reading it again when another writer was first."""
-        for attempt in range(APPEND_ATTEMPTS):
+        for attempt in append_attempts():
             try:
                 stamped = self.store.append_events(
                     session.tenant_id, session.hex, session.turns.event_seq, events, now, changes, **writes

@@ -43,8 +43,9 @@ from agentctx.services.invocations import (
     tools_of,
 )
 from agentctx.services.runtime import (
-    APPEND_ATTEMPTS,
+    APPEND_SECONDS,
     RuntimeSessionService,
+    append_attempts,
     backoff,
     merge_capabilities,
     preview,
@@ -125,7 +126,7 @@ class EventWriter:
         changes = changes or SessionChanges()
         changes.turn_seq = self.job.seq
         changes.allow_cancelled = stopping
-        for attempt in range(APPEND_ATTEMPTS):
+        for attempt in append_attempts():
             auto = self._auto_compaction_for(writes.get("blocks") or [])
             try:
                 stamped = self.store.append_events(
@@ -152,7 +153,7 @@ class EventWriter:
                     raise TurnStopped(cancelled=True) from None
                 backoff(attempt)
         else:
-            raise SessionMoved(f"the event log kept moving for {APPEND_ATTEMPTS} attempts")  # the queue retries
+            raise SessionMoved(f"the event log kept moving for {APPEND_SECONDS} s")  # the queue retries
         self.session.turns.event_seq += len(stamped)
         self.pending = []
         self.flushed_at = time.monotonic()

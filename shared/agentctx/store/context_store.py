@@ -301,8 +301,17 @@ class SessionGone(NotFound):
 
 
 class ContextStore:
-    def __init__(self, table_name: str) -> None:
+    def __init__(self, table_name: str, retention_days: int = 0) -> None:
         self.table = table_name
+        # Event-log entries, turn items and job records expire after this many days (the table's TTL attribute
+        # `expiresAt`); 0 keeps them. Blocks, messages and sessions never expire.
+        self.retention_days = retention_days
+
+    def expiry(self) -> dict[str, int]:
+        """The TTL attribute for a record that ages out, or nothing when records are kept."""
+        if not self.retention_days:
+            return {}
+        return {"expiresAt": int(time.time()) + self.retention_days * 86_400}
 
     # ----- sessions -----
 
@@ -1053,7 +1062,12 @@ class ContextStore:
 
     def _job_item(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> dict[str, Any]:
         return to_item(
-            {"pk": session_pk(tenant_id, session_hex), "sk": JOB_PREFIX + job["orderKey"], "record": json.dumps(job)}
+            {
+                "pk": session_pk(tenant_id, session_hex),
+                "sk": JOB_PREFIX + job["orderKey"],
+                "record": json.dumps(job),
+                **self.expiry(),
+            }
         )
 
     def _metrics_update(

@@ -146,6 +146,7 @@ class RuntimeStore(ContextStore):
                             "sk": _event_sk(event["sequence"]),
                             "type": event["type"],
                             "record": json.dumps(event),
+                            **self.expiry(),
                         }
                     ),
                     "ConditionExpression": "attribute_not_exists(pk)",
@@ -160,7 +161,7 @@ class RuntimeStore(ContextStore):
         if auto is not None:
             actions.append({"Put": {"TableName": self.table, "Item": self._job_item(tenant_id, session_hex, auto.job)}})
         if turn_entry is not None:
-            item = to_item({"pk": pk, "sk": turn_sk(turn_entry["turnSeq"]), **turn_entry})
+            item = to_item({"pk": pk, "sk": turn_sk(turn_entry["turnSeq"]), **turn_entry, **self.expiry()})
             actions.append(
                 {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
             )
