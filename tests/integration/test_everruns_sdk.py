@@ -36,18 +36,13 @@ class Stack:
 
 @pytest.fixture
 def stack(aws) -> Iterator[Stack]:  # type: ignore[no-untyped-def]
-    """The API on a loopback port and the turn function consuming the turn queue, as `make serve` runs them. A turn
-    whose job arrives before its message is committed goes back to the queue until the visibility timeout (30 min in
-    the template): here it is 3 s, so such a redelivery happens within the test."""
+    """The API on a loopback port and the turn function consuming the turn queue, as `make serve` runs them."""
     import uvicorn
 
     from agentctx.api.full import full_app
-    from agentctx.store.queue import sqs_client
     from agentctx.wiring import tenant_service
     from infra.local_worker import QueueWorker
     from tests.template.conftest import functions, load_handler, sam_template
-
-    sqs_client().set_queue_attributes(QueueUrl=aws["TurnQueue"], Attributes={"VisibilityTimeout": "3"})
 
     worker = QueueWorker(aws["TurnQueue"], load_handler(functions(sam_template())["TurnFunction"])).start()
     server = uvicorn.Server(uvicorn.Config(full_app(), host="127.0.0.1", port=0, log_level="warning"))
@@ -254,6 +249,9 @@ def test_a_session_turn_through_the_management_client(stack):
             with pytest.raises(ApiError) as bad_type:
                 await client.events.list(session.id, types=["turn.complete"])
             assert bad_type.value.status_code == 400 and "turn.complete" in bad_type.value.message
+            with pytest.raises(ApiError) as unsupported:  # refused, not silently ignored
+                await client.events.list(session.id, q="friday")
+            assert unsupported.value.status_code == 400 and unsupported.value.message.startswith("q:")
 
             await client.sessions.cancel(session.id)  # idle: a no-op
             await client.sessions.delete(other.id)

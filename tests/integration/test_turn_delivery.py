@@ -147,8 +147,14 @@ def test_concurrent_messages_each_run_once_in_order(live, workers, count, run):
 
     responses = post_concurrently(client, session_id, count)
 
-    assert [r.status_code for r in responses] == [201] * count, [r.text for r in responses if r.status_code != 201]
-    assert_each_message_ran_once_in_order(client, session_id, [r.json() for r in responses])
+    # A writer that keeps losing the race for the session's event log for 10 s is told to try again (409, nothing
+    # recorded); the embedded store serialises every call, so a loaded machine may see that in a burst of 100.
+    refused = [r.json()["error"]["code"] for r in responses if r.status_code != 201]
+    assert set(refused) <= {"conflict"}, refused
+    if count <= 20:
+        assert not refused, refused
+    accepted = [r.json() for r in responses if r.status_code == 201]
+    assert_each_message_ran_once_in_order(client, session_id, accepted)
 
 
 class Flaky:

@@ -40,6 +40,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         429: "A quota or rate limit; Retry-After says when to try again",
     }.items()
 }
+# A Server-Sent Event as a client (and the OpenAPI document) sees it: `event`, `id` and `data` (JSON text).
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"event": {"type": "string"}, "id": {"type": "string"}, "data": {"type": "string"}},
+}
 
 
 _NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "missing"}

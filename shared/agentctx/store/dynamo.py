@@ -118,7 +118,7 @@ def chunks(values: list[R], size: int) -> Iterator[list[R]]:
 
 def batch_write(table: str, requests: list[dict[str, Any]]) -> float:
     """BatchWriteItem in groups of 25, sending unprocessed items again until all are written; the write capacity
-    units consumed (as DynamoDB reports them, else one per item)."""
+    units consumed (as DynamoDB reports them, and at least one per item)."""
     client = dynamodb_client()
     units = 0.0
     for group in chunks(requests, BATCH_WRITE_SIZE):
@@ -129,7 +129,7 @@ def batch_write(table: str, requests: list[dict[str, Any]]) -> float:
             reported = [usage.get("CapacityUnits") for usage in response.get("ConsumedCapacity", [])]
             unprocessed = response.get("UnprocessedItems") or {}
             written = len(pending[table]) - len(unprocessed.get(table, []))
-            units += sum(unit for unit in reported if unit) if any(reported) else written
+            units += max(sum(unit for unit in reported if unit), written)  # each item takes one unit at least
             pending = unprocessed
             if pending:
                 attempt += 1

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from agentctx.api.app import ERROR_RESPONSES, request_id
+from agentctx.api.app import ERROR_RESPONSES, SSE_EVENT_SCHEMA, request_id
 from agentctx.api.deps import Tenant
 from agentctx.domain import BlockType
 from agentctx.schemas import Envelope, ListEnvelope, ListMeta, Meta
@@ -36,7 +36,7 @@ router = APIRouter(tags=["invoke"], responses=ERROR_RESPONSES)
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The invocation's result, or with stream: true its Server-Sent Events",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
     },
     502: ERROR_RESPONSES[400] | {"description": "The model provider failed"},
 }

@@ -6,7 +6,7 @@ Everruns SDK calls is listed in docs/agent-sessions.md."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, StringConstraints
 
 from agentctx import ids
@@ -42,6 +42,10 @@ Cursor = Annotated[str | None, Query(max_length=2048)]
 PageToken = Annotated[str | None, Query(max_length=2048, description="Everruns' name for cursor")]
 SinceId = Annotated[str | None, Query(max_length=64, description="Only events after this event id")]
 EventTypes = Annotated[list[str], Query(max_length=25)]
+# Filters of Everruns' event query that we do not implement: refused rather than silently ignored.
+UNSUPPORTED_EVENT_FILTERS = frozenset(
+    {"around", "window", "from_ts", "to_ts", "exec_id", "trace_id", "tags", "tool_name", "q"}
+)
 
 
 def session_out(view: RuntimeView) -> RuntimeSessionOut:
@@ -166,6 +170,7 @@ def list_messages(
 
 @router.get("/v1/sessions/{session_id}/events", response_model=SnakeList[EventOut], tags=["agent sessions"])
 def list_events(
+    request: Request,
     session_id: str,
     tenant: Tenant,
     since_id: SinceId = None,
@@ -180,7 +185,11 @@ def list_events(
     """The event log (Everruns' query): `limit` alone is the newest N (oldest first); after a forward cursor
     (`since_id`, `after_sequence`) it is the first N after it, and `next_cursor` is the since_id of the next page;
     no limit is every event in range up to 1,000 (`has_more` when more follow). `types` narrows, `exclude` removes,
-    `turn_id` keeps one turn's, `order_desc` puts the newest first."""
+    `turn_id` keeps one turn's, `order_desc` puts the newest first. Everruns' other filters are refused (400)
+    rather than ignored."""
+    unsupported = sorted(UNSUPPORTED_EVENT_FILTERS.intersection(request.query_params))
+    if unsupported:
+        raise InvalidRequest(f"{unsupported[0]}: this event filter is not supported here")
     page = event_query_service().page(
         tenant,
         session_id,
@@ -343,6 +352,7 @@ def channel_cancel(agent: str, session_id: str, tenant: Tenant) -> CancelOut:
     "/v1/channels/{agent}/sessions/{session_id}/events", response_model=SnakeList[EventOut], tags=["agent channel"]
 )
 def channel_list_events(
+    request: Request,
     agent: str,
     session_id: str,
     tenant: Tenant,
@@ -351,4 +361,4 @@ def channel_list_events(
 ) -> SnakeList[EventOut]:
     """Oldest first after `after_sequence` (AgentClient pages forward with it)."""
     channel_session(tenant, agent, session_id)
-    return list_events(session_id, tenant, after_sequence=after_sequence, limit=limit)
+    return list_events(request, session_id, tenant, after_sequence=after_sequence, limit=limit)

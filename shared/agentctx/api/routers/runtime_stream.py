@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from agentctx import ids
-from agentctx.api.app import ERROR_RESPONSES
+from agentctx.api.app import ERROR_RESPONSES, SSE_EVENT_SCHEMA
 from agentctx.api.deps import Tenant
 from agentctx.api.routers.runtime import channel_session
 from agentctx.errors import NotFound
@@ -41,7 +41,7 @@ def _frames(events: Iterator[dict[str, Any] | None], retry_ms: int, keep: EventF
     "/v1/sessions/{session_id}/sse",
     tags=["agent sessions"],
     responses={
-        200: {"description": "Server-Sent Events", "content": {"text/event-stream": {"schema": {"type": "string"}}}}
+        200: {"description": "Server-Sent Events", "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}}
     },
 )
 def stream_events(
@@ -81,7 +81,7 @@ def stream_events(
     "/v1/channels/{agent}/sessions/{session_id}/sse",
     tags=["agent channel"],
     responses={
-        200: {"description": "Server-Sent Events", "content": {"text/event-stream": {"schema": {"type": "string"}}}}
+        200: {"description": "Server-Sent Events", "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}}
     },
 )
 def channel_stream_events(
