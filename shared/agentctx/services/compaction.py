@@ -81,7 +81,6 @@ class Step:
 class Plan:
     steps: list[Step]
     blocks_compacted: int
-    covered_tokens: int
     reason: str | None
 
     @property
@@ -209,7 +208,7 @@ def plan_compaction(active: list[Block], params: CompactionParams, seed: str = "
             f"pinned and recent blocks alone hold {kept} tokens; with the summaries the session cannot get below "
             f"{tokens} tokens, above the target of {target}"
         )
-    return Plan(steps, len(blocks), sum(block.token_count for block in blocks), reason)
+    return Plan(steps, len(blocks), reason)
 
 
 def _tiers(blocks: list[Block], seed: str) -> list[Step]:
