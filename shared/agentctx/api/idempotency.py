@@ -25,7 +25,7 @@ def _authenticated_caller(request: Request) -> str | None:
     the operator on the admin API; None when the request carries no valid credentials (the route then refuses it,
     and nothing is replayed to it)."""
     from agentctx.errors import Unauthorized
-    from agentctx.services.tenants import admin_key_matches
+    from agentctx.services.tenants import admin_key_matches, api_key_from
     from agentctx.settings import get_settings
     from agentctx.wiring import tenant_service
 
@@ -36,9 +36,7 @@ def _authenticated_caller(request: Request) -> str | None:
     if request.url.path.startswith("/v1/admin/"):
         admin = admin_key_matches(request.headers.get("x-admin-key"), get_settings().admin_key_sha256)
         return "admin" if admin else None
-    key = request.headers.get("x-api-key") or request.headers.get("authorization", "")
-    if key[:7].lower() == "bearer ":
-        key = key[7:].strip()
+    key = api_key_from(request.headers.get("x-api-key"), request.headers.get("authorization"))
     try:
         return "tenant:" + tenant_service().authenticate(key)
     except Unauthorized:
