@@ -15,6 +15,11 @@ Each summary is tagged with the union of the tags it covers, names the range in 
 `compactionLevel` one above the highest it covers, and takes the place of its last block; covered blocks leave
 the active context but stay stored (`compacted`, `compactedBy`).
 
+Planning spans legs as well: the active blocks are read a page at a time, oldest first, and what planning needs
+of each (tokens, importance, pinned, type, message roles) is stored beside the job with the cursor on the job
+record; then the bisection runs one projection at a time with its two bounds on the job record. Each page and
+projection starts only with time left before the deadline.
+
 Running: the plan is stored with the job (one item per chunk of steps); summaries are written by a bounded pool of
 threads, each in its own transaction, and progress is checkpointed on the job record. Before the function's
 deadline the job stops taking steps, commits, and queues its own continuation; a crashed leg is delivered again
@@ -52,6 +57,7 @@ MIN_SUMMARY_TOKENS = 32
 MAX_SUMMARY_TOKENS = 1_000
 LOCK_SECONDS = 900
 CHECKPOINT_SECONDS = 10.0
+SCAN_PAGE_BLOCKS = 1_000  # planning reads the session this many blocks at a time (one Query page, < 1 MB)
 # A step is one transaction: the session update, the summary with its filter entries (a summary keeps at most
 # SUMMARY_TAGS of its blocks' tags, the most used), and each covered block with its entries (store/context_store).
 SUMMARY_TAGS = 3
@@ -160,55 +166,72 @@ def _units(active: list[Block]) -> list[list[Block]]:
 def plan_compaction(active: list[Block], params: CompactionParams, seed: str = "") -> Plan:
     """Which blocks to summarise and how (see the module docstring). Conversation blocks should carry their
     content (at least each message's role) so that tool messages and the newest user message are recognised."""
-    assert params.target_tokens is not None, "a job's target is settled before it is planned"
-    target = params.target_tokens
-    total = sum(block.token_count for block in active)
-    protected = (
-        {block.order_key for block in active[len(active) - params.preserve_recent :]}
-        if params.preserve_recent
-        else set()
-    )
-    if params.preserve_pinned:
-        protected |= {block.order_key for block in active if block.pinned}
-    newest_user = next((block for block in reversed(active) if is_user_message(block)), None)
-    if newest_user is not None:
-        protected.add(newest_user.order_key)
-    units = [unit for unit in _units(active) if not any(block.order_key in protected for block in unit)]
-    ordinary = [unit for unit in units if max(block.importance for block in unit) < HIGH_IMPORTANCE]
-    important = [unit for unit in units if max(block.importance for block in unit) >= HIGH_IMPORTANCE]
+    planner = Planner(active, params, seed)
+    search = planner.start()
+    while not planner.settled(search):
+        planner.narrow(search)
+    return planner.plan(search)
 
-    def chosen(count: int) -> list[Block]:
-        """The blocks of the first `count` units in order of preference, in session order."""
-        taken = [ordinary[:count], important[: max(0, count - len(ordinary))]]
-        return [block for unit in heapq.merge(*taken, key=lambda unit: unit[0].order_key) for block in unit]
 
-    def projected(count: int) -> tuple[int, list[Block], list[Step]]:
-        blocks = chosen(count)
-        steps = _tiers(blocks, seed)
-        top = [step.budget for step in steps if step.tier == steps[-1].tier] if steps else []
-        return total - sum(block.token_count for block in blocks) + sum(top), blocks, steps
+class Planner:
+    """The bisection of plan_compaction, one projection at a time: its state (`search`, two numbers) can be
+    checkpointed between projections and the search taken up again in another invocation, with the same result."""
 
-    low, high = 0, len(ordinary) + len(important)
-    best = projected(high)
-    if total <= target:
-        best = projected(0)
-    elif best[0] <= target:
-        while high - low > 1:  # projected(low) > target >= projected(high)
-            middle = (low + high) // 2
-            attempt = projected(middle)
-            if attempt[0] <= target:
-                high, best = middle, attempt
-            else:
-                low = middle
-    tokens, blocks, steps = best
-    reason = None
-    if tokens > target:
-        kept = total - sum(block.token_count for unit in units for block in unit)
-        reason = (
-            f"pinned and recent blocks alone hold {kept} tokens; with the summaries the session cannot get below "
-            f"{tokens} tokens, above the target of {target}"
+    def __init__(self, active: list[Block], params: CompactionParams, seed: str) -> None:
+        assert params.target_tokens is not None, "a job's target is settled before it is planned"
+        self.target = params.target_tokens
+        self.seed = seed
+        self.total = sum(block.token_count for block in active)
+        protected = (
+            {block.order_key for block in active[len(active) - params.preserve_recent :]}
+            if params.preserve_recent
+            else set()
         )
-    return Plan(steps, len(blocks), reason)
+        if params.preserve_pinned:
+            protected |= {block.order_key for block in active if block.pinned}
+        newest_user = next((block for block in reversed(active) if is_user_message(block)), None)
+        if newest_user is not None:
+            protected.add(newest_user.order_key)
+        self.units = [unit for unit in _units(active) if not any(block.order_key in protected for block in unit)]
+        self.ordinary = [unit for unit in self.units if max(block.importance for block in unit) < HIGH_IMPORTANCE]
+        self.important = [unit for unit in self.units if max(block.importance for block in unit) >= HIGH_IMPORTANCE]
+
+    def start(self) -> dict[str, int]:
+        """The search's first state: the plan takes `high` units; settled when high - low <= 1."""
+        candidates = len(self.units)
+        if self.total <= self.target:
+            return {"low": 0, "high": 0}
+        if self.projected(candidates)[0] > self.target:
+            return {"low": candidates, "high": candidates}  # even every candidate is not enough
+        return {"low": 0, "high": candidates}  # projected(low) > target >= projected(high)
+
+    @staticmethod
+    def settled(search: dict[str, int]) -> bool:
+        return search["high"] - search["low"] <= 1
+
+    def narrow(self, search: dict[str, int]) -> None:
+        middle = (search["low"] + search["high"]) // 2
+        search["high" if self.projected(middle)[0] <= self.target else "low"] = middle
+
+    def plan(self, search: dict[str, int]) -> Plan:
+        tokens, blocks, steps = self.projected(search["high"])
+        reason = None
+        if tokens > self.target:
+            kept = self.total - sum(block.token_count for unit in self.units for block in unit)
+            reason = (
+                f"pinned and recent blocks alone hold {kept} tokens; with the summaries the session cannot get "
+                f"below {tokens} tokens, above the target of {self.target}"
+            )
+        return Plan(steps, len(blocks), reason)
+
+    def projected(self, count: int) -> tuple[int, list[Block], list[Step]]:
+        """The session's tokens after summarising the first `count` units in order of preference (ordinary
+        oldest first, then important), the blocks that takes (in session order), and the steps."""
+        taken = [self.ordinary[:count], self.important[: max(0, count - len(self.ordinary))]]
+        blocks = [block for unit in heapq.merge(*taken, key=lambda unit: unit[0].order_key) for block in unit]
+        steps = _tiers(blocks, self.seed)
+        top = [step.budget for step in steps if step.tier == steps[-1].tier] if steps else []
+        return self.total - sum(block.token_count for block in blocks) + sum(top), blocks, steps
 
 
 def _tiers(blocks: list[Block], seed: str) -> list[Step]:
@@ -379,8 +402,8 @@ class CompactionService:
             session = self.store.get_session(tenant_id, session_hex)
             if session is None:
                 return self._fail(tenant_id, session_hex, job, {"code": "session_deleted"})
-            if "plan" not in job:
-                self._plan(tenant_id, session, job)
+            if "plan" not in job and not self._plan(tenant_id, session, job, remaining):
+                return self._continue(tenant_id, session_hex, job)
             if not self._write_steps(tenant_id, session, job, remaining):
                 return self._continue(tenant_id, session_hex, job)
             return self._complete(tenant_id, session_hex, job)
@@ -403,16 +426,54 @@ class CompactionService:
         self.store.release_failed(tenant_id, session_hex, job)
         return job
 
-    def _plan(self, tenant_id: str, session: Session, job: dict[str, Any]) -> None:
+    def _plan(self, tenant_id: str, session: Session, job: dict[str, Any], remaining: Remaining) -> bool:
+        """Plan the job, over as many legs as it takes (True once the plan is stored). The active blocks are read
+        a page at a time, oldest first, each page's planning records stored and the cursor checkpointed; then
+        the bisection runs, its state checkpointed after each projection. Before each page and projection the
+        deadline is checked, so a leg stops in time and a crashed one repeats at most one page or projection."""
         if job["targetTokens"] is None:
             job["targetTokens"] = int(session.max_tokens * self.default_target_share)
+        scan = job.setdefault("scan", {"after": None, "pages": 0, "blocks": 0, "done": False})
+        while not scan["done"]:
+            if self._near_deadline(remaining):
+                return False
+            page = self.store.list_blocks(
+                tenant_id, session.hex, limit=SCAN_PAGE_BLOCKS, after=scan["after"], with_content=False
+            )
+            self._read_roles(tenant_id, session.hex, page.items)
+            if page.items:
+                records = [_scan_record(block) for block in page.items]
+                self.store.put_scan_page(tenant_id, session.hex, job["orderKey"], scan["pages"], records)
+            scan |= {
+                "after": page.next_after,
+                "pages": scan["pages"] + bool(page.items),
+                "blocks": scan["blocks"] + len(page.items),
+                "done": page.next_after is None,
+            }
+            self.store.save_progress(tenant_id, session.hex, job)
+        if self._near_deadline(remaining):
+            return False
+        records = self.store.scan_records(tenant_id, session.hex, job["orderKey"])
+        active = [_block_of(session.hex, record) for record in records]
         params = CompactionParams(job["targetTokens"], job["preservePinned"], job["preserveRecent"])
-        active = self.store.list_blocks(tenant_id, session.hex, limit=10**9, after=None, with_content=False).items
-        self._read_roles(tenant_id, session.hex, active)
-        plan = plan_compaction(active, params, seed=job["id"])
+        planner = Planner(active, params, seed=job["id"])
+        if "search" not in job:
+            job["search"] = planner.start()
+        search = job["search"]
+        projection_seconds = 0.0
+        while not planner.settled(search):
+            if self._near_deadline(remaining, projection_seconds):
+                self.store.save_progress(tenant_id, session.hex, job)
+                return False
+            started = time.monotonic()
+            planner.narrow(search)
+            projection_seconds = time.monotonic() - started
+            self.store.save_progress(tenant_id, session.hex, job)
+        plan = planner.plan(search)
         chunks = self.store.put_plan(tenant_id, session.hex, job["orderKey"], [_step_record(s) for s in plan.steps])
+        del job["search"]
         job |= {
-            "previousTokens": sum(block.token_count for block in active),
+            "previousTokens": planner.total,
             "blocksCompacted": plan.blocks_compacted,
             "summariesCreated": plan.summaries_left,
             "targetReached": plan.reason is None,
@@ -424,6 +485,11 @@ class CompactionService:
             "summariesSkipped": 0,
         }
         self.store.save_progress(tenant_id, session.hex, job)
+        self.store.delete_scan_pages(tenant_id, session.hex, job["orderKey"], scan["pages"])
+        return True
+
+    def _near_deadline(self, remaining: Remaining, needed: float = 0.0) -> bool:
+        return remaining is not None and remaining() < self.deadline_margin_seconds + needed
 
     def _read_roles(self, tenant_id: str, session_hex: str, active: list[Block]) -> None:
         """Give conversation blocks the roles of their messages (read in parallel batches), for the planner's
@@ -588,6 +654,19 @@ class CompactionService:
         job |= {"status": "failed", "completedAt": utc_now(), "error": error}
         self.store.finish(tenant_id, session_hex, job, count=False)
         return job
+
+
+def _scan_record(block: Block) -> list[Any]:
+    """What planning needs of a block: its order key, tokens, importance, pinned, type and its messages' roles
+    (each once, the first first: enough for `_answers` and `is_user_message`)."""
+    roles = list(dict.fromkeys(_roles(block)))
+    return [block.order_key, block.token_count, block.importance, block.pinned, block.type.value, roles]
+
+
+def _block_of(session_hex: str, record: list[Any]) -> Block:
+    order_key, tokens, importance, pinned, block_type, roles = record
+    content = [{"role": role} for role in roles] if roles else None
+    return Block(session_hex, order_key, BlockType(block_type), content, tokens, [], pinned, importance, "")
 
 
 def _step_record(step: Step) -> dict[str, Any]:

@@ -4,6 +4,9 @@
   record also carries `leg` (the invocation carrying it on; a write from an earlier leg is refused) and, once
   completed or failed, `done` (nothing overwrites it).
 - plan: same pk, sk `CP#{job order key}#{chunk}`: the job's steps, PLAN_CHUNK_STEPS to an item (JSON text).
+- scan pages: same pk, sk `CS#{job order key}#{page}`: what planning needs of the active blocks (order key, tokens,
+  importance, pinned, type, message roles), one item per page of blocks read, kept from the first leg of planning
+  to the stored plan, then deleted.
 - lock: `compactionJob` and `compactionLockUntil` on the session item, set only when absent or expired, so two
   compactions of one session never run at once and a crashed one does not hold the session forever.
 """
@@ -34,6 +37,7 @@ from agentctx.store.dynamo import (
 
 PLAN_PREFIX = "CP#"
 PLAN_CHUNK_STEPS = 200  # steps of at most 25 keys: about 150 KB an item, under DynamoDB's 400 KB
+SCAN_PREFIX = "CS#"
 
 
 class Superseded(Exception):
@@ -195,6 +199,45 @@ class CompactionStore(ContextStore):
     @staticmethod
     def _plan_sk(job_key: str, chunk: int) -> str:
         return f"{PLAN_PREFIX}{job_key}#{chunk:06d}"
+
+    # ----- scan pages (planning's reading of the session, across legs) -----
+
+    def put_scan_page(self, tenant_id: str, session_hex: str, job_key: str, page: int, records: list[Any]) -> None:
+        """Store one page of planning records (a page written again by a retried leg replaces itself)."""
+        item = {"pk": session_pk(tenant_id, session_hex), "sk": self._scan_sk(job_key, page)}
+        dynamodb_client().put_item(TableName=self.table, Item=to_item(item | {"records": json.dumps(records)}))
+
+    def scan_records(self, tenant_id: str, session_hex: str, job_key: str) -> list[Any]:
+        """Every stored page's records, in page order: one Query page per MB (about 15,000 blocks)."""
+        pk = session_pk(tenant_id, session_hex)
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": to_item({":pk": pk, ":prefix": f"{SCAN_PREFIX}{job_key}#"}),
+            "ConsistentRead": True,
+        }
+        records: list[Any] = []
+        while True:
+            response = dynamodb_client().query(**query)
+            for item in response["Items"]:
+                records += json.loads(item["records"]["S"])
+            if "LastEvaluatedKey" not in response:
+                return records
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def delete_scan_pages(self, tenant_id: str, session_hex: str, job_key: str, pages: int) -> None:
+        pk = session_pk(tenant_id, session_hex)
+        batch_write(
+            self.table,
+            [
+                {"DeleteRequest": {"Key": to_item({"pk": pk, "sk": self._scan_sk(job_key, page)})}}
+                for page in range(pages)
+            ],
+        )
+
+    @staticmethod
+    def _scan_sk(job_key: str, page: int) -> str:
+        return f"{SCAN_PREFIX}{job_key}#{page:06d}"
 
     def get_job(self, tenant_id: str, session_hex: str, job_key: str) -> dict[str, Any] | None:
         return self.get_record(tenant_id, session_hex, JOB_PREFIX, job_key)
