@@ -57,6 +57,46 @@ def item_backups_in_moto_transactions() -> Iterator[None]:
         del models.Table.__deepcopy__  # type: ignore[attr-defined]
 
 
+WORDS = ["we", "rotate", "refresh", "tokens", "after", "login", "and", "cache", "the", "schema", "per", "tenant"]
+
+
+def realistic_blocks(count: int) -> list[Any]:
+    """An agent's session as it grows: turns of a user message, the assistant's message calling a tool, the tool's
+    result and a note, each 150-300 tokens, one tag of ten each, every hundredth block pinned."""
+    from agentctx.schemas import BlockIn
+
+    blocks = []
+    for i in range(count):
+        text = f"Block {i}: " + " ".join(WORDS[(i + k) % len(WORDS)] for k in range(145 + (i * 37) % 146))
+        content: Any = text
+        kind = ("conversation", "conversation", "tool_result", "note")[i % 4]
+        if i % 4 == 0:
+            content = [{"role": "user", "content": text}]
+        elif i % 4 == 1:
+            content = [{"role": "assistant", "content": text}]
+        elif i % 4 == 2:
+            content = {"tool": "grep", "input": {"pattern": f"p{i}"}, "output": text}
+        blocks.append(BlockIn(type=kind, content=content, tags=[f"t{i % 10}"], pinned=i % 100 == 0))
+    return blocks
+
+
+def seed_session(tenant: str, count: int) -> str:
+    """A session of `count` realistic blocks, written through the store in batches (BatchWriteItem, as fork
+    writes them), not request by request."""
+    from agentctx import ids
+    from agentctx.domain import Session, utc_now
+    from agentctx.wiring import block_service, context_store
+
+    now = utc_now()
+    session = Session(tenant_id=tenant, hex=ids.new_hex(), name=f"{count} blocks", created_at=now, updated_at=now)
+    built = [block_service().build(session.hex, block, now) for block in realistic_blocks(count)]
+    session.total_tokens = sum(block.token_count for block in built)
+    session.block_count = len(built)
+    session.pinned_count = sum(1 for block in built if block.pinned)
+    context_store().create_session(session, built)
+    return session.id
+
+
 def compaction_runs() -> list[str]:
     from agentctx.services.auto_compaction import CompactionParams
     from agentctx.services.compaction import Summariser
@@ -64,7 +104,7 @@ def compaction_runs() -> list[str]:
     from agentctx.wiring import compaction_service
     from infra.local_aws import local_aws
     from infra.local_worker import load_function_handler, sqs_event
-    from tests.benchmarks.run import BENCH_RESOURCES, ROOT, CallCounter, _seed_session
+    from tests.benchmarks.run import BENCH_RESOURCES, ROOT, CallCounter
     from tests.events import DeadlineContext
     from tests.template.conftest import functions, sam_template
 
@@ -85,7 +125,9 @@ def compaction_runs() -> list[str]:
     tenant = "org_" + "f" * 32
     for size in COMPACTION_SIZES:
         with local_aws(BENCH_RESOURCES) as queues, item_backups_in_moto_transactions():
-            session_id = _seed_session(tenant, size)
+            seeding = time.perf_counter()
+            session_id = seed_session(tenant, size)
+            print(f"{size:,} blocks seeded in {time.perf_counter() - seeding:.0f} s", file=sys.stderr, flush=True)
             service = compaction_service()
             service.summariser = StandInModel(service.summariser.provider_for, service.summariser.encoding)
             before = service.sessions.load(tenant, session_id).total_tokens
@@ -103,8 +145,17 @@ def compaction_runs() -> list[str]:
                     answer = handler(
                         sqs_event(received, "arn:aws:sqs:us-east-1:123456789012:bench"), DeadlineContext(timeout)
                     )
-                    longest = max(longest, time.perf_counter() - invocation_started)
+                    took = time.perf_counter() - invocation_started
+                    longest = max(longest, took)
                     invocations += 1
+                    progress = service.store.get_job(tenant, session_id[5:], job["orderKey"]) or {}
+                    read = (progress.get("scan") or {}).get("blocks", 0)
+                    steps = f"{progress.get('stepsDone', 0)}/{progress.get('plan', {}).get('steps', '?')}"
+                    print(
+                        f"{size:,} blocks, invocation {invocations}: {took:.0f} s; blocks read {read:,}, steps {steps}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     assert answer == {"batchItemFailures": []}, answer
                     sqs_client().delete_message(
                         QueueUrl=queues["CompactionQueue"], ReceiptHandle=received[0]["ReceiptHandle"]

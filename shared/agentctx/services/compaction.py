@@ -434,9 +434,11 @@ class CompactionService:
         if job["targetTokens"] is None:
             job["targetTokens"] = int(session.max_tokens * self.default_target_share)
         scan = job.setdefault("scan", {"after": None, "pages": 0, "blocks": 0, "done": False})
+        page_seconds = 0.0
         while not scan["done"]:
-            if self._near_deadline(remaining):
+            if self._near_deadline(remaining, page_seconds):
                 return False
+            before = remaining() if remaining else 0.0
             page = self.store.list_blocks(
                 tenant_id, session.hex, limit=SCAN_PAGE_BLOCKS, after=scan["after"], with_content=False
             )
@@ -451,6 +453,7 @@ class CompactionService:
                 "done": page.next_after is None,
             }
             self.store.save_progress(tenant_id, session.hex, job)
+            page_seconds = before - remaining() if remaining else 0.0  # on the invocation's own clock
         if self._near_deadline(remaining):
             return False
         records = self.store.scan_records(tenant_id, session.hex, job["orderKey"])
@@ -465,9 +468,9 @@ class CompactionService:
             if self._near_deadline(remaining, projection_seconds):
                 self.store.save_progress(tenant_id, session.hex, job)
                 return False
-            started = time.monotonic()
+            before = remaining() if remaining else 0.0
             planner.narrow(search)
-            projection_seconds = time.monotonic() - started
+            projection_seconds = before - remaining() if remaining else 0.0  # on the invocation's own clock
             self.store.save_progress(tenant_id, session.hex, job)
         plan = planner.plan(search)
         chunks = self.store.put_plan(tenant_id, session.hex, job["orderKey"], [_step_record(s) for s in plan.steps])
