@@ -645,3 +645,28 @@ def test_the_benchmarks_faster_query_on_the_embedded_store_answers_as_moto_does(
     active, newest_first, tagged, pinned, everything, jobs = by_moto
     assert newest_first == active[::-1] and len(everything) > 300 > len(active) and jobs == [job["id"]]
     assert len(pinned) == 3 and tagged and all("t3" in block[4] for block in tagged)
+
+
+def test_a_job_dead_lettered_while_planning_leaves_no_planning_pages(api, aws, monkeypatch):
+    from agentctx.services import compaction
+
+    monkeypatch.setattr(compaction, "SCAN_PAGE_BLOCKS", 100)
+    session_id, session_hex = realistic_session(api, 300)
+    service = compaction_service()
+    store_page = service.store.put_scan_page
+
+    def page_stored_then_died(*args):
+        store_page(*args)
+        if args[3] == 1:
+            raise RuntimeError("the function's container died after storing a page")
+
+    monkeypatch.setattr(service.store, "put_scan_page", page_stored_then_died)
+    job = service.request(api.tenant_id, session_id, CompactionParams(20_000))
+    with pytest.raises(RuntimeError):
+        service.run(api.tenant_id, session_hex, job["orderKey"])
+    assert len(scan_pages_left(api, session_hex, job)) == 2  # the second not yet checkpointed
+
+    failed = service.fail_dead_lettered(api.tenant_id, session_hex, job["orderKey"])
+
+    assert failed["status"] == "failed" and failed["error"]["code"] == "dead_lettered"
+    assert scan_pages_left(api, session_hex, job) == []

@@ -424,6 +424,8 @@ class CompactionService:
         job |= {"status": "failed", "completedAt": utc_now()}
         job["error"] = {"code": "dead_lettered", "message": "the compaction failed on every delivery"}
         self.store.release_failed(tenant_id, session_hex, job)
+        if "plan" not in job and "scan" in job:  # it died planning: its pages go (and the one it may have been storing)
+            self.store.delete_scan_pages(tenant_id, session_hex, job_key, job["scan"]["pages"] + 1)
         return job
 
     def _plan(self, tenant_id: str, session: Session, job: dict[str, Any], remaining: Remaining) -> bool:
