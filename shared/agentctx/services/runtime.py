@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agentctx import ids
+from agentctx import ids, metering
 from agentctx.capabilities import CATALOGUE
 from agentctx.domain import Agent, BlockType, CapabilityRef, Page, RuntimeConfig, Session, TurnState, utc_now
 from agentctx.errors import Conflict, InvalidRequest, NotFound
@@ -274,6 +274,7 @@ class RuntimeSessionService:
                 backoff(attempt)
         else:
             raise Conflict("the session's event log is too busy; try again")
+        metering.add(storedTokens=block.token_count)
         try:
             self.dispatch_turn(TurnJob(tenant_id, session.hex, turn_seq))
         except Exception:  # committed: the stream dispatches it from the turn item

@@ -137,6 +137,7 @@ def fork_session(
 ) -> RuntimeSessionOut:
     """A copy of the session; `title` and `tags` replace the parent's when given."""
     request = body or ForkRequest()
+    quota_guard().check_storage(tenant)
     return session_out(runtime_service().fork(tenant, session_id, request.title, request.tags))
 
 
@@ -146,6 +147,7 @@ def post_message(session_id: str, body: MessageCreate, tenant: Tenant) -> Messag
     `controls` apply to this message's turn: `model_id` (checked here), `max_tokens` (up to the model's
     max_output_tokens), `temperature`."""
     quota_guard().check_tokens(tenant)
+    quota_guard().check_storage(tenant)
     if body.controls and body.controls.model_id:
         try:
             body.controls.model_id = catalog_service().resolve_model(tenant, body.controls.model_id).id
