@@ -243,7 +243,7 @@ class _SortedViews:
             return
         try:
             self._change(hash_key, range_key)
-        except (_Unsupported, TypeError):  # a key these views cannot order: moto's Query answers from now on
+        except (_Unsupported, TypeError):  # a key these views cannot order: built again (or left to moto) next Query
             self.partitions.clear()
             self.indexes.clear()
 
