@@ -207,10 +207,12 @@ def test_every_block_writer_counts_stored_tokens_and_a_spent_storage_quota_refus
         api.post(f"/v1/sessions/{runtime['id']}/messages", json=say("one more")),
         api.post(f"/v1/sessions/{runtime['id']}/fork"),
         api.post(f"/v1/aip/sessions/{aip_id}/fork", json={"name": "g"}),
+        api.post("/v1/aip/sessions", json={"name": "h", "fromSession": aip_id}),
         api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "again", "session": aip_id}),
         api.post("/v1/aip/blocks", json={"sessionId": aip_id, "type": "note", "content": "more"}),
     ]
-    assert [response.status_code for response in refused] == [429] * 5
+    assert [response.status_code for response in refused] == [429] * 6
     assert all("stored token quota" in response.json()["error"]["message"] for response in refused)
     ephemeral = api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "no session"})
     assert ephemeral.status_code == 200  # stores nothing, so the storage quota does not apply
+    assert api.post("/v1/aip/sessions", json={"name": "empty"}).status_code == 201  # nor does a new, empty session

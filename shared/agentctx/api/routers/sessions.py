@@ -32,6 +32,8 @@ router = APIRouter(prefix="/v1/aip/sessions", tags=["sessions"], responses=ERROR
 
 @router.post("", status_code=201, response_model=SessionEnvelope)
 def create_session(request: Request, body: SessionCreate, tenant: Tenant) -> SessionEnvelope:
+    if body.from_session is not None:  # a fork: it stores blocks
+        quota_guard().check_storage(tenant)
     view = session_service().create(tenant, body)
     return SessionEnvelope(data=session_out(view), meta=session_meta(view, request_id(request)))
 
