@@ -13,8 +13,8 @@ from fastapi.responses import StreamingResponse
 
 from agentctx import ids
 from agentctx.api.app import ERROR_RESPONSES, SSE_EVENT_SCHEMA
+from agentctx.api.channels import channel_session
 from agentctx.api.deps import Tenant
-from agentctx.api.routers.runtime import channel_session
 from agentctx.errors import NotFound
 from agentctx.services.event_query import EventFilter
 from agentctx.settings import get_settings
