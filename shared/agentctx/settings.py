@@ -1,7 +1,7 @@
 """One typed configuration object, read from the environment the SAM template sets.
 
-A dataclass checked by hand rather than a pydantic-settings class: every function reads it, and the stream and queue
-consumers and the authorizer need nothing else from pydantic, which would add a fifth of their cold start
+A dataclass checked by hand rather than a pydantic-settings class: every function reads it, and the authorizer and
+the queue and stream consumers need nothing else from pydantic at import, which was a third to a half of theirs
 (docs/performance.md). A variable is read case-insensitively by its field's name; a value that is not of the field's
 type or is out of its bounds fails at the first get_settings(), naming the variable.
 """
