@@ -29,6 +29,37 @@ BUILD = ROOT / "build"
 TASK_ROOT = "/var/task"
 LAYER_ROOT = "/opt/python"
 _MANYLINUX = ("manylinux_2_28", "manylinux2014")  # Lambda's python3.12 runs on Amazon Linux 2023 (glibc 2.34)
+# Left out of the layer: pydantic's copy of its 1.x API, which nothing here uses. FastAPI imports it (when present)
+# only to refuse 1.x models, on the first route with a model: ~30 ms of every HTTP function's cold start.
+UNUSED_PACKAGES = ("pydantic/v1",)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One edit to an installed dependency's source in the layer: `old` must occur exactly once."""
+
+    path: str
+    old: str
+    new: str
+
+
+# FastAPI builds the pydantic models of the OpenAPI document (Schema, Operation, PathItem, ...) when it is imported:
+# about a third of `import fastapi`, or 0.4x `import boto3` per HTTP function. No function writes that document (API
+# Gateway routes no /openapi.json to one), so in the layer they are built when it is first written (pydantic's
+# `defer_build`), which yields the same document (tests/deployed/test_artifacts.py). A FastAPI whose source no longer
+# matches fails the build, to be looked at again.
+LAYER_PATCHES = (
+    Patch(
+        "fastapi/openapi/models.py",
+        'class BaseModelWithConfig(BaseModel):\n    model_config = {"extra": "allow"}\n',
+        'class BaseModelWithConfig(BaseModel):\n    model_config = {"extra": "allow", "defer_build": True}\n',
+    ),
+    Patch(
+        "fastapi/openapi/models.py",
+        "\nSchema.model_rebuild()\nOperation.model_rebuild()\nEncoding.model_rebuild()\n",
+        "\n",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -101,7 +132,8 @@ def _compile(python: str, directory: Path, deployed_at: str) -> None:
 
 def _dependencies(target: Target, requirements: Path, python: str) -> Path:
     """The layer's third-party packages, installed and compiled once per requirements file and target."""
-    key = hashlib.sha256(requirements.read_bytes() + target.name.encode()).hexdigest()[:16]
+    recipe = f"{target.name}{UNUSED_PACKAGES}{LAYER_PATCHES}".encode()
+    key = hashlib.sha256(requirements.read_bytes() + recipe).hexdigest()[:16]
     cached = BUILD / "deps" / f"{target.name}-{key}"
     if (cached / ".complete").exists():
         return cached
@@ -115,6 +147,14 @@ def _dependencies(target: Target, requirements: Path, python: str) -> Path:
         check=True,
     )
     shutil.rmtree(cached / "bin", ignore_errors=True)  # console scripts: the layer is imported, never run
+    for unused in UNUSED_PACKAGES:
+        shutil.rmtree(cached / unused)
+    for patch in LAYER_PATCHES:
+        source = cached / patch.path
+        text = source.read_text()
+        if text.count(patch.old) != 1:
+            sys.exit(f"{patch.path} is not what infra/package.py's LAYER_PATCHES expects: look at the patch again")
+        source.write_text(text.replace(patch.old, patch.new))
     _compile(python, cached, LAYER_ROOT)
     (cached / ".complete").touch()
     return cached

@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,8 +140,9 @@ def _resource_names(resources_of: dict[str, Any]) -> dict[str, str]:
     return names
 
 
-@pytest.fixture(scope="session")
-def local_aws() -> Iterator[LocalAws]:
+@contextmanager
+def local_aws_server() -> Iterator[LocalAws]:
+    """moto's server on loopback, with the template's tables, buses, queues and the secrets in Parameter Store."""
     import boto3
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
@@ -174,9 +176,17 @@ def local_aws() -> Iterator[LocalAws]:
             "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
             "AWS::Events::EventBus": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}",
         }[kind]
-    yield LocalAws(endpoint, refs, arns, calls)
-    server.shutdown()
-    thread.join()
+    try:
+        yield LocalAws(endpoint, refs, arns, calls)
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[LocalAws]:
+    with local_aws_server() as aws:
+        yield aws
 
 
 @pytest.fixture(scope="session")
@@ -263,12 +273,16 @@ class LambdaProcess:
             raise AssertionError(f"{self.logical_id} died:\n{''.join(self.stderr[-40:])}")
         return json.loads(line)
 
-    def invoke(self, event: dict[str, Any]) -> Any:
-        """The handler's result; an error the handler raised fails the test with its trace and logs."""
+    def send(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The runner's answer: the handler's result or the error it raised, and the milliseconds it took."""
         assert self.process.stdin
         self.process.stdin.write(json.dumps(event) + "\n")
         self.process.stdin.flush()
-        answer = self._answer()
+        return self._answer()
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        """The handler's result; an error the handler raised fails the test with its trace and logs."""
+        answer = self.send(event)
         if "error" in answer:
             raise AssertionError(f"{self.logical_id} raised {answer['error']}: {answer['trace']}")
         return answer["result"]

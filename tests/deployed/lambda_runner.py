@@ -3,8 +3,8 @@
 It is started as `python -I lambda_runner.py` by an interpreter with nothing installed, so before the handler
 loads, sys.path holds only the standard library, then what Lambda puts first: the function's code
 (LAMBDA_TASK_ROOT), the layer (LAYER_PYTHON, /opt/python in Lambda) and the runtime's boto3 (LAMBDA_RUNTIME_DIR).
-It reads one JSON event per stdin line and answers one JSON line: the handler's result or its error. It imports
-nothing from the project.
+It reads one JSON event per stdin line and answers one JSON line: the handler's result or its error, and the time
+the handler took. It imports nothing from the project.
 """
 
 import importlib
@@ -58,10 +58,12 @@ def main() -> None:
     answers.write(json.dumps(ready) + "\n")
     answers.flush()
     for line in sys.stdin:
+        event, started = json.loads(line), time.perf_counter()
         try:
-            answer: dict[str, Any] = {"result": _jsonable(handler(json.loads(line), LambdaContext()))}
+            answer: dict[str, Any] = {"result": _jsonable(handler(event, LambdaContext()))}
         except Exception as error:  # the runtime reports it as the invocation's error
             answer = {"error": type(error).__name__, "message": str(error), "trace": traceback.format_exc()}
+        answer["ms"] = (time.perf_counter() - started) * 1000
         answers.write(json.dumps(answer) + "\n")
         answers.flush()
 

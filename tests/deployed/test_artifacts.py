@@ -1,9 +1,11 @@
 """`make package`'s artifacts: every module precompiled to bytecode the runtime loads without checking the source,
 for the runtime and architecture the template deploys."""
 
+import json
 import subprocess
 
 from infra.package import Artifacts, lambda_target
+from tests.deployed.runtime import LambdaRuntime
 from tests.template.conftest import ROOT, functions, sam_template
 
 
@@ -34,3 +36,24 @@ def test_each_function_is_its_code_directory_only(artifacts: Artifacts):
         built = {p.name for p in artifacts.functions[name].iterdir() if p.name != "__pycache__"}
         source = {p.name for p in (ROOT / properties["CodeUri"]).iterdir() if p.name != "__pycache__"}
         assert built == source, name
+
+
+def test_the_trimmed_layer_writes_the_same_openapi_document(artifacts: Artifacts, lambda_runtime: LambdaRuntime):
+    """The layer leaves out pydantic.v1 and builds FastAPI's OpenAPI models on first use (infra/package.py): the
+    whole app, run from the layer in a bare interpreter, still defines every route and writes the very document the
+    project's own dependencies write."""
+    from agentctx.api.full import full_app
+
+    assert not (artifacts.layer / "pydantic" / "v1").exists()
+    code = (
+        f"import json, sys; sys.path[:0] = {[str(artifacts.layer), str(lambda_runtime.runtime_dir)]!r}; "
+        "from agentctx.api.full import full_app; print(json.dumps(full_app().openapi()))"
+    )
+    written = subprocess.run(
+        [str(lambda_runtime.python), "-I", "-c", code],
+        env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(written.stdout) == full_app().openapi()

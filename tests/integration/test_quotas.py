@@ -145,3 +145,74 @@ def test_storage_quota_is_exact_for_back_to_back_appends(api, http):
     spent = next(i for i, stored in enumerate(stored_before) if stored >= 100)
     assert statuses == [201] * spent + [429] * (5 - spent), (statuses, stored_before)
     assert 1 <= spent < 5 and stored_before[spent - 1] < 100
+
+
+@pytest.fixture
+def run_turns(aws):  # type: ignore[no-untyped-def]
+    """Deliver what the turn queue holds to the turn function the template names, until it is empty."""
+    from infra.local_worker import QueueWorker
+    from tests.template.conftest import functions, load_handler, sam_template
+
+    worker = QueueWorker(aws["TurnQueue"], load_handler(functions(sam_template())["TurnFunction"]), batch_size=10)
+    return lambda: [None for _ in iter(lambda: worker.poll(wait_seconds=0), False)]
+
+
+def stored_total(api) -> int:  # type: ignore[no-untyped-def]
+    from agentctx.wiring import usage_store
+
+    return usage_store().stored_tokens(api.tenant_id)
+
+
+def total_tokens(api, aip_session_id: str) -> int:  # type: ignore[no-untyped-def]
+    return int(api.get(f"/v1/aip/sessions/{aip_session_id}").json()["data"]["metrics"]["totalTokens"])
+
+
+def test_every_block_writer_counts_stored_tokens_and_a_spent_storage_quota_refuses_them_all(
+    api, http, aws, code_assistant, run_turns
+):
+    """A message and its turn, a saved invocation and a fork store blocks: each counts their tokens into the tenant's
+    stored tokens, the purge counts them out, and once the quota is spent every one of those requests is refused,
+    by a container that never served the tenant as by a warm one."""
+    from agentctx.errors import Throttled
+    from tests.integration.test_bounded_requests import run_session_jobs
+    from tests.integration.test_turns import say
+
+    runtime = api.post("/v1/sessions", json={"agent_id": code_assistant["agent"]["id"], "title": "t"}).json()
+    aip_id = "sess_" + runtime["id"].removeprefix("session_")
+    assert api.post(f"/v1/sessions/{runtime['id']}/messages", json=say("remember the auth flow")).status_code == 201
+    run_turns()
+    assert stored_total(api) == total_tokens(api, aip_id) > 0  # the message's block and the turn's output
+
+    invoked = api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "and more", "session": aip_id})
+    assert invoked.status_code == 200, invoked.text
+    assert stored_total(api) == total_tokens(api, aip_id)  # the prompt's and the answer's blocks too
+
+    fork = api.post(f"/v1/aip/sessions/{aip_id}/fork", json={"name": "f"}).json()["data"]
+    run_session_jobs(aws)
+    assert stored_total(api) == total_tokens(api, aip_id) + total_tokens(api, fork["id"])
+
+    api.delete(f"/v1/aip/sessions/{fork['id']}")
+    run_session_jobs(aws)
+    assert stored_total(api) == total_tokens(api, aip_id)
+
+    warm = other_container()
+    warm.check_storage(api.tenant_id)  # quotas and usage read before the quota is spent
+    set_quotas(http, api.tenant_id, storedTokens=stored_total(api))
+    warm.forget(api.tenant_id)
+    with pytest.raises(Throttled, match="stored token quota"):
+        warm.check_storage(api.tenant_id)
+    with pytest.raises(Throttled, match="stored token quota"):
+        other_container().check_storage(api.tenant_id)
+    refused = [
+        api.post(f"/v1/sessions/{runtime['id']}/messages", json=say("one more")),
+        api.post(f"/v1/sessions/{runtime['id']}/fork"),
+        api.post(f"/v1/aip/sessions/{aip_id}/fork", json={"name": "g"}),
+        api.post("/v1/aip/sessions", json={"name": "h", "fromSession": aip_id}),
+        api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "again", "session": aip_id}),
+        api.post("/v1/aip/blocks", json={"sessionId": aip_id, "type": "note", "content": "more"}),
+    ]
+    assert [response.status_code for response in refused] == [429] * 6
+    assert all("stored token quota" in response.json()["error"]["message"] for response in refused)
+    ephemeral = api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "no session"})
+    assert ephemeral.status_code == 200  # stores nothing, so the storage quota does not apply
+    assert api.post("/v1/aip/sessions", json={"name": "empty"}).status_code == 201  # nor does a new, empty session

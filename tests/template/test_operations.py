@@ -111,3 +111,21 @@ def test_functions_are_traced_and_their_logs_expire(template):
 def test_iam_names_the_one_index_and_this_region_s_models(template):
     text = json.dumps(template["Resources"])
     assert "index/*" not in text and "bedrock:*:" not in text
+
+
+def test_a_gradual_rollout_rolls_back_when_the_function_s_alarms_fire(template, translated):
+    """Each function's new version takes traffic gradually; CodeDeploy rolls it back when an alarm on that function
+    fires, or for a function behind the API (the authorizer too) the API's 5XX alarm."""
+    alarms = of_type(template, "AWS::CloudWatch::Alarm")
+    assert template["Globals"]["Function"]["DeploymentPreference"]["Type"].startswith(("Linear", "Canary"))
+    for name, properties in functions(template).items():
+        listed = refs(properties["DeploymentPreference"]["Alarms"])
+        assert listed and listed <= set(alarms), name
+        watched = {ref for alarm in listed for ref in refs(alarms[alarm]["Properties"]["Dimensions"])}
+        assert name in watched or "ApiServerErrorsAlarm" in listed, name
+    groups = of_type(translated, "AWS::CodeDeploy::DeploymentGroup").values()
+    assert len(groups) == len(functions(template))
+    assert all(
+        g["Properties"]["AlarmConfiguration"]["Enabled"] and g["Properties"]["AlarmConfiguration"]["Alarms"]
+        for g in groups
+    )

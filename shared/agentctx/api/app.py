@@ -18,7 +18,6 @@ from starlette.exceptions import HTTPException
 from agentctx import errors, metering
 from agentctx.api.idempotency import idempotency_middleware
 from agentctx.observability import logger
-from agentctx.schemas import ErrorEnvelope
 from agentctx.settings import get_settings
 
 STATUS_BY_ERROR: dict[type[errors.DomainError], tuple[int, str]] = {
@@ -32,8 +31,12 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.Throttled: (429, "rate_limited"),
 }
 CODE_BY_STATUS = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+# The error answers every route lists, by reference to the envelope's schema, which create_app adds to the document
+# once. As `{"model": ErrorEnvelope}` FastAPI would build a serializer for each route and status when the routes are
+# defined (seven per route, half of an HTTP function's route set-up), used only to write /openapi.json.
+_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorEnvelope, "description": description}
+    status: {"description": description, "content": _ERROR_CONTENT}
     for status, description in {
         400: "Malformed JSON, bad parameters or an invalid cursor",
         401: "Missing, unknown or revoked API key",
@@ -225,6 +228,31 @@ def _serve_docs_offline(app: FastAPI) -> None:
         return page
 
 
+def _document_error_envelope(app: FastAPI) -> None:
+    """The OpenAPI document with the error envelope's schemas, which every route's error answers refer to; built,
+    like the rest of the document, when /openapi.json is first asked for."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.encoders import jsonable_encoder
+            from pydantic.json_schema import models_json_schema
+
+            from agentctx.schemas import ErrorEnvelope
+
+            document = build()
+            _, envelope = models_json_schema(
+                [(ErrorEnvelope, "serialization")], ref_template="#/components/schemas/{model}"
+            )
+            # as FastAPI writes the rest of the document: no null values
+            defined = jsonable_encoder(envelope["$defs"], exclude_none=True)
+            schemas = document.setdefault("components", {}).setdefault("schemas", {}) | defined
+            document["components"]["schemas"] = dict(sorted(schemas.items()))
+        return build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(*routers: APIRouter) -> FastAPI:
     app = FastAPI(
         title="Agent Context Service",
@@ -234,6 +262,7 @@ def create_app(*routers: APIRouter) -> FastAPI:
         redoc_url=None,
     )
     _serve_docs_offline(app)
+    _document_error_envelope(app)
 
     # Starlette runs the middleware added last first: request ids are assigned before idempotency replays, which
     # never reach a route, so they are not metered.

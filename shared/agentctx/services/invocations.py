@@ -363,6 +363,7 @@ class InvocationService:
         auto = trigger.plan(session.hex) if trigger else None
         if self.store.record_invocation(prepared.tenant_id, session.hex, built, record, now, auto) and trigger and auto:
             trigger.queued(prepared.tenant_id, session.hex, auto)
+        metering.add(storedTokens=sum(block.token_count for block in built))
         return [block.id for block in built]
 
     @staticmethod

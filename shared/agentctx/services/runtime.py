@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agentctx import ids
+from agentctx import ids, metering
 from agentctx.capabilities import CATALOGUE
-from agentctx.domain import Agent, BlockType, CapabilityRef, RuntimeConfig, Session, TurnState, utc_now
+from agentctx.domain import Agent, BlockType, CapabilityRef, Page, RuntimeConfig, Session, TurnState, utc_now
 from agentctx.errors import Conflict, InvalidRequest, NotFound
 from agentctx.observability import logger
 from agentctx.pagination import CursorCodec
@@ -24,7 +24,7 @@ from agentctx.schemas.runtime import MessageCreate, RuntimeSessionCreate, Runtim
 from agentctx.services.blocks import BlockService
 from agentctx.services.catalog import CatalogService, check_everruns_fields, initial_files, validate_capabilities
 from agentctx.services.sessions import ForkFilter, SessionService
-from agentctx.store.context_store import session_pk
+from agentctx.store.context_store import MESSAGE_PREFIX, session_pk
 from agentctx.store.file_store import file_item
 from agentctx.store.runtime_store import RuntimeStore, SessionChanges, SessionMoved
 from agentctx.turn_jobs import TurnJob
@@ -178,10 +178,11 @@ class RuntimeSessionService:
     ) -> RuntimeView:
         """A new session with the same agent, model, capabilities, title and tags (or the `title` and `tags` given),
         its blocks and its messages, recording the session it came from; its event log starts afresh. Refused (409)
-        while a turn runs or waits, so the copy is of a settled state."""
+        while a turn runs or waits, so the copy is of a settled state. As an AIP fork: usable at once, its messages
+        and blocks read through its source until the background copy has them, so the request does the same work
+        whatever the source's size."""
         source = self.sessions.load(tenant_id, session_id)
         keep_all = ForkFilter(None, None, include_pinned=True, include_summaries=True)
-        messages = self.store.read_all_messages(tenant_id, source.hex)
         runtime = (
             replace(source.runtime, forked_from=ids.RUNTIME_SESSION_PREFIX + source.hex) if source.runtime else None
         )
@@ -192,11 +193,7 @@ class RuntimeSessionService:
             source.tags if tags is None else tags,
             keep_all,
             runtime=runtime,
-            copy_items=lambda pk, fork_hex: [
-                self.store.message_item(pk, message | {"session_id": ids.RUNTIME_SESSION_PREFIX + fork_hex})
-                for message in messages
-            ],
-            # the copied messages' previews are stored with the fork, so its response and later reads agree
+            # the source's previews go with the fork, so its response and later reads agree
             turns=TurnState(preview=source.turns.preview, output_preview=source.turns.output_preview),
         )
         return self._view(view.session, {})
@@ -277,6 +274,7 @@ class RuntimeSessionService:
                 backoff(attempt)
         else:
             raise Conflict("the session's event log is too busy; try again")
+        metering.add(storedTokens=block.token_count)
         try:
             self.dispatch_turn(TurnJob(tenant_id, session.hex, turn_seq))
         except Exception:  # committed: the stream dispatches it from the turn item
@@ -353,11 +351,30 @@ class RuntimeSessionService:
         session = self.sessions.load(tenant_id, session_id)
         query = f"messages?session={session.hex}"
         after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
-        page = self.store.list_messages(tenant_id, session.hex, limit, after)
+        page = self._messages_page(session, limit, after)
         next_cursor = self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
         return [public_message(message) for message in page.items], next_cursor
 
     # ----- helpers -----
+
+    def _messages_page(self, session: Session, limit: int, after: str | None) -> Page[dict[str, Any]]:
+        """A page of the session's messages; a fork still being copied reads those up to its fork point from its
+        source (shown as its own), then its own."""
+        copy = session.copy
+        if copy is None:
+            return self.store.list_messages(session.tenant_id, session.hex, limit, after)
+        fork_point = MESSAGE_PREFIX + copy.through
+        inherited: list[dict[str, Any]] = []
+        if after is None or after < fork_point:
+            page = self.store.list_messages(session.tenant_id, copy.source_hex, limit, after, through=copy.through)
+            inherited = [message | {"session_id": ids.RUNTIME_SESSION_PREFIX + session.hex} for message in page.items]
+            if page.next_after is not None:
+                return Page(inherited, page.next_after)
+            after = fork_point
+        own = self.store.list_messages(session.tenant_id, session.hex, max(1, limit - len(inherited)), after)
+        if len(inherited) == limit:
+            return Page(inherited, fork_point if own.items else None)
+        return Page(inherited + own.items, own.next_after)
 
     @staticmethod
     def _since(session: Session, since_id: str | None) -> int:

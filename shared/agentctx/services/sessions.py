@@ -13,7 +13,6 @@ from agentctx.schemas import SessionCreate, SessionFork
 from agentctx.services.blocks import listing_query
 from agentctx.store.context_store import (
     ContextStore,
-    session_pk,
 )
 
 # A session shows the ids of at most this many of its blocks (and of its pinned blocks); the rest are paged
@@ -133,15 +132,14 @@ class SessionService:
         tags: list[str],
         fork_filter: ForkFilter,
         runtime: RuntimeConfig | None = None,
-        copy_items: Callable[[str, str], list[dict[str, Any]]] | None = None,
         turns: TurnState | None = None,
     ) -> SessionView:
         """A fork usable at once, whose kept blocks (same order keys, so the same order) are copied in the background
         and read through its source until they are: its request writes the fork and its copy state in one
         transaction and copies one page of the source itself, so a small source is copied before the answer.
         The copy job is queued before the fork commits, so a fork never lacks one; a job that finds no fork waits a
-        while, then drops. `copy_items(fork pk, fork hex)` gives other items to copy (a runtime session's
-        messages). A session with a turn running or queued, or still being copied itself, is not forked."""
+        while, then drops. A runtime fork (`runtime`) gets its source's messages the same way, before its blocks.
+        A session with a turn running or queued, or still being copied itself, is not forked."""
         if source.busy:
             raise Conflict(f"session {source.id} has a turn running or queued; fork it when it is idle")
         if source.copy is not None:
@@ -161,9 +159,8 @@ class SessionService:
             turns=turns or TurnState(),
         )
         self.limits.apply(fork)
-        extra = copy_items(session_pk(source.tenant_id, fork.hex), fork.hex) if copy_items else None
         self.queue_copy(fork.tenant_id, fork.hex, source.hex)
-        self.store.create_session(fork, [], extra)
+        self.store.create_session(fork, [])
         self.copy(fork.tenant_id, fork.hex, source.hex, deadline=time.monotonic() + 60, pages=1)
         return self.get(fork.tenant_id, fork.id)
 

@@ -157,6 +157,7 @@ class EventWriter:
         self.session.turns.event_seq += len(stamped)
         self.pending = []
         self.flushed_at = time.monotonic()
+        metering.add(storedTokens=sum(block.token_count for block in writes.get("blocks") or []))
         if auto is not None and self.auto_compaction is not None:
             self.auto_compaction.queued(self.job.tenant_id, self.job.session_hex, auto)
 

@@ -66,6 +66,7 @@ INVOCATION_PREFIX = "I#"
 JOB_PREFIX = "C#"
 PURGE_SK = "PURGE"
 COPY_PREFIX = "COPY#"
+MESSAGE_PREFIX = "M#"
 # The compaction lock a fork holds while its blocks are copied (compaction waits for the copy).
 COPY_LOCK = "copy"
 COPY_LOCK_SECONDS = 3_600
@@ -275,6 +276,12 @@ def _segments(session_hex: str, copy: ForkCopy | None, newest_first: bool, after
     if newest_first:
         return [segment for segment in segments if (segment.low or "") < after]
     return [segment for segment in segments if segment.high is None or after < segment.high]
+
+
+def _records_bound(fork: Session) -> str:
+    """The last message key a fork takes from its source: those written up to the fork point."""
+    assert fork.copy is not None
+    return MESSAGE_PREFIX + fork.copy.through
 
 
 def _passes(block: Block, block_type: BlockType | None, tag: str | None, pinned: bool | None) -> bool:
@@ -521,11 +528,23 @@ class ContextStore:
                 return None, 0
             self._end_copy_mark(tenant_id, fork_hex, source_hex)  # the fork was deleted while copying
             return True, 0
+        records_after = self._records_copied_through(fork) if fork.copy and fork.runtime else None
         while fork.copy is not None:
             if time.monotonic() >= deadline or pages == 0:
                 return False, copied
             pages = None if pages is None else pages - 1
             copy = fork.copy
+            if records_after is not None:  # a runtime fork's messages first, then its blocks
+                try:
+                    records_after = self._copy_records_page(fork, records_after, write_units_per_second)
+                except SessionGone:
+                    fork = self.get_session(tenant_id, fork_hex)  # finished by another delivery, or deleted
+                    if fork is None:
+                        self._end_copy_mark(tenant_id, fork_hex, source_hex)
+                        return True, copied
+                    continue
+                if records_after is not None:
+                    continue
             remaining = _Segment(copy.source_hex, copy.copied_through or None, copy.through)
             found, more = self._source_page(_Source("meta"), remaining, tenant_id, None, 100, False)
             scanned = [block for block in found if isinstance(block, Block)]
@@ -551,6 +570,66 @@ class ContextStore:
             time.sleep(max(0.0, units / write_units_per_second - (time.monotonic() - started)))
             fork.copy = replace(copy, copied_through=reached) if reached else None
         return True, copied
+
+    def _records_copied_through(self, fork: Session) -> str:
+        """Where a runtime fork's copy of its source's messages (`M#` records up to the fork point) goes on: after
+        the newest the fork already holds there (its own messages come after the fork point)."""
+        assert fork.copy is not None
+        newest = dynamodb_client().query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues=to_item(
+                {":pk": session_pk(fork.tenant_id, fork.hex), ":low": MESSAGE_PREFIX, ":high": _records_bound(fork)}
+            ),
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )["Items"]
+        return newest[0]["sk"]["S"] if newest else MESSAGE_PREFIX
+
+    def _copy_records_page(self, fork: Session, after: str, write_units_per_second: int) -> str | None:
+        """Copy the next page of the source's messages up to the fork point into the fork, shown as the fork's, in one
+        transaction that checks the fork is still being copied (a deleted fork gets none). The last key copied, or
+        None when none are left."""
+        assert fork.copy is not None
+        pk = session_pk(fork.tenant_id, fork.hex)
+        page = dynamodb_client().query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues=to_item(
+                {
+                    ":pk": session_pk(fork.tenant_id, fork.copy.source_hex),
+                    ":low": after + " ",
+                    ":high": _records_bound(fork),
+                }
+            ),
+            Limit=MAX_TRANSACTION_ACTIONS - 1,
+            ConsistentRead=True,
+        )["Items"]
+        if not page:
+            return None
+        started = time.monotonic()
+        check = {
+            "TableName": self.table,
+            "Key": to_item({"pk": pk, "sk": SESSION_SK}),
+            "ConditionExpression": "attribute_exists(copySource)",
+        }
+        actions: list[dict[str, Any]] = [{"ConditionCheck": check}]
+        size = units = 0
+        for item in page:
+            record = json.loads(item["record"]["S"])
+            if isinstance(record.get("session_id"), str):
+                record["session_id"] = record["session_id"].replace(fork.copy.source_hex, fork.hex)
+            text = json.dumps(record)
+            if size + len(text) > MAX_TRANSACTION_BYTES // 2 and len(actions) > 1:
+                break  # the rest in the next transaction
+            size += len(text)
+            units += 2 * (1 + len(text) // 1024)
+            copied = to_item({"pk": pk, "sk": item["sk"]["S"], "record": text})
+            actions.append({"Put": {"TableName": self.table, "Item": copied}})
+        self._transact_on_session(actions)
+        time.sleep(max(0.0, (units + 1) / write_units_per_second - (time.monotonic() - started)))
+        return str(actions[-1]["Put"]["Item"]["sk"]["S"])
 
     def _copy_batch(self, fork: Session, blocks: list[Block], reached: str | None) -> None:
         """One transaction: the blocks, the fork's metrics, and its copy moved on to `reached` (None: the end)."""
@@ -916,9 +995,17 @@ class ContextStore:
         return load_json(from_item(response["Item"])["record"]) if "Item" in response else None
 
     def list_records(
-        self, tenant_id: str, session_hex: str, prefix: str, limit: int, after: str | None, newest_first: bool = True
+        self,
+        tenant_id: str,
+        session_hex: str,
+        prefix: str,
+        limit: int,
+        after: str | None,
+        newest_first: bool = True,
+        through: str | None = None,
     ) -> Page[dict[str, Any]]:
-        """The session's JSON records of one kind (`I#`, `C#`, `M#`), in key order or, by default, newest first."""
+        """The session's JSON records of one kind (`I#`, `C#`, `M#`), in key order or, by default, newest first;
+        those up to order key `through`, when given."""
         pk = session_pk(tenant_id, session_hex)
         query: dict[str, Any] = {
             "TableName": self.table,
@@ -928,6 +1015,9 @@ class ContextStore:
             "ConsistentRead": True,
             "Limit": limit + 1,
         }
+        if through is not None:
+            query["KeyConditionExpression"] = "pk = :pk AND sk BETWEEN :prefix AND :through"
+            query["ExpressionAttributeValues"][":through"] = {"S": prefix + through}
         if after:
             query["ExclusiveStartKey"] = to_item({"pk": pk, "sk": after})
         items = dynamodb_client().query(**query)["Items"]

@@ -22,7 +22,14 @@ from botocore.exceptions import ClientError
 
 from agentctx import ids
 from agentctx.domain import Block, Page
-from agentctx.store.context_store import AutoCompaction, ContextStore, SessionGone, block_metrics, session_pk
+from agentctx.store.context_store import (
+    MESSAGE_PREFIX,
+    AutoCompaction,
+    ContextStore,
+    SessionGone,
+    block_metrics,
+    session_pk,
+)
 from agentctx.store.dynamo import (
     cancellation_codes,
     dynamodb_client,
@@ -35,7 +42,6 @@ from agentctx.store.dynamo import (
 from agentctx.turn_jobs import TURN_PREFIX
 
 EVENT_PREFIX = "E#"
-MESSAGE_PREFIX = "M#"
 
 
 class SessionMoved(Exception):
@@ -195,15 +201,14 @@ class RuntimeStore(ContextStore):
         )["Items"]
         return [load_json(from_item(item)["record"]) for item in items[:limit]], len(items) > limit
 
-    def list_messages(self, tenant_id: str, session_hex: str, limit: int, after: str | None) -> Page[dict[str, Any]]:
-        """The session's input and output messages, oldest first."""
-        return self.list_records(tenant_id, session_hex, MESSAGE_PREFIX, limit, after, newest_first=False)
+    def list_messages(
+        self, tenant_id: str, session_hex: str, limit: int, after: str | None, through: str | None = None
+    ) -> Page[dict[str, Any]]:
+        """The session's input and output messages, oldest first (up to order key `through`, when given)."""
+        return self.list_records(tenant_id, session_hex, MESSAGE_PREFIX, limit, after, False, through)
 
     def get_message(self, tenant_id: str, session_hex: str, order_key: str) -> dict[str, Any] | None:
         return self.get_record(tenant_id, session_hex, MESSAGE_PREFIX, order_key)
-
-    def read_all_messages(self, tenant_id: str, session_hex: str) -> list[dict[str, Any]]:
-        return self.list_messages(tenant_id, session_hex, limit=10**9, after=None).items
 
     def get_turn_entry(self, tenant_id: str, session_hex: str, turn_seq: int) -> dict[str, Any] | None:
         """The input of turn `turn_seq` (turnSeq, orderKey, turnId, messageId), or None when it never committed."""

@@ -79,6 +79,8 @@ def with_heartbeats(frames: Iterator[str], seconds: float) -> Iterator[str]:
 
 def _respond(request: Request, tenant: str, command: InvokeCommand, stream: bool) -> Any:
     quota_guard().check_tokens(tenant)
+    if command.session_id and command.save_to_session:
+        quota_guard().check_storage(tenant)
     service = invocation_service()
     prepared = service.prepare(tenant, command)
     if stream:

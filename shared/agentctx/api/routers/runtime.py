@@ -11,9 +11,9 @@ from pydantic import BaseModel, StringConstraints
 
 from agentctx import ids
 from agentctx.api.app import ERROR_RESPONSES
+from agentctx.api.channels import channel_agent, channel_session
 from agentctx.api.deps import Tenant
 from agentctx.capabilities import CATALOGUE
-from agentctx.domain import Agent
 from agentctx.errors import InvalidRequest, NotFound
 from agentctx.schemas import Tag
 from agentctx.schemas.catalog import CapabilityRefOut, SnakeList, SnakeRequestModel
@@ -137,6 +137,7 @@ def fork_session(
 ) -> RuntimeSessionOut:
     """A copy of the session; `title` and `tags` replace the parent's when given."""
     request = body or ForkRequest()
+    quota_guard().check_storage(tenant)
     return session_out(runtime_service().fork(tenant, session_id, request.title, request.tags))
 
 
@@ -146,6 +147,7 @@ def post_message(session_id: str, body: MessageCreate, tenant: Tenant) -> Messag
     `controls` apply to this message's turn: `model_id` (checked here), `max_tokens` (up to the model's
     max_output_tokens), `temperature`."""
     quota_guard().check_tokens(tenant)
+    quota_guard().check_storage(tenant)
     if body.controls and body.controls.model_id:
         try:
             body.controls.model_id = catalog_service().resolve_model(tenant, body.controls.model_id).id
@@ -279,22 +281,10 @@ class ChannelSessionCreate(SnakeRequestModel):
     title: Annotated[str, StringConstraints(max_length=256, strip_whitespace=True)] | None = None
 
 
-def _channel_agent(tenant: str, agent: str) -> Agent:
-    return catalog_service().resolve_agent(tenant, agent)
-
-
-def channel_session(tenant: str, agent: str, session_id: str) -> RuntimeView:
-    owner = _channel_agent(tenant, agent)
-    view = runtime_service().get(tenant, session_id)
-    if view.agent_id != owner.id:
-        raise NotFound(f"session {session_id} not found")
-    return view
-
-
 @router.get("/v1/channels/{agent}", response_model=AgentCard, tags=["agent channel"])
 def agent_card(agent: str, tenant: Tenant) -> AgentCard:
     """The agent card: who answers on this channel and what it accepts."""
-    found = _channel_agent(tenant, agent)
+    found = channel_agent(tenant, agent)
     return AgentCard(
         id=found.id,
         agent_id=found.id,
@@ -309,7 +299,7 @@ def agent_card(agent: str, tenant: Tenant) -> AgentCard:
 def channel_create_session(
     agent: str, tenant: Tenant, body: Annotated[ChannelSessionCreate | None, Body()] = None
 ) -> RuntimeSessionOut:
-    found = _channel_agent(tenant, agent)
+    found = channel_agent(tenant, agent)
     request = RuntimeSessionCreate(agent_id=found.id, title=body.title if body else None)
     return session_out(runtime_service().create(tenant, request))
 
@@ -319,7 +309,7 @@ def channel_list_sessions(
     agent: str, tenant: Tenant, limit: Limit = 50, cursor: Cursor = None, page_token: PageToken = None
 ) -> SnakeList[RuntimeSessionOut]:
     """This agent's sessions, newest first; page on with `page_token` = `next_page_token`."""
-    found = _channel_agent(tenant, agent)
+    found = channel_agent(tenant, agent)
     views, next_cursor = runtime_service().list_page(tenant, [], limit, cursor or page_token, found.id)
     return SnakeList(
         data=[session_out(v) for v in views], has_more=next_cursor is not None, next_cursor=next_cursor, limit=limit

@@ -6,26 +6,28 @@ an `id:`, so the client reconnects with `Last-Event-ID` (or `since_id`) of the l
 
 import json
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from agentctx import ids
 from agentctx.api.app import ERROR_RESPONSES, SSE_EVENT_SCHEMA
+from agentctx.api.channels import channel_session
 from agentctx.api.deps import Tenant
-from agentctx.api.routers.runtime import channel_session
 from agentctx.errors import NotFound
-from agentctx.services.event_query import EventFilter
 from agentctx.settings import get_settings
 from agentctx.wiring import runtime_service
+
+if TYPE_CHECKING:
+    from agentctx.services.event_query import EventFilter
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
 RECONNECT_MS = 100  # what `disconnecting` tells the client to wait: the stream ended on purpose
 
 
-def _frames(events: Iterator[dict[str, Any] | None], retry_ms: int, keep: EventFilter) -> Iterator[str]:
+def _frames(events: Iterator[dict[str, Any] | None], retry_ms: int, keep: "EventFilter") -> Iterator[str]:
     yield f"retry: {retry_ms}\n\n"
     yield 'event: connected\ndata: {"status": "connected"}\n\n'
     for event in events:
@@ -54,6 +56,9 @@ def stream_events(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
 ) -> StreamingResponse:
     """Resumes after `Last-Event-ID`, else `since_id`, else `after_sequence`; `types` and `exclude` filter."""
+    # here, not at import: the function's other routes (invocations) never load the runtime service
+    from agentctx.services.event_query import EventFilter
+
     settings = get_settings()
     keep = EventFilter(types, exclude)
     since = last_event_id or since_id

@@ -25,13 +25,15 @@ from agentctx.schemas import (
 )
 from agentctx.services.auto_compaction import CompactionParams
 from agentctx.settings import get_settings
-from agentctx.wiring import compaction_service, session_service
+from agentctx.wiring import compaction_service, quota_guard, session_service
 
 router = APIRouter(prefix="/v1/aip/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 
 
 @router.post("", status_code=201, response_model=SessionEnvelope)
 def create_session(request: Request, body: SessionCreate, tenant: Tenant) -> SessionEnvelope:
+    if body.from_session is not None:  # a fork: it stores blocks
+        quota_guard().check_storage(tenant)
     view = session_service().create(tenant, body)
     return SessionEnvelope(data=session_out(view), meta=session_meta(view, request_id(request)))
 
@@ -59,6 +61,7 @@ def get_session(request: Request, sessionId: str, tenant: Tenant) -> SessionEnve
 
 @router.post("/{sessionId}/fork", status_code=201, response_model=SessionEnvelope)
 def fork_session(request: Request, sessionId: str, body: SessionFork, tenant: Tenant) -> SessionEnvelope:  # noqa: N803
+    quota_guard().check_storage(tenant)
     view = session_service().fork(tenant, sessionId, body)
     return SessionEnvelope(data=session_out(view), meta=session_meta(view, request_id(request)))
 
