@@ -57,109 +57,6 @@ def item_backups_in_moto_transactions() -> Iterator[None]:
         del models.Table.__deepcopy__  # type: ignore[attr-defined]
 
 
-@contextmanager
-def partition_queries_in_moto() -> Iterator[None]:
-    """moto answers a Query by walking every item of the table, sorting them all with DynamoType comparisons and
-    comparing each item before the start key again: profiled at 20,000 blocks, 10-17 s a page of 1,000 (in
-    cast_value, sorted and _item_comes_before_dct), over 30 s at 100,000. Here a Query on the table or a local
-    index (same partition key) with a string sort-key condition takes only the partition's items, orders them by
-    the plain sort-key strings, finds the start by bisection and stops at the limit or at 1 MB, as moto does; the
-    same items come back, through moto's own projection. Any other Query goes to moto unchanged."""
-    import bisect
-
-    from moto.dynamodb.comparisons import get_comparison_func
-    from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, LocalSecondaryIndex, Table
-
-    installed = Table.query
-
-    def query(
-        self: Any,
-        hash_key: Any,
-        range_comparison: str | None,
-        range_objs: list[Any],
-        limit: int,
-        exclusive_start_key: dict[str, Any] | None,
-        scan_index_forward: bool,
-        projection_expressions: Any,
-        index_name: str | None = None,
-        consistent_read: bool = False,
-        filter_expression: Any = None,
-        hash_key_conditions: list[Any] | None = None,
-        range_key_conditions: list[Any] | None = None,
-        **filter_kwargs: Any,
-    ) -> Any:
-        index = self.get_index(index_name) if index_name else None
-        if hash_key is None and hash_key_conditions and len(hash_key_conditions) == 1:
-            name, hash_key = hash_key_conditions[0]
-            hash_key = hash_key if name == self.hash_key_attr else None
-        if (
-            hash_key is None
-            or filter_kwargs
-            or len(range_key_conditions or []) > 1
-            or not (index is None or isinstance(index, LocalSecondaryIndex))
-            or any(obj.type != "S" for obj in range_objs)
-        ):
-            return installed(
-                self,
-                hash_key,
-                range_comparison,
-                range_objs,
-                limit,
-                exclusive_start_key,
-                scan_index_forward,
-                projection_expressions,
-                index_name,
-                consistent_read,
-                filter_expression,
-                hash_key_conditions=hash_key_conditions,
-                range_key_conditions=range_key_conditions,
-                **filter_kwargs,
-            )
-        sort_attr = self.range_key_attr
-        if index is not None:
-            sort_attr = next(key["AttributeName"] for key in index.schema if key["KeyType"] == "RANGE")
-        matches = get_comparison_func(range_comparison) if range_comparison else None
-        bounds = [obj.value for obj in range_objs]
-        keyed = sorted(
-            ((item.attrs[sort_attr].value, item.range_key.value), item)
-            for item in self.items.get(hash_key, {}).values()
-            if sort_attr in item.attrs and (matches is None or matches(item.attrs[sort_attr].value, *bounds))
-        )
-        keys = [key for key, _ in keyed]
-        start = (
-            (exclusive_start_key[sort_attr]["S"], exclusive_start_key[self.range_key_attr]["S"])
-            if exclusive_start_key
-            else None
-        )
-        if scan_index_forward:
-            ordered = keyed[bisect.bisect_right(keys, start) :] if start else keyed
-        else:
-            ordered = list(reversed(keyed[: bisect.bisect_left(keys, start)] if start else keyed))
-        results: list[Any] = []
-        size, last_key = 0, None
-        for _, item in ordered:
-            if len(results) == limit or size + item.size() > RESULT_SIZE_LIMIT:
-                last_key = self._get_last_evaluated_key(results[-1], index_name)
-                break
-            results.append(item)
-            size += item.size()
-        scanned = len(results)
-        results = copy.deepcopy(results)
-        if index is not None:
-            results = [index.project(item) for item in results]
-        if filter_expression is not None:
-            results = [item for item in results if filter_expression.expr(item)]
-        if projection_expressions:
-            results = [item.project(projection_expressions) for item in results]
-        return results, scanned, last_key
-
-    Table.query = query  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        Table.query = installed  # type: ignore[method-assign]
-
-
 WORDS = ["we", "rotate", "refresh", "tokens", "after", "login", "and", "cache", "the", "schema", "per", "tenant"]
 
 
@@ -227,7 +124,7 @@ def compaction_runs() -> list[str]:
     ]
     tenant = "org_" + "f" * 32
     for size in COMPACTION_SIZES:
-        with local_aws(BENCH_RESOURCES) as queues, item_backups_in_moto_transactions(), partition_queries_in_moto():
+        with local_aws(BENCH_RESOURCES) as queues, item_backups_in_moto_transactions():
             seeding = time.perf_counter()
             session_id = seed_session(tenant, size)
             print(f"{size:,} blocks seeded in {time.perf_counter() - seeding:.0f} s", file=sys.stderr, flush=True)

@@ -616,37 +616,6 @@ def test_a_planning_leg_that_crashes_resumes_from_its_checkpoint(api, aws, monke
     assert_compacted_once(api, session_id, result)
 
 
-def test_the_benchmarks_faster_query_on_the_embedded_store_answers_as_moto_does(api, aws):
-    from tests.benchmarks.compaction_bench import partition_queries_in_moto
-
-    session_id, session_hex = realistic_session(api, 300)
-    store = compaction_service().store
-    job = compaction_service().request(api.tenant_id, session_id, CompactionParams(20_000))
-    compaction_service().run(api.tenant_id, session_hex, job["orderKey"])  # summaries, compacted blocks, a job
-
-    def listings() -> list[list[tuple]]:
-        answers = []
-        for filters in ({}, {"newest_first": True}, {"tag": "t3"}, {"pinned": True}, {"include_compacted": True}):
-            found, after = [], None
-            while True:
-                page = store.list_blocks(
-                    api.tenant_id, session_hex, limit=40, after=after, with_content=False, **filters
-                )
-                found += [(b.order_key, b.type, b.token_count, b.pinned, b.tags, b.compacted) for b in page.items]
-                if not (after := page.next_after):
-                    break
-            answers.append(found)
-        answers.append([job["id"] for job in store.list_jobs(api.tenant_id, session_hex, 10, None).items])
-        return answers
-
-    by_moto = listings()
-    with partition_queries_in_moto():
-        assert listings() == by_moto
-    active, newest_first, tagged, pinned, everything, jobs = by_moto
-    assert newest_first == active[::-1] and len(everything) > 300 > len(active) and jobs == [job["id"]]
-    assert len(pinned) == 3 and tagged and all("t3" in block[4] for block in tagged)
-
-
 def test_a_job_dead_lettered_while_planning_leaves_no_planning_pages(api, aws, monkeypatch):
     from agentctx.services import compaction
 
