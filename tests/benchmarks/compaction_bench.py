@@ -3,58 +3,14 @@ Bedrock summary): the compaction function's handler runs each queued leg with a 
 down from the template's Timeout, as Lambda's does. Prints model calls, invocations, the longest invocation, wall
 time, and the summaries the session is left with."""
 
-import copy
 import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 # BENCH_COMPACTION_SIZES=10000,30000 to choose; each size is a fresh embedded store.
 COMPACTION_SIZES = [int(size) for size in os.environ.get("BENCH_COMPACTION_SIZES", "10000,100000").split(",")]
 MODEL_SECONDS = 2.0
-
-
-@contextmanager
-def item_backups_in_moto_transactions() -> Iterator[None]:
-    """moto backs a transaction up by copying every table it touches whole (infra/local_aws.py already cuts that to
-    once per table): at 100,000 blocks each of the job's thousands of transactions copied the table, hours in
-    all. Here a transaction backs up only the items it names and puts them back if it fails: the same rollback,
-    at the cost DynamoDB's own bookkeeping has nothing to do with. Only moto's time changes, never what is
-    written or counted."""
-    from moto.dynamodb import models
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
-    installed = models.DynamoDBBackend.transact_write_items
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        saved = []
-        for action in transact_items:
-            operation = next(iter(action.values()))
-            table = self.get_table(operation["TableName"])
-            key = operation.get("Item") or operation["Key"]
-            hash_key = DynamoType(key[table.hash_key_attr])
-            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
-            saved.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
-        try:
-            installed(self, transact_items)
-        except Exception:
-            for table, hash_key, range_key, item in saved:
-                holder, name = (table.items[hash_key], range_key) if range_key else (table.items, hash_key)
-                if item is not None:
-                    holder[name] = item
-                else:
-                    holder.pop(name, None)
-            raise
-
-    models.Table.__deepcopy__ = lambda table, memo: table  # type: ignore[attr-defined]
-    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        models.DynamoDBBackend.transact_write_items = installed  # type: ignore[method-assign]
-        del models.Table.__deepcopy__  # type: ignore[attr-defined]
 
 
 WORDS = ["we", "rotate", "refresh", "tokens", "after", "login", "and", "cache", "the", "schema", "per", "tenant"]
@@ -124,7 +80,7 @@ def compaction_runs() -> list[str]:
     ]
     tenant = "org_" + "f" * 32
     for size in COMPACTION_SIZES:
-        with local_aws(BENCH_RESOURCES) as queues, item_backups_in_moto_transactions():
+        with local_aws(BENCH_RESOURCES) as queues:
             seeding = time.perf_counter()
             session_id = seed_session(tenant, size)
             print(f"{size:,} blocks seeded in {time.perf_counter() - seeding:.0f} s", file=sys.stderr, flush=True)
