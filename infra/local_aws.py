@@ -292,7 +292,14 @@ class _SortedViews:
             self.indexes[name] = (views, members)
         return self.indexes[name][0]
 
-    def query(
+    def query(self, *args: Any, **kwargs: Any) -> tuple[list[Any], int, dict[str, Any] | None] | None:
+        """moto's Query (same arguments) for the plain key conditions, or None for moto to answer."""
+        try:
+            return self._query(*args, **kwargs)
+        except (_Unsupported, TypeError):  # TypeError: a key condition of another type than the keys
+            return None
+
+    def _query(
         self,
         hash_key: Any,
         range_comparison: str | None,
@@ -307,47 +314,13 @@ class _SortedViews:
         hash_key_conditions: list[tuple[str, Any]] | None = None,
         range_key_conditions: list[tuple[str, str, list[Any]]] | None = None,
         **filter_kwargs: Any,
-    ) -> tuple[list[Any], int, dict[str, Any] | None] | None:
-        """moto's Query for the plain key conditions, or None for moto to answer."""
-        try:
-            return self._query(
-                hash_key,
-                range_comparison,
-                range_objs,
-                limit,
-                exclusive_start_key,
-                scan_index_forward,
-                projection_expressions,
-                index_name,
-                consistent_read,
-                filter_expression,
-                hash_key_conditions or [],
-                range_key_conditions or [],
-                filter_kwargs,
-            )
-        except (_Unsupported, TypeError):  # TypeError: a key condition of another type than the keys
-            return None
-
-    def _query(
-        self,
-        hash_key: Any,
-        range_comparison: str | None,
-        range_objs: list[Any],
-        limit: int | None,
-        exclusive_start_key: dict[str, Any] | None,
-        scan_index_forward: bool,
-        projection_expressions: list[list[str]] | None,
-        index_name: str | None,
-        consistent_read: bool,
-        filter_expression: Any,
-        hash_key_conditions: list[tuple[str, Any]],
-        range_key_conditions: list[tuple[str, str, list[Any]]],
-        filter_kwargs: dict[str, Any],
     ) -> tuple[list[Any], int, dict[str, Any] | None]:
         from moto.dynamodb.models.dynamo_type import DynamoType
         from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, GlobalSecondaryIndex
 
         table = self.table
+        hash_key_conditions = hash_key_conditions or []
+        range_key_conditions = range_key_conditions or []
         if filter_kwargs or len(range_key_conditions) > 1:
             raise _Unsupported
         if index_name is None:
