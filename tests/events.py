@@ -4,6 +4,25 @@ import json
 import uuid
 from typing import Any
 
+# A well-formed value for each path parameter the template's routes use.
+SAMPLE_PATH_VALUES = {
+    "sessionId": "sess_" + "a" * 32,
+    "blockId": "blk_" + "a" * 58,
+    "tenantId": "org_x",
+    "keyId": "key_x",
+    "session_id": "session_" + "a" * 32,
+    "ref": "current_time",
+    "compactionId": "cjob_" + "a" * 32,
+    "invocationId": "inv_" + "a" * 32,
+    "model_id": "model_" + "a" * 32,
+    "agent_id": "agent_" + "a" * 32,
+}
+
+
+def sample_path_parameters(resource: str) -> dict[str, str]:
+    """Values for the path parameters an API Gateway resource such as `/v1/aip/blocks/{blockId}` names."""
+    return {name: value for name, value in SAMPLE_PATH_VALUES.items() if "{" + name + "}" in resource}
+
 
 def api_gateway_event(
     method: str,

@@ -14,23 +14,11 @@ from moto.events.models import EventPattern
 from infra.local_worker import sqs_event
 from tests.conftest import ADMIN_KEY, OFFLINE_MODEL
 from tests.deployed.conftest import Deployment, free_port, wait_for
-from tests.events import api_gateway_event, authorizer_request_event
+from tests.events import api_gateway_event, authorizer_request_event, sample_path_parameters
 from tests.template.conftest import functions, sam_template
 from tests.template.test_template import template_routes
 
 SENTENCE = "The build pipeline caches wheels per requirements hash so a layer rebuild is quick. "
-SAMPLE_PATH_VALUES = {
-    "sessionId": "sess_" + "a" * 32,
-    "blockId": "blk_" + "a" * 58,
-    "tenantId": "org_x",
-    "keyId": "key_x",
-    "session_id": "session_" + "a" * 32,
-    "ref": "current_time",
-    "compactionId": "cjob_" + "a" * 32,
-    "invocationId": "inv_" + "a" * 32,
-    "model_id": "model_" + "a" * 32,
-    "agent_id": "agent_" + "a" * 32,
-}
 WEB_ADAPTER_FUNCTIONS = {name for name, props in functions(sam_template()).items() if props["Handler"].endswith(".sh")}
 
 
@@ -151,7 +139,7 @@ def test_every_route_of_the_buffered_functions_is_served(api: Api):
     for (method, resource), function in sorted(api.routes.items()):
         if function in WEB_ADAPTER_FUNCTIONS:
             continue
-        params = {name: value for name, value in SAMPLE_PATH_VALUES.items() if "{" + name + "}" in resource}
+        params = sample_path_parameters(resource)
         status, body = api.call(method, resource, params, body={} if method in {"POST", "PATCH", "PUT"} else None)
         assert status < 500, (method, resource, body)
         if status >= 400:

@@ -5,20 +5,12 @@ import json
 import pytest
 
 from tests.conftest import ADMIN_KEY, new_caller
-from tests.events import LambdaContext, api_gateway_event, authorizer_request_event
+from tests.events import LambdaContext, api_gateway_event, authorizer_request_event, sample_path_parameters
 from tests.template.conftest import functions, load_handler, sam_template, web_adapter_app
 from tests.template.test_template import template_routes
 
 ROUTES = sorted(template_routes(sam_template()).items())
 WEB_ADAPTER_FUNCTIONS = {name for name, props in functions(sam_template()).items() if props["Handler"].endswith(".sh")}
-SAMPLE_PATH_VALUES = {
-    "sessionId": "sess_" + "a" * 32,
-    "blockId": "blk_" + "a" * 58,
-    "tenantId": "org_x",
-    "keyId": "key_x",
-    "session_id": "session_" + "a" * 32,
-    "ref": "current_time",
-}
 
 
 def invoke(function_name: str, event: dict) -> tuple[int, dict]:
@@ -47,7 +39,7 @@ def through_web_adapter(function_name: str, event: dict, http) -> tuple[int, dic
 @pytest.mark.parametrize(("route", "function_name"), ROUTES, ids=[f"{m} {p}" for (m, p), _ in ROUTES])
 def test_function_serves_its_routes(http, route, function_name):
     method, resource = route
-    parameters = {name: value for name, value in SAMPLE_PATH_VALUES.items() if "{" + name + "}" in resource}
+    parameters = sample_path_parameters(resource)
     event = api_gateway_event(
         method, resource, parameters, body={} if method in {"POST", "PATCH"} else None, tenant_id="org_" + "1" * 32
     )
