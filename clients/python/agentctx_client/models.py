@@ -287,3 +287,8 @@ MODELS: tuple[type[_Model], ...] = (
     Message,
     Event,
 )
+
+# Annotations for the resource classes, whose `list` methods would shadow the builtin inside them.
+Strings = list[str]
+Dicts = list[dict[str, Any]]
+BlockList = list[Block]
