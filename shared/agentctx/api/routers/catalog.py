@@ -10,8 +10,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from agentctx.api.app import ERROR_RESPONSES
 from agentctx.api.deps import Tenant
+from agentctx.api.openapi import ERROR_RESPONSES
 from agentctx.domain import Agent, Model
 from agentctx.errors import NotFound
 from agentctx.schemas.catalog import (

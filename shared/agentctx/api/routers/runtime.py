@@ -10,9 +10,9 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, StringConstraints
 
 from agentctx import ids
-from agentctx.api.app import ERROR_RESPONSES
 from agentctx.api.channels import channel_agent, channel_session
 from agentctx.api.deps import Tenant
+from agentctx.api.openapi import ERROR_RESPONSES
 from agentctx.capabilities import CATALOGUE
 from agentctx.errors import InvalidRequest, NotFound
 from agentctx.schemas import Tag
