@@ -6,7 +6,21 @@ In AWS each function serves only its routers (see functions/); this app is their
 from fastapi import FastAPI
 
 from agentctx.api.app import create_app
-from agentctx.api.routers import admin, blocks, catalog, health, invoke, runtime, runtime_stream, sessions, usage
+from agentctx.api.routers import (
+    admin,
+    blocks,
+    capabilities,
+    catalog,
+    channels,
+    health,
+    invoke,
+    runtime_events,
+    runtime_messages,
+    runtime_sessions,
+    runtime_stream,
+    sessions,
+    usage,
+)
 
 
 def full_app() -> FastAPI:
@@ -15,7 +29,11 @@ def full_app() -> FastAPI:
         sessions.router,
         blocks.router,
         catalog.router,
-        runtime.router,
+        runtime_sessions.router,
+        runtime_messages.router,
+        runtime_events.router,
+        capabilities.router,
+        channels.router,
         runtime_stream.router,
         invoke.router,
         admin.router,
