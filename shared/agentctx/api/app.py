@@ -1,8 +1,11 @@
-"""Builds a FastAPI app from routers, with one error envelope for every failure, the middlewares every request runs
-through, and the offline docs pages."""
+"""Builds a FastAPI app from routers, or one function's app from the registry, with one error envelope for every
+failure, the middlewares every request runs through, and the offline docs pages."""
+
+from importlib import import_module
 
 from fastapi import APIRouter, FastAPI
 
+from agentctx.api import registry
 from agentctx.api.description import API_DESCRIPTION
 from agentctx.api.docs_pages import serve_docs_offline
 from agentctx.api.error_handlers import add_error_handlers
@@ -25,3 +28,14 @@ def create_app(*routers: APIRouter) -> FastAPI:
     for router in routers:
         app.include_router(router)
     return app
+
+
+def routers_named(*names: str) -> list[APIRouter]:
+    """The routers of these modules of agentctx.api.routers, imported only now: an app loads only what it serves."""
+    return [import_module(f"agentctx.api.routers.{name}").router for name in names]
+
+
+def function_app(logical_id: str) -> FastAPI:
+    """The app of one function of the registry: its routers, and those it serves unrouted."""
+    function = registry.function(logical_id)
+    return create_app(*routers_named(*function.unrouted, *function.routers))
