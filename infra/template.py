@@ -35,8 +35,11 @@ _CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    with open(path) as handle:
-        return yaml.load(handle, Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+    return parse_template(path.read_text())
+
+
+def parse_template(text: str) -> dict[str, Any]:
+    return yaml.load(text, Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def table_definitions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
