@@ -58,7 +58,7 @@ FUNCTIONS = (
     HttpFunction(
         "InvokeFunction",
         "invoke",
-        "Server-Sent Events: agent invocation (/v1/aip/invoke, /.well-known/aip/*) with the AIP agent list and "
+        "Agent invocation (/v1/aip/invoke, /.well-known/aip/*) streamed as Server-Sent Events, the AIP agent list, "
         "invocation records, and the event streams of /v1/sessions and /v1/channels.",
         ("runtime_stream", "invoke"),
         streams=True,
