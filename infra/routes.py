@@ -72,8 +72,11 @@ def _scalar(value: str) -> str:
 def _block(function: HttpFunction, template: dict[str, Any], indent: str) -> str:
     properties = template["Resources"][function.logical_id]["Properties"]
     timeout = properties.get("Timeout", template["Globals"]["Function"]["Timeout"])
+    declared = list(routes(function.routers))
+    names = [route.event_name for route in declared]
+    _require(len(names) == len(set(names)), f"{function.logical_id}: two routes give one event name")
     lines = [BEGIN.format(function.logical_id), f"Description: {_scalar(function.purpose)}", "Events:"]
-    for route in routes(function.routers):
+    for route in declared:
         lines += [
             f"  {route.event_name}:",
             "    Type: Api",
@@ -94,11 +97,10 @@ def generate(text: str) -> str:
     template = parse_template(text)
     by_id = {function.logical_id: function for function in FUNCTIONS}
     marked = [match.group("function") for match in _BLOCK.finditer(text)]
-    if sorted(marked) != sorted(by_id):
-        sys.exit(
-            f"template.yaml must mark each HTTP function of the registry once: marked {marked}, "
-            f"registry {sorted(by_id)}"
-        )
+    _require(
+        sorted(marked) == sorted(by_id),
+        f"template.yaml must mark each HTTP function of the registry once: marked {marked}, registry {sorted(by_id)}",
+    )
     written = _BLOCK.sub(lambda m: _block(by_id[m.group("function")], template, m.group("indent")), text)
     _check(parse_template(written), FUNCTIONS)
     return written
@@ -109,16 +111,22 @@ def _check(template: dict[str, Any], functions: tuple[HttpFunction, ...]) -> Non
     resources = template["Resources"]
     for function in functions:
         properties = resources[function.logical_id]["Properties"]
-        assert properties["Description"] == function.purpose, f"{function.logical_id}: its markers are misplaced"
-        assert properties["CodeUri"].strip("/") == f"functions/{function.folder}", function.logical_id
-        assert len(function.purpose) <= DESCRIPTION_LIMIT, f"{function.logical_id}: purpose over {DESCRIPTION_LIMIT}"
+        name = function.logical_id
+        _require(properties["Description"] == function.purpose, f"{name}: its markers are outside its Properties")
+        _require(properties["CodeUri"].strip("/") == f"functions/{function.folder}", f"{name}: not the registry's code")
+        _require(len(function.purpose) <= DESCRIPTION_LIMIT, f"{name}: a purpose over {DESCRIPTION_LIMIT} characters")
     routed = {
         name
         for name, resource in resources.items()
         if resource["Type"] == "AWS::Serverless::Function"
         and any(event["Type"] == "Api" for event in resource["Properties"].get("Events", {}).values())
     }
-    assert routed == {function.logical_id for function in functions}, "an API event outside the registry"
+    _require(routed == {function.logical_id for function in functions}, "an API event outside the registry's functions")
+
+
+def _require(condition: bool, problem: str) -> None:
+    if not condition:
+        sys.exit(f"infra/routes.py: {problem}")
 
 
 def main() -> None:

@@ -75,5 +75,8 @@ FUNCTIONS = (
 ROUTERS = tuple(dict.fromkeys(router for function in FUNCTIONS for router in function.routers))
 
 
+_BY_LOGICAL_ID = {function.logical_id: function for function in FUNCTIONS}
+
+
 def function(logical_id: str) -> HttpFunction:
-    return next(function for function in FUNCTIONS if function.logical_id == logical_id)
+    return _BY_LOGICAL_ID[logical_id]
