@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench package clean
+.PHONY: serve test lint bench package routes clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(STAMP)
 # The artifacts as deployed (functions and the layer for the template's runtime and architecture, precompiled).
 package: $(STAMP)
 	$(PY) -m infra.package
+
+# template.yaml's API events and HTTP function descriptions, from shared/agentctx/api/registry.py and the routers.
+routes: $(STAMP)
+	$(PY) -m infra.routes
 
 bench: $(STAMP)
 	$(PY) -m tests.benchmarks.run

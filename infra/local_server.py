@@ -1,6 +1,6 @@
 """`make serve`: the whole API in one process against moto's in-process DynamoDB and SQS, created from
-template.yaml, with the compaction, trigger and turn queues' consumers and the table stream's event publisher beside it
-(events go to the embedded EventBridge bus).
+template.yaml, with the consumers of its queues and the table stream's event publisher beside it (events go to the
+embedded EventBridge bus).
 
 Environment (the README lists the same):
 - PORT (default 3000) and HOST (default 127.0.0.1): where it listens; a busy port is reported before anything else.
@@ -20,42 +20,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from infra.template import consumers, load_template, local_names, logical_ids, resource_environment
+
 ROOT = Path(__file__).resolve().parent.parent
 
-LOCAL_RESOURCES = {
-    "ContextTable": "agentctx-context",
-    "TenantsTable": "agentctx-tenants",
-    "IdempotencyTable": "agentctx-idempotency",
-    "EventBus": "agentctx-events",
-    "EventsDeadLetterQueue": "agentctx-events-dlq",
-    "TriggerQueue": "agentctx-triggers",
-    "TriggerDeadLetterQueue": "agentctx-triggers-dlq",
-    "CompactionQueue": "agentctx-compaction",
-    "CompactionDeadLetterQueue": "agentctx-compaction-dlq",
-    "TurnQueue": "agentctx-turns.fifo",
-    "TurnDeadLetterQueue": "agentctx-turns-dlq.fifo",
-    "SessionJobQueue": "agentctx-session-jobs",
-    "SessionJobDeadLetterQueue": "agentctx-session-jobs-dlq",
-}
-LOCAL_ENVIRONMENT = {
-    "CONTEXT_TABLE_NAME": LOCAL_RESOURCES["ContextTable"],
-    "TENANTS_TABLE_NAME": LOCAL_RESOURCES["TenantsTable"],
-    "IDEMPOTENCY_TABLE_NAME": LOCAL_RESOURCES["IdempotencyTable"],
-    "EVENT_BUS_NAME": LOCAL_RESOURCES["EventBus"],
-    # moto's queue URLs are fixed by region, account and name
-    "COMPACTION_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['CompactionQueue']}",
-    "TURN_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['TurnQueue']}",
-    "SESSION_JOB_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/{LOCAL_RESOURCES['SessionJobQueue']}",
-}
-
-TABLES = ("ContextTable", "TenantsTable", "IdempotencyTable")
-QUEUE_CONSUMERS = {
-    "CompactionQueue": "compaction",
-    "CompactionDeadLetterQueue": "compaction_dlq",
-    "TriggerQueue": "triggers",
-    "TurnQueue": "turns",
-    "SessionJobQueue": "session_jobs",
-}
+# Every name comes from template.yaml: the local stack's tables, queues and bus, the variables that name them, and the
+# functions that consume the queues and the table's stream.
+TEMPLATE = load_template()
+LOCAL_RESOURCES = local_names("agentctx", TEMPLATE)
+LOCAL_ENVIRONMENT = resource_environment(LOCAL_RESOURCES, TEMPLATE)
+TABLES = logical_ids("AWS::DynamoDB::Table", TEMPLATE)
+QUEUE_CONSUMERS = consumers("SQS", TEMPLATE)
+(STREAM_CONSUMER,) = consumers("DynamoDB", TEMPLATE)
 
 # So the seed's curl examples work on a fresh machine with no account anywhere.
 DEMO_MODEL = {
@@ -178,20 +154,20 @@ def main() -> None:
         if saved:
             local_state.restore(saved, tables, queues)
         workers = [
-            QueueWorker(queues[queue], load_function_handler(str(ROOT / "functions" / function / "handler.py")))
-            for queue, function in QUEUE_CONSUMERS.items()
+            QueueWorker(queues[queue.source], load_function_handler(str(queue.handler_file), queue.handler_name))
+            for queue in QUEUE_CONSUMERS
         ]
         # From the stream's end: the events of restored items were published by the run that wrote them. But the
         # stream is also the turns' outbox, and a turn committed just before the last snapshot may not have reached
         # its queue: the restored turn items go through the handler again (the turn queue deduplicates, and a
         # finished turn's job does nothing).
         publisher = StreamWorker(
-            LOCAL_RESOURCES["ContextTable"],
-            load_function_handler(str(ROOT / "functions" / "events" / "handler.py")),
+            LOCAL_RESOURCES[STREAM_CONSUMER.source],
+            load_function_handler(str(STREAM_CONSUMER.handler_file), STREAM_CONSUMER.handler_name),
             start="LATEST",
         )
         if saved:
-            publisher.replay_inserts(_turn_items(saved["tables"].get("ContextTable", [])))
+            publisher.replay_inserts(_turn_items(saved["tables"].get(STREAM_CONSUMER.source, [])))
         for worker in [*workers, publisher]:
             worker.start()
         local = _local_tenant(saved["local"] if saved else {}, api_key)

@@ -1,6 +1,8 @@
 """Reads template.yaml, the one source of truth for resources, and creates its tables and queues (locally, in moto)."""
 
 import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,11 @@ _TABLE_PROPERTIES = (
     "BillingMode",
     "StreamSpecification",
 )
+
+
+_NAMED_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus")
+# moto's default account; a local region, as `make serve` and the tests set it
+LOCAL_ACCOUNT, LOCAL_REGION = "123456789012", "us-east-1"
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -35,8 +42,11 @@ _CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    with open(path) as handle:
-        return yaml.load(handle, Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+    return parse_template(path.read_text())
+
+
+def parse_template(text: str) -> dict[str, Any]:
+    return yaml.load(text, Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def table_definitions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -89,3 +99,74 @@ def create_event_buses(client: Any, names: dict[str, str], template: dict[str, A
     for logical_id, resource in (template or load_template())["Resources"].items():
         if resource["Type"] == "AWS::Events::EventBus":
             client.create_event_bus(Name=names[logical_id])
+
+
+def logical_ids(kind: str, template: dict[str, Any] | None = None) -> list[str]:
+    """The logical ids of the template's resources of this type, in template order."""
+    resources = (template or load_template())["Resources"]
+    return [logical_id for logical_id, resource in resources.items() if resource["Type"] == kind]
+
+
+def local_names(stack: str, template: dict[str, Any] | None = None) -> dict[str, str]:
+    """A name for each table, queue and bus, as a stack named `stack` gets them: the template's own name (its
+    ${AWS::StackName} replaced), or else the logical id without its type word, DeadLetter shortened to dlq, in kebab
+    case (ContextTable: stack-context, CompactionDeadLetterQueue: stack-compaction-dlq), .fifo kept on a FIFO queue."""
+    template = template or load_template()
+    resources = template["Resources"]
+    names = {}
+    for logical_id in (id_ for kind in _NAMED_TYPES for id_ in logical_ids(kind, template)):
+        properties = resources[logical_id].get("Properties", {})
+        given = next((properties[key] for key in ("TableName", "QueueName", "Name") if key in properties), None)
+        if given is not None:
+            name = given["Sub"].replace("${AWS::StackName}", stack)
+            assert "${" not in name, f"{logical_id}: only the stack name can be resolved locally"
+        else:
+            words = re.sub(r"(Table|Queue|EventBus)$", "", logical_id).replace("DeadLetter", "Dlq")
+            name = f"{stack}-" + re.sub(r"(?<!^)(?=[A-Z])", "-", words).lower()
+            name += ".fifo" if properties.get("FifoQueue") else ""
+        names[logical_id] = name
+    return names
+
+
+def local_queue_url(name: str) -> str:
+    """A queue's URL in the local account (moto's default), which SQS derives from the region, account and name."""
+    return f"https://sqs.{LOCAL_REGION}.amazonaws.com/{LOCAL_ACCOUNT}/{name}"
+
+
+def resource_environment(names: dict[str, str], template: dict[str, Any] | None = None) -> dict[str, str]:
+    """The Globals environment variables that `!Ref` a table, bus or queue, resolved for these names as Ref resolves
+    them: a table's or bus's name, a queue's URL."""
+    template = template or load_template()
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    environment = {}
+    for variable, value in variables.items():
+        target = value.get("Ref") if isinstance(value, dict) else None
+        if target in names:
+            queue = template["Resources"][target]["Type"] == "AWS::SQS::Queue"
+            environment[variable] = local_queue_url(names[target]) if queue else names[target]
+    return environment
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A function fed by an event source mapping: its queue's (or stream's table's) logical id, and its handler."""
+
+    function: str
+    source: str
+    handler_file: Path
+    handler_name: str
+
+
+def consumers(event_type: str, template: dict[str, Any] | None = None) -> list[Consumer]:
+    """The functions with an event of this type ("SQS" or "DynamoDB"), each with the queue or table it reads."""
+    template = template or load_template()
+    found = []
+    for function in logical_ids("AWS::Serverless::Function", template):
+        properties = template["Resources"][function]["Properties"]
+        module, handler_name = properties["Handler"].rsplit(".", 1)
+        for event in properties.get("Events", {}).values():
+            if event["Type"] == event_type:
+                source = event["Properties"]["Queue" if event_type == "SQS" else "Stream"]["GetAtt"]
+                handler_file = TEMPLATE_PATH.parent / properties["CodeUri"] / f"{module.replace('.', '/')}.py"
+                found.append(Consumer(function, source.split(".")[0], handler_file, handler_name))
+    return found

@@ -7,45 +7,28 @@ from dataclasses import dataclass
 
 import pytest
 
+from infra.template import local_names, resource_environment
+
 ADMIN_KEY = "test-admin-key"
+# The template's tables, queues and bus under test names, and the variables that name them (as in Lambda).
+RESOURCES = local_names("test")
 os.environ.update(
     {
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
-        "CONTEXT_TABLE_NAME": "test-context",
-        "TENANTS_TABLE_NAME": "test-tenants",
         "CURSOR_SECRET": "test-cursor-secret-that-is-long-enough",
         "ADMIN_KEY_SHA256": hashlib.sha256(ADMIN_KEY.encode()).hexdigest(),
         "POWERTOOLS_METRICS_NAMESPACE": "AgentContextTest",
-        "COMPACTION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/test-compaction",
         "COMPACTION_WAIT_SECONDS": "10",
-        "IDEMPOTENCY_TABLE_NAME": "test-idempotency",
-        "EVENT_BUS_NAME": "test-events",
-        "TURN_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/test-turns.fifo",
-        "SESSION_JOB_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/test-session-jobs",
         "SESSION_JOB_RETRY_SECONDS": "0",
         "SSE_POLL_SECONDS": "0.02",
         "SSE_HEARTBEAT_SECONDS": "0.3",
         "SSE_MAX_SECONDS": "1",
+        **resource_environment(RESOURCES),
     }
 )
-RESOURCES = {
-    "ContextTable": "test-context",
-    "TenantsTable": "test-tenants",
-    "IdempotencyTable": "test-idempotency",
-    "EventBus": "test-events",
-    "EventsDeadLetterQueue": "test-events-dlq",
-    "TriggerQueue": "test-triggers",
-    "TriggerDeadLetterQueue": "test-triggers-dlq",
-    "CompactionQueue": "test-compaction",
-    "CompactionDeadLetterQueue": "test-compaction-dlq",
-    "TurnQueue": "test-turns.fifo",
-    "TurnDeadLetterQueue": "test-turns-dlq.fifo",
-    "SessionJobQueue": "test-session-jobs",
-    "SessionJobDeadLetterQueue": "test-session-jobs-dlq",
-}
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
-"""Lambda entry point for /v1/models and /v1/agents."""
+"""Lambda entry point of the catalog function; what it serves is its line in agentctx.api.registry."""
 
 from agentctx.api.lambda_entry import http_handler
-from agentctx.api.routers import catalog
 
-lambda_handler = http_handler(catalog.router)
+lambda_handler = http_handler("CatalogFunction")

@@ -201,6 +201,7 @@ def test_a_turn_committed_but_not_yet_queued_at_the_snapshot_runs_after_the_rest
     import boto3
 
     from infra.local_state import STATE_FILE, capture, write_atomically
+    from infra.template import logical_ids
     from tests.conftest import RESOURCES
 
     session = api.post("/v1/sessions", json={"agent_id": code_assistant["agent"]["id"], "title": "pending"}).json()
@@ -209,7 +210,7 @@ def test_a_turn_committed_but_not_yet_queued_at_the_snapshot_runs_after_the_rest
     ).raise_for_status()
     queue = boto3.client("sqs").get_queue_url(QueueName=RESOURCES["TurnQueue"])["QueueUrl"]
     boto3.client("sqs").purge_queue(QueueUrl=queue)  # the job never reached the queue
-    tables = {logical_id: RESOURCES[logical_id] for logical_id in ("ContextTable", "TenantsTable", "IdempotencyTable")}
+    tables = {logical_id: RESOURCES[logical_id] for logical_id in logical_ids("AWS::DynamoDB::Table")}
     local = {"tenant_id": api.tenant_id, "api_key": api.key, "model_id": "-", "agent_id": code_assistant["agent"]["id"]}
     (tmp_path / "state").mkdir()
     write_atomically(tmp_path / "state" / STATE_FILE, capture(tables, {"TurnQueue": queue}, local))

@@ -1,23 +1,14 @@
 """The whole API in one app: what the local server runs and the tests exercise.
 
-In AWS each function serves only its routers (see functions/); this app is their union.
+In AWS each function serves only its routers (agentctx.api.registry); this app is their union, in the registry's
+order.
 """
 
 from fastapi import FastAPI
 
-from agentctx.api.app import create_app
-from agentctx.api.routers import admin, blocks, catalog, health, invoke, runtime, runtime_stream, sessions, usage
+from agentctx.api.app import create_app, routers_named
+from agentctx.api.registry import ROUTERS
 
 
 def full_app() -> FastAPI:
-    return create_app(
-        health.router,
-        sessions.router,
-        blocks.router,
-        catalog.router,
-        runtime.router,
-        runtime_stream.router,
-        invoke.router,
-        admin.router,
-        usage.router,
-    )
+    return create_app(*routers_named(*ROUTERS))

@@ -12,8 +12,9 @@ import hashlib
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
+from agentctx.api.envelope import error_response
 from agentctx.idempotency import persistence
 
 HEADER = "Idempotency-Key"
@@ -43,18 +44,12 @@ def _authenticated_caller(request: Request) -> str | None:
         return None
 
 
-def _error(request: Request, status: int, code: str, message: str) -> JSONResponse:
-    from agentctx.api.app import error_response
-
-    return error_response(request, status, code, message)
-
-
 async def idempotency_middleware(request: Request, call_next: Any) -> Any:
     key = request.headers.get(HEADER)
     if request.method != "POST" or key is None:
         return await call_next(request)
     if not 1 <= len(key) <= 255:
-        return _error(request, 400, "invalid_request", f"{HEADER} must be 1 to 255 characters")
+        return error_response(request, 400, "invalid_request", f"{HEADER} must be 1 to 255 characters")
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyItemAlreadyExistsError,
         IdempotencyValidationError,
@@ -69,7 +64,7 @@ async def idempotency_middleware(request: Request, call_next: Any) -> Any:
         "payload": hashlib.sha256(request.url.query.encode() + b"\n" + body).hexdigest(),
     }
     layer = persistence()
-    reused = _error(request, 422, "idempotency_key_reused", f"this {HEADER} was used with a different request")
+    reused = error_response(request, 422, "idempotency_key_reused", f"this {HEADER} was used with a different request")
     try:
         layer.save_inprogress(data=data, remaining_time_in_millis=60_000)
     except IdempotencyValidationError:
@@ -80,7 +75,7 @@ async def idempotency_middleware(request: Request, call_next: Any) -> Any:
         except IdempotencyValidationError:
             return reused
         if record is None or record.status != "COMPLETED":
-            return _error(request, 409, "request_in_progress", f"a request with this {HEADER} is still running")
+            return error_response(request, 409, "request_in_progress", f"a request with this {HEADER} is still running")
         stored = record.response_json_as_dict() or {}
         headers = stored["headers"] | {"Idempotent-Replayed": "true"}
         return Response(base64.b64decode(stored["body"]), status_code=stored["status"], headers=headers)

@@ -1,18 +1,31 @@
 """The fixed recipe every HTTP function's entry point follows: observability, the Mangum adapter, one call."""
 
+import os
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter
 from mangum import Mangum
 
-from agentctx.api.app import create_app
+from agentctx.api import registry
+from agentctx.api.app import function_app
 from agentctx.observability import logger, metrics
 
 
-def http_handler(*routers: APIRouter) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """A Lambda handler serving these routers behind API Gateway (REST API proxy events)."""
-    adapter = Mangum(create_app(*routers), lifespan="off")
+def _load_tokenizer() -> None:
+    from agentctx.settings import get_settings
+    from agentctx.tokens import get_encoding
+
+    get_encoding(get_settings().tokenizer_encoding)
+
+
+def http_handler(logical_id: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """A Lambda handler serving this function's routers (agentctx.api.registry) behind API Gateway (REST API proxy
+    events)."""
+    function = registry.function(logical_id)
+    assert not function.streams, "a streaming function's app runs under uvicorn: functions/<folder>/app.py"
+    adapter = Mangum(function_app(logical_id), lifespan="off")
+    if function.preloads_tokenizer and os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+        _load_tokenizer()  # taken into the snapshot
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics

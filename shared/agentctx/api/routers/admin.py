@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter, Depends, Request
 
-from agentctx.api.app import ERROR_RESPONSES, request_id
 from agentctx.api.deps import require_admin
+from agentctx.api.envelope import request_id
+from agentctx.api.openapi import ERROR_RESPONSES
 from agentctx.schemas import ApiKeyOut, Envelope, Meta, QuotasIn, QuotasOut, Revoked, TenantCreate, TenantOut
 from agentctx.wiring import quota_guard, tenant_service
 

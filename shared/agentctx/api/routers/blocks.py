@@ -4,8 +4,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from agentctx.api.app import ERROR_RESPONSES, request_id
 from agentctx.api.deps import Tenant
+from agentctx.api.envelope import request_id
+from agentctx.api.openapi import ERROR_RESPONSES
 from agentctx.api.views import block_out
 from agentctx.domain import BlockType
 from agentctx.schemas import (

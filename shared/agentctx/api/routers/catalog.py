@@ -10,8 +10,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from agentctx.api.app import ERROR_RESPONSES
 from agentctx.api.deps import Tenant
+from agentctx.api.list_params import Cursor, Limit, PageToken
+from agentctx.api.openapi import ERROR_RESPONSES
 from agentctx.domain import Agent, Model
 from agentctx.errors import NotFound
 from agentctx.schemas.catalog import (
@@ -33,9 +34,6 @@ from agentctx.wiring import catalog_service
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
-Limit = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(max_length=2048)]
-PageToken = Annotated[str | None, Query(max_length=2048, description="Everruns' name for cursor")]
 Search = Annotated[str | None, Query(max_length=256, description="Case-insensitive substring")]
 
 HARNESS = HarnessOut(

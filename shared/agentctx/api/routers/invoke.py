@@ -11,8 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from agentctx.api.app import ERROR_RESPONSES, SSE_EVENT_SCHEMA, request_id
 from agentctx.api.deps import Tenant
+from agentctx.api.envelope import request_id
+from agentctx.api.openapi import ERROR_RESPONSES, SSE_EVENT_SCHEMA
 from agentctx.domain import BlockType
 from agentctx.schemas import Envelope, ListEnvelope, ListMeta, Meta
 from agentctx.schemas.invoke import (

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from agentctx import ids
-from agentctx.api.app import ERROR_RESPONSES, SSE_EVENT_SCHEMA
 from agentctx.api.channels import channel_session
 from agentctx.api.deps import Tenant
+from agentctx.api.openapi import ERROR_RESPONSES, SSE_EVENT_SCHEMA
 from agentctx.errors import NotFound
 from agentctx.settings import get_settings
 from agentctx.wiring import runtime_service

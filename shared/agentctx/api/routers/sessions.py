@@ -5,8 +5,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from agentctx.api.app import ERROR_RESPONSES, request_id
 from agentctx.api.deps import Tenant
+from agentctx.api.envelope import request_id
+from agentctx.api.openapi import ERROR_RESPONSES
 from agentctx.api.views import session_list_item, session_meta, session_out
 from agentctx.errors import UpstreamFailed
 from agentctx.schemas import (

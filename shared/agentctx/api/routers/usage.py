@@ -4,8 +4,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from agentctx.api.app import ERROR_RESPONSES, request_id
 from agentctx.api.deps import Tenant, require_admin
+from agentctx.api.envelope import request_id
+from agentctx.api.openapi import ERROR_RESPONSES
 from agentctx.metering import today
 from agentctx.schemas import Envelope, Meta, UsageOut
 from agentctx.wiring import tenant_service, usage_store

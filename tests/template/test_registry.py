@@ -1,0 +1,87 @@
+"""The registry (agentctx.api.registry) is the one source of what each HTTP function serves: its entry point is built
+from it and loads only its own routers, and the full app is the union of the functions' routers."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from agentctx.api import registry
+from agentctx.api.full import full_app
+from tests.template.conftest import ROOT, functions, sam_template
+
+LOADED_ROUTERS = """
+import json, sys
+sys.path[:0] = [{code!r}, {shared!r}]
+import {module}
+print(json.dumps(sorted(name for name in sys.modules if name.startswith("agentctx.api.routers."))))
+"""
+
+
+def entry_module(function: registry.HttpFunction) -> str:
+    return "app" if function.streams else "handler"
+
+
+def test_every_routed_function_of_the_template_is_in_the_registry_with_its_code():
+    routed = {
+        name: properties["CodeUri"].strip("/")
+        for name, properties in functions(sam_template()).items()
+        if any(event["Type"] == "Api" for event in properties.get("Events", {}).values())
+    }
+
+    assert routed == {function.logical_id: f"functions/{function.folder}" for function in registry.FUNCTIONS}
+
+
+def test_each_function_loads_only_its_own_routers():
+    running = {
+        function.logical_id: subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                LOADED_ROUTERS.format(
+                    code=str(ROOT / "functions" / function.folder),
+                    shared=str(ROOT / "shared"),
+                    module=entry_module(function),
+                ),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for function in registry.FUNCTIONS
+    }
+    for function in registry.FUNCTIONS:
+        output, _ = running[function.logical_id].communicate(timeout=120)
+        loaded = set(json.loads(output))
+
+        assert loaded == {f"agentctx.api.routers.{name}" for name in function.routers + function.unrouted}
+
+
+def test_the_full_app_serves_each_function_s_routes_and_nothing_else():
+    def paths(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+        return {(method, path) for path, methods in app.openapi()["paths"].items() for method in methods}
+
+    from agentctx.api.app import function_app
+
+    served = set().union(*(paths(function_app(function.logical_id)) for function in registry.FUNCTIONS))
+
+    assert paths(full_app()) == served
+
+
+def test_a_router_served_unrouted_is_routed_to_another_function():
+    for function in registry.FUNCTIONS:
+        assert set(function.unrouted) <= set(registry.ROUTERS) - set(function.routers), function.logical_id
+
+
+@pytest.mark.parametrize("preloads", [False, True])
+def test_under_snapstart_only_the_functions_that_say_so_load_the_tokenizer_before_the_snapshot(monkeypatch, preloads):
+    from agentctx.api.lambda_entry import http_handler
+    from agentctx.tokens import get_encoding
+
+    function = next(f for f in registry.FUNCTIONS if f.preloads_tokenizer == preloads and not f.streams)
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
+    get_encoding.cache_clear()
+
+    http_handler(function.logical_id)
+
+    assert get_encoding.cache_info().currsize == (1 if preloads else 0)
