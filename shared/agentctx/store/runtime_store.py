@@ -39,7 +39,7 @@ from agentctx.store.dynamo import (
     to_item,
     with_conflict_retry,
 )
-from agentctx.turn_jobs import TURN_PREFIX
+from agentctx.store.keys import TURN_SK_PREFIX
 
 EVENT_PREFIX = "E#"
 
@@ -66,7 +66,7 @@ def _event_sk(sequence: int) -> str:
 
 
 def turn_sk(turn_seq: int) -> str:
-    return f"{TURN_PREFIX}{turn_seq:016x}"
+    return f"{TURN_SK_PREFIX}{turn_seq:016x}"
 
 
 class RuntimeStore(ContextStore):
