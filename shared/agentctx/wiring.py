@@ -26,17 +26,18 @@ if TYPE_CHECKING:
     from agentctx.store.event_bus import EventBus
     from agentctx.store.file_store import SessionFileStore
     from agentctx.store.queue import MessageQueue
-    from agentctx.store.runtime_store import RuntimeStore
     from agentctx.store.usage_store import UsageStore
     from agentctx.turn_jobs import TurnJob
 
 
 @lru_cache(maxsize=1)
 def context_store() -> "ContextStore":
+    """The context table's stores; the purge and the fork copy pace themselves on the real clock."""
     from agentctx.store.context_store import ContextStore
+    from agentctx.store.pacing import Pacer
 
     settings = get_settings()
-    return ContextStore(settings.context_table_name, settings.record_retention_days)
+    return ContextStore(settings.context_table_name, settings.record_retention_days, Pacer())
 
 
 @lru_cache(maxsize=1)
@@ -113,11 +114,10 @@ def compaction_queue() -> "MessageQueue":
 def compaction_service() -> "CompactionService":
     from agentctx.providers import provider_for
     from agentctx.services.compaction import CompactionService, Summariser
-    from agentctx.store.compaction_store import CompactionStore
 
     settings = get_settings()
     return CompactionService(
-        store=CompactionStore(settings.context_table_name, settings.record_retention_days),
+        store=context_store(),
         sessions=session_service(),
         catalog=catalog_service(),
         summariser=Summariser(provider_for, settings.tokenizer_encoding),
@@ -196,14 +196,6 @@ def quota_guard() -> "QuotaGuard":
 
 
 @lru_cache(maxsize=1)
-def runtime_store() -> "RuntimeStore":
-    from agentctx.store.runtime_store import RuntimeStore
-
-    settings = get_settings()
-    return RuntimeStore(settings.context_table_name, settings.record_retention_days)
-
-
-@lru_cache(maxsize=1)
 def turn_queue() -> "MessageQueue":
     from agentctx.store.queue import MessageQueue
 
@@ -222,7 +214,7 @@ def runtime_service() -> "RuntimeSessionService":
     from agentctx.services.runtime import RuntimeSessionService
 
     return RuntimeSessionService(
-        runtime_store(),
+        context_store(),
         session_service(),
         block_service(),
         catalog_service(),
@@ -245,7 +237,7 @@ def turn_service() -> "TurnService":
 
     settings = get_settings()
     return TurnService(
-        runtime_store(),
+        context_store(),
         runtime_service(),
         invocation_service(),
         ContextAssembler(context_store(), settings.enrichment_candidates),

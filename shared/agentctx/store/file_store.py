@@ -3,12 +3,8 @@
 from typing import Any
 
 from agentctx.store.dynamo import dynamodb_client, from_item, to_item
+from agentctx.store.items import file_item
 from agentctx.store.keys import FILE_SK_PREFIX, session_pk
-
-
-def file_item(pk: str, path: str, content: str) -> dict[str, Any]:
-    """A file as a DynamoDB item of the session's partition `pk`."""
-    return to_item({"pk": pk, "sk": FILE_SK_PREFIX + path, "content": content, "bytes": len(content.encode())})
 
 
 class SessionFileStore:
