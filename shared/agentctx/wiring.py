@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from agentctx.services.tenants import TenantService
     from agentctx.services.triggers import TriggerService
     from agentctx.services.turns import TurnService
+    from agentctx.store.catalog_store import CatalogStore
     from agentctx.store.context_store import ContextStore
     from agentctx.store.event_bus import EventBus
     from agentctx.store.file_store import SessionFileStore
@@ -50,10 +51,9 @@ def cursor_codec() -> "CursorCodec":
 @lru_cache(maxsize=1)
 def session_service() -> "SessionService":
     from agentctx.services.sessions import SessionLimits, SessionService
-    from agentctx.store.catalog_store import CatalogStore
 
     settings = get_settings()
-    catalog = CatalogStore(settings.context_table_name)
+    catalog = catalog_store()
 
     def max_tokens_for(tenant_id: str, default_agent: str | None) -> int:
         """The context window of the default agent's model; the configured default without one."""
@@ -139,11 +139,34 @@ def tenant_service() -> "TenantService":
 
 
 @lru_cache(maxsize=1)
-def catalog_service() -> "CatalogService":
-    from agentctx.services.catalog import CatalogService
+def catalog_store() -> "CatalogStore":
+    from agentctx.domain import BUILT_IN_TIMESTAMP, DEFAULT_MODEL_HEX, Model, Provider
     from agentctx.store.catalog_store import CatalogStore
 
-    return CatalogService(CatalogStore(get_settings().context_table_name), cursor_codec())
+    def default_model(tenant_id: str) -> Model:
+        """The organization's default model, as configured for this deployment."""
+        settings = get_settings()
+        return Model(
+            tenant_id=tenant_id,
+            hex=DEFAULT_MODEL_HEX,
+            name="default",
+            provider=Provider(settings.default_model_provider),
+            provider_model_id=settings.default_model_provider_model_id,
+            context_window=settings.default_model_context_window,
+            max_output_tokens=settings.default_model_max_output_tokens,
+            options={},
+            created_at=BUILT_IN_TIMESTAMP,
+            updated_at=BUILT_IN_TIMESTAMP,
+        )
+
+    return CatalogStore(get_settings().context_table_name, default_model)
+
+
+@lru_cache(maxsize=1)
+def catalog_service() -> "CatalogService":
+    from agentctx.services.catalog import CatalogService
+
+    return CatalogService(catalog_store(), cursor_codec())
 
 
 @lru_cache(maxsize=1)
