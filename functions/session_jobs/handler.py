@@ -4,7 +4,7 @@ blocks from its source, in the background.
 Each job runs until done or the invocation nears its end, then queues its own continuation. Both resume from
 what is stored (a purge reads what is left; a copy moves on from the fork's `copiedThrough` in the same
 transaction as each batch), so any delivery (a redelivery after a crash, a duplicate) picks up where things
-stand, and tokens are counted once (see ContextStore.purge and ContextStore.copy_step).
+stand, and tokens are counted once (see store/purge.py and store/fork_copy.py).
 """
 
 import json

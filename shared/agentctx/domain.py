@@ -220,6 +220,12 @@ class Provider(StrEnum):
     OFFLINE = "offline"
 
 
+# Every tenant has one built-in model, not stored: the organization's default model (settings), with this hex and
+# timestamp; an agent created without a model runs on it.
+DEFAULT_MODEL_HEX = "0" * 31 + "1"
+BUILT_IN_TIMESTAMP = "2026-01-01T00:00:00.000Z"
+
+
 @dataclass
 class Model:
     tenant_id: str

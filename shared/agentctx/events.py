@@ -12,6 +12,13 @@ from typing import Any
 
 from agentctx import ids
 from agentctx.store.dynamo import from_item
+from agentctx.store.keys import (
+    BLOCK_SK_PREFIX,
+    EVENT_SK_PREFIX,
+    INVOCATION_SK_PREFIX,
+    JOB_SK_PREFIX,
+    SESSION_SK,
+)
 
 SOURCE = "agentctx"
 VERSION = "1"
@@ -56,7 +63,7 @@ def events_from_stream_record(record: dict[str, Any]) -> list[DomainEvent]:
     def event(detail_type: str, occurred_at: str, data: dict[str, Any]) -> DomainEvent:
         return DomainEvent(_event_id(record["eventID"], detail_type), detail_type, tenant_id, occurred_at, data)
 
-    if sk == "SESSION":
+    if sk == SESSION_SK:
         if name == "INSERT":
             data = {"sessionId": session_id, "name": new["name"], "tags": new.get("tags", [])}
             if new.get("forkedFrom"):
@@ -65,11 +72,11 @@ def events_from_stream_record(record: dict[str, Any]) -> list[DomainEvent]:
         if name == "REMOVE":
             return [event("Session Deleted", old.get("updatedAt", ""), {"sessionId": session_id})]
         return []
-    if sk.startswith("B#") and name == "INSERT":
-        block_id = ids.block_id(parts[3], sk[2:])
+    if sk.startswith(BLOCK_SK_PREFIX) and name == "INSERT":
+        block_id = ids.block_id(parts[3], sk[len(BLOCK_SK_PREFIX) :])
         data = {"sessionId": session_id, "blockId": block_id, "type": new["type"], "tokenCount": new["tokenCount"]}
         return [event("Blocks Appended", new["createdAt"], data)]
-    if sk.startswith("I#") and name in ("INSERT", "MODIFY"):
+    if sk.startswith(INVOCATION_SK_PREFIX) and name in ("INSERT", "MODIFY"):
         invocation = json.loads(new["record"])
         before = json.loads(old["record"])["status"] if old.get("record") else None
         if invocation["status"] == before:
@@ -88,7 +95,7 @@ def events_from_stream_record(record: dict[str, Any]) -> list[DomainEvent]:
             "error": invocation["error"],
         }
         return [event(detail_type, invocation["completedAt"], data)]
-    if sk.startswith("E#") and name == "INSERT":
+    if sk.startswith(EVENT_SK_PREFIX) and name == "INSERT":
         logged = json.loads(new["record"])
         status = TURN_ENDINGS.get(logged["type"])
         if status is None:
@@ -104,7 +111,7 @@ def events_from_stream_record(record: dict[str, Any]) -> list[DomainEvent]:
             "error": _turn_error(logged["data"]),
         }
         return [event(f"Turn {status.title()}", logged["ts"], data)]
-    if sk.startswith("C#") and name in ("INSERT", "MODIFY"):
+    if sk.startswith(JOB_SK_PREFIX) and name in ("INSERT", "MODIFY"):
         job = json.loads(new["record"])
         before = json.loads(old["record"])["status"] if old.get("record") else None
         if job["status"] in ("completed", "failed") and before != job["status"]:

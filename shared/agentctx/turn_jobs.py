@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentctx.store.dynamo import from_item
-
-# The sort-key prefix of a session's turn items (store/runtime_store.py writes them).
-TURN_PREFIX = "TQ#"
+from agentctx.store.keys import TURN_SK_PREFIX
 
 
 @dataclass(frozen=True)
@@ -39,6 +37,6 @@ def job_from_stream_record(record: dict[str, Any]) -> TurnJob | None:
         return None
     keys = from_item(record["dynamodb"]["Keys"])
     parts = keys["pk"].split("#")
-    if not keys["sk"].startswith(TURN_PREFIX) or len(parts) != 4 or parts[0] != "T" or parts[2] != "S":
+    if not keys["sk"].startswith(TURN_SK_PREFIX) or len(parts) != 4 or parts[0] != "T" or parts[2] != "S":
         return None
-    return TurnJob(parts[1], parts[3], int(keys["sk"][len(TURN_PREFIX) :], 16))
+    return TurnJob(parts[1], parts[3], int(keys["sk"][len(TURN_SK_PREFIX) :], 16))

@@ -22,21 +22,23 @@ if TYPE_CHECKING:
     from agentctx.services.tenants import TenantService
     from agentctx.services.triggers import TriggerService
     from agentctx.services.turns import TurnService
+    from agentctx.store.catalog_store import CatalogStore
     from agentctx.store.context_store import ContextStore
     from agentctx.store.event_bus import EventBus
     from agentctx.store.file_store import SessionFileStore
     from agentctx.store.queue import MessageQueue
-    from agentctx.store.runtime_store import RuntimeStore
     from agentctx.store.usage_store import UsageStore
     from agentctx.turn_jobs import TurnJob
 
 
 @lru_cache(maxsize=1)
 def context_store() -> "ContextStore":
+    """The context table's stores; the purge and the fork copy pace themselves on the real clock."""
     from agentctx.store.context_store import ContextStore
+    from agentctx.store.pacing import Pacer
 
     settings = get_settings()
-    return ContextStore(settings.context_table_name, settings.record_retention_days)
+    return ContextStore(settings.context_table_name, settings.record_retention_days, Pacer())
 
 
 @lru_cache(maxsize=1)
@@ -49,10 +51,9 @@ def cursor_codec() -> "CursorCodec":
 @lru_cache(maxsize=1)
 def session_service() -> "SessionService":
     from agentctx.services.sessions import SessionLimits, SessionService
-    from agentctx.store.catalog_store import CatalogStore
 
     settings = get_settings()
-    catalog = CatalogStore(settings.context_table_name)
+    catalog = catalog_store()
 
     def max_tokens_for(tenant_id: str, default_agent: str | None) -> int:
         """The context window of the default agent's model; the configured default without one."""
@@ -113,11 +114,10 @@ def compaction_queue() -> "MessageQueue":
 def compaction_service() -> "CompactionService":
     from agentctx.providers import provider_for
     from agentctx.services.compaction import CompactionService, Summariser
-    from agentctx.store.compaction_store import CompactionStore
 
     settings = get_settings()
     return CompactionService(
-        store=CompactionStore(settings.context_table_name, settings.record_retention_days),
+        store=context_store(),
         sessions=session_service(),
         catalog=catalog_service(),
         summariser=Summariser(provider_for, settings.tokenizer_encoding),
@@ -139,11 +139,34 @@ def tenant_service() -> "TenantService":
 
 
 @lru_cache(maxsize=1)
-def catalog_service() -> "CatalogService":
-    from agentctx.services.catalog import CatalogService
+def catalog_store() -> "CatalogStore":
+    from agentctx.domain import BUILT_IN_TIMESTAMP, DEFAULT_MODEL_HEX, Model, Provider
     from agentctx.store.catalog_store import CatalogStore
 
-    return CatalogService(CatalogStore(get_settings().context_table_name), cursor_codec())
+    def default_model(tenant_id: str) -> Model:
+        """The organization's default model, as configured for this deployment."""
+        settings = get_settings()
+        return Model(
+            tenant_id=tenant_id,
+            hex=DEFAULT_MODEL_HEX,
+            name="default",
+            provider=Provider(settings.default_model_provider),
+            provider_model_id=settings.default_model_provider_model_id,
+            context_window=settings.default_model_context_window,
+            max_output_tokens=settings.default_model_max_output_tokens,
+            options={},
+            created_at=BUILT_IN_TIMESTAMP,
+            updated_at=BUILT_IN_TIMESTAMP,
+        )
+
+    return CatalogStore(get_settings().context_table_name, default_model)
+
+
+@lru_cache(maxsize=1)
+def catalog_service() -> "CatalogService":
+    from agentctx.services.catalog import CatalogService
+
+    return CatalogService(catalog_store(), cursor_codec())
 
 
 @lru_cache(maxsize=1)
@@ -196,14 +219,6 @@ def quota_guard() -> "QuotaGuard":
 
 
 @lru_cache(maxsize=1)
-def runtime_store() -> "RuntimeStore":
-    from agentctx.store.runtime_store import RuntimeStore
-
-    settings = get_settings()
-    return RuntimeStore(settings.context_table_name, settings.record_retention_days)
-
-
-@lru_cache(maxsize=1)
 def turn_queue() -> "MessageQueue":
     from agentctx.store.queue import MessageQueue
 
@@ -222,7 +237,7 @@ def runtime_service() -> "RuntimeSessionService":
     from agentctx.services.runtime import RuntimeSessionService
 
     return RuntimeSessionService(
-        runtime_store(),
+        context_store(),
         session_service(),
         block_service(),
         catalog_service(),
@@ -245,7 +260,7 @@ def turn_service() -> "TurnService":
 
     settings = get_settings()
     return TurnService(
-        runtime_store(),
+        context_store(),
         runtime_service(),
         invocation_service(),
         ContextAssembler(context_store(), settings.enrichment_candidates),

@@ -141,7 +141,7 @@ def seed(blocks: int) -> Any:
     session.max_tokens = session.auto_headroom = 10 * session.total_tokens
     session.pinned_count = sum(block.pinned for block in batch)
     session.summary_count = sum(block.type is BlockType.SUMMARY for block in batch)
-    context_store().create_session(session, batch)
+    context_store().sessions.create(session, batch)
     return session
 
 

@@ -49,7 +49,7 @@ def seed_session(tenant: str, count: int) -> str:
     session.total_tokens = sum(block.token_count for block in built)
     session.block_count = len(built)
     session.pinned_count = sum(1 for block in built if block.pinned)
-    context_store().create_session(session, built)
+    context_store().sessions.create(session, built)
     return session.id
 
 
@@ -104,7 +104,7 @@ def compaction_runs() -> list[str]:
                     took = time.perf_counter() - invocation_started
                     longest = max(longest, took)
                     invocations += 1
-                    progress = service.store.get_job(tenant, session_id[5:], job["orderKey"]) or {}
+                    progress = service.store.records.get_job(tenant, session_id[5:], job["orderKey"]) or {}
                     read = (progress.get("scan") or {}).get("blocks", 0)
                     steps = f"{progress.get('stepsDone', 0)}/{progress.get('plan', {}).get('steps', '?')}"
                     print(
@@ -117,9 +117,9 @@ def compaction_runs() -> list[str]:
                         QueueUrl=queues["CompactionQueue"], ReceiptHandle=received[0]["ReceiptHandle"]
                     )
             wall = time.perf_counter() - started
-            result = service.store.get_job(tenant, session_id[5:], job["orderKey"])
+            result = service.store.records.get_job(tenant, session_id[5:], job["orderKey"])
             assert result and result["status"] == "completed", result
-            active = service.store.list_blocks(tenant, session_id[5:], limit=10**9, after=None, with_content=False)
+            active = service.store.blocks.list_page(tenant, session_id[5:], limit=10**9, after=None, with_content=False)
             summaries = [block for block in active.items if block.type.value == "summary"]
             after = service.sessions.load(tenant, session_id).total_tokens
             assert after == result["newTokens"] <= target

@@ -111,7 +111,11 @@ def context_assembly() -> list[str]:
             with counter.measure() as ours:
                 context = assembler.assemble(session, Selection(include_pinned=False), ASSEMBLY_BUDGET)
             with counter.measure() as loading:
-                blocks = context_store().read_all_blocks(tenant, session.hex)
+                blocks = (
+                    context_store()
+                    .blocks.list_page(tenant, session.hex, limit=10**9, after=None, with_content=True)
+                    .items
+                )
             messages = [HumanMessage(content=render_block_text(block.type, block.content)) for block in blocks]
 
             def trim(messages: list = messages) -> list:

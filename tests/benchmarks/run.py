@@ -115,7 +115,7 @@ def _seed_session(tenant: str, blocks: int) -> str:
     session.total_tokens = sum(block.token_count for block in built)
     session.block_count = len(built)
     session.pinned_count = sum(1 for block in built if block.pinned)
-    context_store().create_session(session, built)
+    context_store().sessions.create(session, built)
     return session.id
 
 

@@ -53,7 +53,7 @@ def turn_figures() -> list[str]:
     from agentctx.schemas.runtime import MessageCreate, RuntimeSessionCreate
     from agentctx.settings import get_settings
     from agentctx.turn_jobs import TurnJob
-    from agentctx.wiring import catalog_service, runtime_service, runtime_store, tenant_service, turn_service
+    from agentctx.wiring import catalog_service, context_store, runtime_service, tenant_service, turn_service
     from infra.local_aws import local_aws
     from infra.local_server import DEMO_AGENT, DEMO_MODEL
     from infra.local_worker import QueueWorker, load_function_handler
@@ -121,10 +121,10 @@ def turn_figures() -> list[str]:
 
         # one session's event log, prefilled, streamed from the start
         session = service.create(tenant.id, create).session
-        store, written = runtime_store(), 0
+        event_log, written = context_store().events, 0
         while written < STREAMED_EVENTS:
             batch = [{"type": "output.message.delta", "data": {"delta": f"word{written + i} "}} for i in range(99)]
-            store.append_events(tenant.id, session.hex, written, batch, "2026-01-01T00:00:00.000Z")
+            event_log.append(tenant.id, session.hex, written, batch, "2026-01-01T00:00:00.000Z")
             written += len(batch)
         events, seconds = _sse_events(port, key, f"/v1/sessions/session_{session.hex}/sse", wanted=written)
         assert [e["sequence"] for e in events] == list(range(1, written + 1))

@@ -42,7 +42,7 @@ def seed(api, count: int, *, pinned_every: int = 0, tag_every: int = 0, summary_
     session.block_count, session.total_tokens = count, 10 * count
     session.pinned_count = sum(block.pinned for block in blocks)
     session.summary_count = sum(block.type is BlockType.SUMMARY for block in blocks)
-    context_store().create_session(session, blocks)
+    context_store().sessions.create(session, blocks)
     return session
 
 
@@ -119,7 +119,9 @@ def test_filtered_listings_read_only_matching_blocks(api):
 def matching(api, session: Session, query: str) -> list[str]:  # type: ignore[no-untyped-def]
     """What a filter should list, by reading every block of the session (the slow way)."""
     wanted = dict(part.split("=") for part in query.split("&"))
-    everything = context_store().list_blocks(api.tenant_id, session.hex, limit=10**6, after=None, with_content=False)
+    everything = context_store().blocks.list_page(
+        api.tenant_id, session.hex, limit=10**6, after=None, with_content=False
+    )
     return [
         block.id
         for block in everything.items
@@ -188,7 +190,7 @@ def test_append_and_assembly_cost_the_same_whatever_the_pinned_blocks_and_summar
 
     measured = []
     for session in (small, large):
-        loaded = context_store().get_session(api.tenant_id, session.hex)
+        loaded = context_store().sessions.get(api.tenant_id, session.hex)
         assert loaded is not None
         appended = calls_of(lambda session=session: append(api, session.id, note("one more", pinned=True)))
         counter = ContextTableCalls()
@@ -196,7 +198,7 @@ def test_append_and_assembly_cost_the_same_whatever_the_pinned_blocks_and_summar
         measured.append((appended["detail"], counter.detail()))
         assert 90 <= context.token_count <= 100 and all(block.content for block in context.blocks)
     assert measured[0] == measured[1]
-    item = context_store().get_session(api.tenant_id, large.hex)
+    item = context_store().sessions.get(api.tenant_id, large.hex)
     assert item is not None and item.pinned_count == 501 and item.summary_count == 200
 
 
@@ -224,8 +226,8 @@ def run_session_jobs(aws, until_empty: bool = True) -> int:
 
 
 def partition_items(tenant_id: str, session_hex: str) -> list[str]:
-    from agentctx.store.context_store import session_pk
     from agentctx.store.dynamo import dynamodb_client
+    from agentctx.store.keys import session_pk
 
     response = dynamodb_client().query(
         TableName="test-context",
@@ -281,7 +283,7 @@ def test_an_interrupted_purge_resumes_and_a_retried_delete_queues_it_again(api, 
     sqs_client().purge_queue(QueueUrl=aws["SessionJobQueue"])  # the purge job was lost
     before = len(partition_items(api.tenant_id, session.hex))
 
-    assert store().purge(api.tenant_id, session.hex, time.monotonic() + 5, write_units_per_second=10) is None
+    assert store().purge.run(api.tenant_id, session.hex, time.monotonic() + 5, write_units_per_second=10) is None
     left = len(partition_items(api.tenant_id, session.hex))
     assert 1 < left < before  # paced: 10 units a second remove 25 items in 2.5 s, so not 600 in 5 s
 
@@ -355,7 +357,7 @@ def test_fork_costs_the_same_at_any_size_and_is_usable_at_once(api, aws):
     assert api.get(f"/v1/aip/blocks/{expected[-1]}").json()["data"]["content"] == "block 2990"
     (appended,) = append(api, fork_id, note("fork's own", tags=["rare"]))
     append(api, large.id, note("source's later block", tags=["rare"]))
-    loaded = context_store().get_session(api.tenant_id, fork_hex)
+    loaded = context_store().sessions.get(api.tenant_id, fork_hex)
     assert loaded is not None and loaded.copy is not None
     context = ContextAssembler(context_store(), 50).assemble(loaded, Selection(include_by_tag=["rare"]), budget=45)
     chosen = [block.id for block in context.blocks]
@@ -364,7 +366,7 @@ def test_fork_costs_the_same_at_any_size_and_is_usable_at_once(api, aws):
 
     run_session_jobs(aws)
 
-    copied = context_store().get_session(api.tenant_id, fork_hex)
+    copied = context_store().sessions.get(api.tenant_id, fork_hex)
     assert copied is not None and copied.copy is None
     assert copied.block_count == len(expected) + 1 and copied.pinned_count == 3
     assert listed_ids(api, fork_id) == expected + [appended["id"]]
@@ -373,7 +375,9 @@ def test_fork_costs_the_same_at_any_size_and_is_usable_at_once(api, aws):
 
 
 def source_keys(api, session: Session, indexes: list[int]) -> list[str]:  # type: ignore[no-untyped-def]
-    everything = context_store().list_blocks(api.tenant_id, session.hex, limit=10**6, after=None, with_content=False)
+    everything = context_store().blocks.list_page(
+        api.tenant_id, session.hex, limit=10**6, after=None, with_content=False
+    )
     return [everything.items[i].order_key for i in indexes]
 
 
@@ -389,7 +393,7 @@ def test_a_fork_is_isolated_from_later_source_writes_and_copies_once_when_interr
         assert session_service().copy(api.tenant_id, fork_hex, source.hex, time.monotonic() + 30, pages=1) is False
     run_session_jobs(aws)
 
-    copied = context_store().get_session(api.tenant_id, fork_hex)
+    copied = context_store().sessions.get(api.tenant_id, fork_hex)
     assert copied is not None and copied.copy is None and copied.block_count == 150
     assert len(set(listed_ids(api, fork["id"]))) == len(listed_ids(api, fork["id"])) == 150
     assert api.get(f"/v1/aip/sessions/{fork['id']}").json()["data"]["metrics"]["blockCount"] == 150
@@ -408,7 +412,7 @@ def test_a_source_deleted_while_its_fork_copies_is_purged_after_the_copy(api, aw
     run_session_jobs(aws)
 
     assert partition_items(api.tenant_id, source.hex) == []
-    assert context_store().get_session(api.tenant_id, fork_hex).block_count == 200  # type: ignore[union-attr]
+    assert context_store().sessions.get(api.tenant_id, fork_hex).block_count == 200  # type: ignore[union-attr]
 
 
 def test_a_fork_deleted_while_copying_leaves_nothing_behind(api, aws):
@@ -467,9 +471,9 @@ def test_an_invocation_whose_tagged_blocks_pass_one_transaction_is_saved_whole(a
     ]
     record = {"orderKey": ids.new_order_key(), "status": "completed"}
 
-    context_store().record_invocation(api.tenant_id, session.hex, blocks, record, now)
+    context_store().block_writes.record_invocation(api.tenant_id, session.hex, blocks, record, now)
 
-    saved = context_store().get_session(api.tenant_id, session.hex)
+    saved = context_store().sessions.get(api.tenant_id, session.hex)
     assert saved is not None and saved.block_count == 51 and saved.invocation_count == 1
     assert len(listed_ids(api, session.id, "tag=ui")) == 50
-    assert context_store().get_record(api.tenant_id, session.hex, "I#", record["orderKey"]) == record
+    assert context_store().records.get_invocation(api.tenant_id, session.hex, record["orderKey"]) == record

@@ -149,13 +149,13 @@ def test_two_compactions_of_one_session_never_run_at_once(api, aws):
     first = service.request(api.tenant_id, session["id"], CompactionParams(100))
     second = service.request(api.tenant_id, session["id"], CompactionParams(100))
     session_hex = session["id"][5:]
-    service.store.claim(api.tenant_id, session_hex, first["id"], now_epoch=1_000, hold_seconds=10**10)
+    service.store.compaction_jobs.claim(api.tenant_id, session_hex, first["id"], now_epoch=1_000, hold_seconds=10**10)
 
     with pytest.raises(Conflict):
         service.run(api.tenant_id, session_hex, second["orderKey"])
 
-    assert service.store.get_job(api.tenant_id, session_hex, second["orderKey"])["status"] == "queued"
-    service.store.release(api.tenant_id, session_hex, first["id"])
+    assert service.store.records.get_job(api.tenant_id, session_hex, second["orderKey"])["status"] == "queued"
+    service.store.compaction_jobs.release(api.tenant_id, session_hex, first["id"])
     assert service.run(api.tenant_id, session_hex, second["orderKey"])["status"] == "completed"
 
 
@@ -367,7 +367,7 @@ def test_a_crashed_leg_is_delivered_again_and_resumes_from_what_was_written(api,
     calls = model_taking(monkeypatch, 1.0, clock, fail_on_call=10)
     service = compaction_service()
     saves = []
-    original_save = service.store.save_progress
+    original_save = service.store.compaction_jobs.save_progress
 
     def checkpoint_lost_after_planning(tenant_id, hex_, job):
         saves.append(job.get("stepsDone"))
@@ -375,7 +375,7 @@ def test_a_crashed_leg_is_delivered_again_and_resumes_from_what_was_written(api,
             raise RuntimeError("the function's container died before its checkpoint")
         original_save(tenant_id, hex_, job)
 
-    monkeypatch.setattr(service.store, "save_progress", checkpoint_lost_after_planning)
+    monkeypatch.setattr(service.store.compaction_jobs, "save_progress", checkpoint_lost_after_planning)
     job = service.request(api.tenant_id, session_id, CompactionParams(500))
     from agentctx.store.queue import sqs_client
     from infra.local_worker import sqs_event
@@ -384,9 +384,11 @@ def test_a_crashed_leg_is_delivered_again_and_resumes_from_what_was_written(api,
     event = sqs_event([message], "arn:aws:sqs:us-east-1:123456789012:q")
     with pytest.raises(BatchProcessingError):  # the only record failed: the invocation fails, the queue redelivers
         compaction_handler()(event, function_context(clock))
-    active = service.store.list_blocks(api.tenant_id, session_hex, limit=1000, after=None, with_content=False).items
+    active = service.store.blocks.list_page(
+        api.tenant_id, session_hex, limit=1000, after=None, with_content=False
+    ).items
     written_before = [block for block in active if block.type.value == "summary"]
-    monkeypatch.setattr(service.store, "save_progress", original_save)
+    monkeypatch.setattr(service.store.compaction_jobs, "save_progress", original_save)
 
     resumed = compaction_handler()(event, function_context(clock))
 
@@ -492,7 +494,7 @@ def unhurried_plan(api, session_hex: str, job: dict) -> list[dict]:
     from agentctx.services.compaction import _step_record, plan_compaction
 
     store = compaction_service().store
-    everything = store.list_blocks(
+    everything = store.blocks.list_page(
         api.tenant_id, session_hex, limit=10**6, after=None, with_content=True, include_compacted=True
     ).items
     originals = [block for block in everything if block.type.value != "summary"]
@@ -505,20 +507,19 @@ def stored_plan(api, session_hex: str, job: dict) -> list[dict]:
     return [
         step
         for chunk in range(job["plan"]["chunks"])
-        for step in store.get_plan_chunk(api.tenant_id, session_hex, job["orderKey"], chunk)
+        for step in store.compaction_plans.get_plan_chunk(api.tenant_id, session_hex, job["orderKey"], chunk)
     ]
 
 
 def scan_pages_left(api, session_hex: str, job: dict) -> list[dict]:
-    from agentctx.store.compaction_store import SCAN_PREFIX
-    from agentctx.store.context_store import session_pk
     from agentctx.store.dynamo import dynamodb_client, to_item
+    from agentctx.store.keys import SCAN_SK_PREFIX, session_pk
 
     return dynamodb_client().query(
         TableName=compaction_service().store.table,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
         ExpressionAttributeValues=to_item(
-            {":pk": session_pk(api.tenant_id, session_hex), ":prefix": SCAN_PREFIX + job["orderKey"]}
+            {":pk": session_pk(api.tenant_id, session_hex), ":prefix": SCAN_SK_PREFIX + job["orderKey"]}
         ),
     )["Items"]
 
@@ -532,7 +533,7 @@ def test_a_planning_leg_stops_at_its_deadline_and_the_job_plans_as_an_unhurried_
     clock = FakeClock()
     pages: list[str | None] = []
     projections = []
-    read_page, narrow = service.store.list_blocks, compaction.Planner.narrow
+    read_page, narrow = service.store.blocks.list_page, compaction.Planner.narrow
 
     def slow_page(*args, **kwargs):
         pages.append(kwargs["after"])
@@ -544,7 +545,7 @@ def test_a_planning_leg_stops_at_its_deadline_and_the_job_plans_as_an_unhurried_
         clock.now += 50.0  # two projections a leg
         narrow(planner, search)
 
-    monkeypatch.setattr(service.store, "list_blocks", slow_page)
+    monkeypatch.setattr(service.store.blocks, "list_page", slow_page)
     monkeypatch.setattr(compaction.Planner, "narrow", slow_projection)
     job = service.request(api.tenant_id, session_id, CompactionParams(30_000))
     left: list[float] = []
@@ -574,7 +575,8 @@ def test_a_planning_leg_that_crashes_resumes_from_its_checkpoint(api, aws, monke
     pages: list[str | None] = []
     projections = []
     crashes = {"page": 3, "projection": 2}
-    read_page, store_page, narrow = service.store.list_blocks, service.store.put_scan_page, compaction.Planner.narrow
+    read_page, narrow = service.store.blocks.list_page, compaction.Planner.narrow
+    store_page = service.store.compaction_plans.put_scan_page
 
     def counted_page(*args, **kwargs):
         pages.append(kwargs["after"])
@@ -593,8 +595,8 @@ def test_a_planning_leg_that_crashes_resumes_from_its_checkpoint(api, aws, monke
             raise RuntimeError("the function's container died in the search")
         narrow(planner, search)
 
-    monkeypatch.setattr(service.store, "list_blocks", counted_page)
-    monkeypatch.setattr(service.store, "put_scan_page", page_stored)
+    monkeypatch.setattr(service.store.blocks, "list_page", counted_page)
+    monkeypatch.setattr(service.store.compaction_plans, "put_scan_page", page_stored)
     monkeypatch.setattr(compaction.Planner, "narrow", projection)
     job = service.request(api.tenant_id, session_id, CompactionParams(20_000))
     message = sqs_client().receive_message(QueueUrl=aws["CompactionQueue"])["Messages"][0]
@@ -622,14 +624,14 @@ def test_a_job_dead_lettered_while_planning_leaves_no_planning_pages(api, aws, m
     monkeypatch.setattr(compaction, "SCAN_PAGE_BLOCKS", 100)
     session_id, session_hex = realistic_session(api, 300)
     service = compaction_service()
-    store_page = service.store.put_scan_page
+    store_page = service.store.compaction_plans.put_scan_page
 
     def page_stored_then_died(*args):
         store_page(*args)
         if args[3] == 1:
             raise RuntimeError("the function's container died after storing a page")
 
-    monkeypatch.setattr(service.store, "put_scan_page", page_stored_then_died)
+    monkeypatch.setattr(service.store.compaction_plans, "put_scan_page", page_stored_then_died)
     job = service.request(api.tenant_id, session_id, CompactionParams(20_000))
     with pytest.raises(RuntimeError):
         service.run(api.tenant_id, session_hex, job["orderKey"])

@@ -32,7 +32,7 @@ def seed(blocks: list[dict], tags: list[str] | None = None) -> Session:
     session.pinned_count = sum(1 for block in built if block.pinned)
     session.summary_count = sum(1 for block in built if block.type is BlockType.SUMMARY)
     session.block_count, session.total_tokens = len(built), sum(block.token_count for block in built)
-    context_store().create_session(session, built)
+    context_store().sessions.create(session, built)
     return session_service().load(TENANT, session.id)
 
 

@@ -307,16 +307,16 @@ def test_a_message_refused_while_the_event_log_is_busy_records_nothing_and_runs_
     agent = api.post("/v1/agents", json={"name": "Busy", "default_model_id": model["id"]}).json()
     session_id = api.post("/v1/sessions", json={"agent_id": agent["id"]}).json()["id"]
     service = runtime_service()
-    write = service.store.append_events
+    write = service.store.events.append
     overtaken_by: list[dict[str, Any]] = []
 
     def overtaken(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        monkeypatch.setattr(service.store, "append_events", write)  # once: the other message commits as usual
+        monkeypatch.setattr(service.store.events, "append", write)  # once: the other message commits as usual
         other = MessageCreate.model_validate({"message": {"content": [{"type": "text", "text": "first"}]}})
         overtaken_by.append(service.post_message(api.tenant_id, session_id, other))
         return write(*args, **kwargs)
 
-    monkeypatch.setattr(service.store, "append_events", overtaken)
+    monkeypatch.setattr(service.store.events, "append", overtaken)
     monkeypatch.setattr(runtime, "APPEND_SECONDS", 0.0)
     body = {"message": {"content": [{"type": "text", "text": "second"}]}}
     refused = api.post(f"/v1/sessions/{session_id}/messages", json=body)

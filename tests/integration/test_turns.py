@@ -452,9 +452,9 @@ def test_a_runtime_fork_costs_the_same_at_any_size_and_is_usable_at_once(api, se
     """The fork request copies no messages itself (the session job does, after it answers): the same calls for a
     source of 2 messages and one of 352, and the fork lists, takes messages and runs turns at once."""
     from agentctx import ids
-    from agentctx.store.context_store import session_pk
     from agentctx.store.dynamo import batch_write
-    from agentctx.store.runtime_store import RuntimeStore
+    from agentctx.store.items import message_item
+    from agentctx.store.keys import session_pk
     from tests.integration.test_bounded_requests import calls_of, partition_items, run_session_jobs
 
     small = session
@@ -469,7 +469,7 @@ def test_a_runtime_fork_costs_the_same_at_any_size_and_is_usable_at_once(api, se
         key = ids.new_order_key()
         earlier.append(first | {"id": f"message_{number:032x}", "order_key": key, "content": [{"text": f"m{number}"}]})
     pk = session_pk(api.tenant_id, large_hex)
-    batch_write("test-context", [{"PutRequest": {"Item": RuntimeStore.message_item(pk, m)}} for m in earlier])
+    batch_write("test-context", [{"PutRequest": {"Item": message_item(pk, m)}} for m in earlier])
     before = all_messages(api, large["id"])
     assert len(before) == 352
 

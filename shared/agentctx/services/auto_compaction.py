@@ -11,7 +11,7 @@ from typing import Any
 
 from agentctx import ids
 from agentctx.domain import utc_now
-from agentctx.store.context_store import AutoCompaction
+from agentctx.store.transactions import AutoCompaction
 
 
 @dataclass

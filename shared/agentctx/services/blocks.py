@@ -12,7 +12,8 @@ from agentctx.errors import Conflict, NotFound, PayloadTooLarge
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import BlockIn, BlockPatch
 from agentctx.services.auto_compaction import AutoCompactionTrigger
-from agentctx.store.context_store import BlockMoved, ContextStore
+from agentctx.store.context_store import ContextStore
+from agentctx.store.transactions import BlockMoved
 from agentctx.tokens import count_tokens
 
 CHANGE_ATTEMPTS = 5
@@ -67,14 +68,14 @@ class BlockService:
         now = utc_now()
         blocks = [self.build(session_hex, block_in, now) for block_in in blocks_in]
         auto = self.auto_compaction.plan(session_hex) if self.auto_compaction else None
-        if self.store.append_blocks(tenant_id, session_hex, blocks, now, auto) and self.auto_compaction and auto:
+        if self.store.block_writes.append(tenant_id, session_hex, blocks, now, auto) and self.auto_compaction and auto:
             self.auto_compaction.queued(tenant_id, session_hex, auto)
         metering.add(storedTokens=sum(block.token_count for block in blocks))
         return blocks
 
     def get(self, tenant_id: str, block_id: str) -> Block:
         parsed = ids.parse_block_id(block_id)
-        block = self.store.get_block(tenant_id, *parsed) if parsed else None
+        block = self.store.blocks.get(tenant_id, *parsed) if parsed else None
         if block is None:
             raise NotFound(f"block {block_id} not found")
         return block
@@ -93,12 +94,12 @@ class BlockService:
         include_compacted: bool = False,
     ) -> tuple[list[Block], str | None]:
         session_hex = self._session_hex(session_id)
-        session = self.store.get_session(tenant_id, session_hex)
+        session = self.store.sessions.get(tenant_id, session_hex)
         if session is None:
             raise NotFound(f"session {session_id} not found")
         query = listing_query(session_hex, block_type, tag, pinned, include_compacted)
         after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
-        page = self.store.list_blocks(
+        page = self.store.blocks.list_page(
             tenant_id,
             session_hex,
             limit=limit,
@@ -126,7 +127,7 @@ class BlockService:
             if patch.importance is not None:
                 after.importance = patch.importance
             try:
-                self.store.update_block(tenant_id, before, after, utc_now())
+                self.store.block_writes.update(tenant_id, before, after, utc_now())
                 return after
             except BlockMoved:
                 if attempt == CHANGE_ATTEMPTS - 1:
@@ -138,7 +139,7 @@ class BlockService:
     def delete(self, tenant_id: str, block_id: str) -> None:
         for attempt in range(CHANGE_ATTEMPTS):
             try:
-                self.store.delete_block(tenant_id, self.get(tenant_id, block_id), utc_now())
+                self.store.block_writes.delete(tenant_id, self.get(tenant_id, block_id), utc_now())
                 return
             except BlockMoved:
                 if attempt == CHANGE_ATTEMPTS - 1:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from agentctx import ids
 from agentctx.capabilities import CATALOGUE
 from agentctx.capabilities.session_file_system import file_path
-from agentctx.domain import Agent, CapabilityRef, Model, utc_now
+from agentctx.domain import DEFAULT_MODEL_HEX, Agent, CapabilityRef, Model, utc_now
 from agentctx.errors import Conflict, InvalidRequest, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas.catalog import (
@@ -29,7 +29,7 @@ from agentctx.schemas.catalog import (
     ModelCreate,
     ModelUpdate,
 )
-from agentctx.store.catalog_store import DEFAULT_MODEL_HEX, CatalogStore
+from agentctx.store.catalog_store import CatalogStore
 
 # The one harness every agent and session runs in (Everruns requires a harness_id on both).
 HARNESS_ID = "harness_" + "0" * 31 + "1"

@@ -45,9 +45,11 @@ from agentctx.providers.base import ChatMessage, ModelProvider, ModelRequest, Pr
 from agentctx.services.auto_compaction import CompactionParams, compaction_job
 from agentctx.services.catalog import CatalogService
 from agentctx.services.sessions import SessionService
-from agentctx.store.compaction_store import CompactionStore, Superseded
-from agentctx.store.context_store import JOB_PREFIX, actions_for_blocks
+from agentctx.store.block_actions import actions_for_blocks
+from agentctx.store.compaction_jobs import Superseded
+from agentctx.store.context_store import ContextStore
 from agentctx.store.dynamo import MAX_TRANSACTION_ACTIONS
+from agentctx.store.records import RecordKind
 from agentctx.tokens import count_tokens, get_encoding
 
 HIGH_IMPORTANCE = 0.8
@@ -59,7 +61,7 @@ LOCK_SECONDS = 900
 CHECKPOINT_SECONDS = 10.0
 SCAN_PAGE_BLOCKS = 1_000  # planning reads the session this many blocks at a time (one Query page, < 1 MB)
 # A step is one transaction: the session update, the summary with its filter entries (a summary keeps at most
-# SUMMARY_TAGS of its blocks' tags, the most used), and each covered block with its entries (store/context_store).
+# SUMMARY_TAGS of its blocks' tags, the most used), and each covered block with its entries (store/block_actions).
 SUMMARY_TAGS = 3
 SUMMARY_ACTIONS = 2 + SUMMARY_TAGS
 STEP_ACTIONS = MAX_TRANSACTION_ACTIONS - 1 - SUMMARY_ACTIONS
@@ -292,7 +294,7 @@ class StepResult:
 class CompactionService:
     def __init__(
         self,
-        store: CompactionStore,
+        store: ContextStore,
         sessions: SessionService,
         catalog: CatalogService,
         summariser: Summariser,
@@ -319,14 +321,14 @@ class CompactionService:
         if params.target_tokens is None:
             params = replace(params, target_tokens=int(session.max_tokens * self.default_target_share))
         job = self._new_job(session, params, trigger)
-        self.store.queue_job(tenant_id, session.hex, job, once=False)
+        self.store.compaction_jobs.queue(tenant_id, session.hex, job, once=False)
         self._send(tenant_id, session.hex, job)
         return job
 
     def request_automatic(self, session: Session, params: CompactionParams) -> dict | None:
         """Queue one automatic compaction unless one is already pending for the session."""
         job = self._new_job(session, params, "auto")
-        if not self.store.queue_job(session.tenant_id, session.hex, job, once=True):
+        if not self.store.compaction_jobs.queue(session.tenant_id, session.hex, job, once=True):
             return None
         self._send(session.tenant_id, session.hex, job)
         return job
@@ -345,7 +347,7 @@ class CompactionService:
         try:
             self.send({"tenantId": tenant_id, "sessionHex": session_hex, "jobKey": job["orderKey"]})
         except Exception:
-            self.store.put_job(
+            self.store.compaction_jobs.put(
                 tenant_id,
                 session_hex,
                 job | {"status": "failed", "completedAt": utc_now()} | {"error": {"code": "queue_unavailable"}},
@@ -357,7 +359,7 @@ class CompactionService:
     def get(self, tenant_id: str, session_id: str, job_id: str) -> dict[str, Any]:
         session = self.sessions.load(tenant_id, session_id)
         job_key = ids.parse_order_id(job_id, ids.COMPACTION_PREFIX)
-        job = self.store.get_job(tenant_id, session.hex, job_key) if job_key else None
+        job = self.store.records.get_job(tenant_id, session.hex, job_key) if job_key else None
         if job is None:
             raise NotFound(f"compaction {job_id} not found")
         return job
@@ -365,14 +367,14 @@ class CompactionService:
     def list_page(
         self, tenant_id: str, session_id: str, limit: int, cursor: str | None
     ) -> tuple[list[dict], str | None]:
-        return self.sessions.list_records(tenant_id, session_id, JOB_PREFIX, limit, cursor)
+        return self.sessions.list_records(tenant_id, session_id, RecordKind.COMPACTION_JOB, limit, cursor)
 
     def wait(self, tenant_id: str, session_hex: str, job_key: str, seconds: float) -> dict[str, Any]:
         """The job once it is completed or failed, or as it stands when the time is up."""
         deadline = time.monotonic() + seconds
         delay = 0.05
         while True:
-            job = self.store.get_job(tenant_id, session_hex, job_key)
+            job = self.store.records.get_job(tenant_id, session_hex, job_key)
             if job is None or job["status"] in ("completed", "failed") or time.monotonic() >= deadline:
                 return job or {}
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
@@ -387,19 +389,19 @@ class CompactionService:
         then finish it or queue its next leg. A redelivered message of a finished job, or one its continuation
         superseded, changes nothing. Retryable failures raise (the queue delivers again, and the leg resumes
         from the checkpoint); others mark the job failed."""
-        job = self.store.get_job(tenant_id, session_hex, job_key)
+        job = self.store.records.get_job(tenant_id, session_hex, job_key)
         if job is None or job["status"] in ("completed", "failed") or job.get("leg", 0) > leg:
             return job
         try:
-            self.store.claim(tenant_id, session_hex, job["id"], int(time.time()), LOCK_SECONDS)
+            self.store.compaction_jobs.claim(tenant_id, session_hex, job["id"], int(time.time()), LOCK_SECONDS)
         except NotFound:  # a Conflict (another compaction runs) propagates: the queue delivers this one later
             return self._fail(tenant_id, session_hex, job, {"code": "session_deleted"})
         job |= {"status": "running", "startedAt": job["startedAt"] or utc_now(), "leg": leg}
         try:
-            self.store.save_progress(tenant_id, session_hex, job)
+            self.store.compaction_jobs.save_progress(tenant_id, session_hex, job)
             if remaining is not None and remaining() < self.deadline_margin_seconds:
                 return self._continue(tenant_id, session_hex, job)
-            session = self.store.get_session(tenant_id, session_hex)
+            session = self.store.sessions.get(tenant_id, session_hex)
             if session is None:
                 return self._fail(tenant_id, session_hex, job, {"code": "session_deleted"})
             if "plan" not in job and not self._plan(tenant_id, session, job, remaining):
@@ -418,14 +420,14 @@ class CompactionService:
     def fail_dead_lettered(self, tenant_id: str, session_hex: str, job_key: str, leg: int = 0) -> dict[str, Any] | None:
         """The queue gave up on the job's message: mark the job failed and let the session compact again (its lock
         and its automatic-compaction mark go), unless the job finished or a later leg carries it on."""
-        job = self.store.get_job(tenant_id, session_hex, job_key)
+        job = self.store.records.get_job(tenant_id, session_hex, job_key)
         if job is None or job["status"] in ("completed", "failed") or job.get("leg", 0) > leg:
             return job
         job |= {"status": "failed", "completedAt": utc_now()}
         job["error"] = {"code": "dead_lettered", "message": "the compaction failed on every delivery"}
-        self.store.release_failed(tenant_id, session_hex, job)
+        self.store.compaction_jobs.release_failed(tenant_id, session_hex, job)
         if "plan" not in job and "scan" in job:  # it died planning: its pages go (and the one it may have been storing)
-            self.store.delete_scan_pages(tenant_id, session_hex, job_key, job["scan"]["pages"] + 1)
+            self.store.compaction_plans.delete_scan_pages(tenant_id, session_hex, job_key, job["scan"]["pages"] + 1)
         return job
 
     def _plan(self, tenant_id: str, session: Session, job: dict[str, Any], remaining: Remaining) -> bool:
@@ -441,24 +443,26 @@ class CompactionService:
             if self._near_deadline(remaining, page_seconds):
                 return False
             before = remaining() if remaining else 0.0
-            page = self.store.list_blocks(
+            page = self.store.blocks.list_page(
                 tenant_id, session.hex, limit=SCAN_PAGE_BLOCKS, after=scan["after"], with_content=False
             )
             self._read_roles(tenant_id, session.hex, page.items)
             if page.items:
                 records = [_scan_record(block) for block in page.items]
-                self.store.put_scan_page(tenant_id, session.hex, job["orderKey"], scan["pages"], records)
+                self.store.compaction_plans.put_scan_page(
+                    tenant_id, session.hex, job["orderKey"], scan["pages"], records
+                )
             scan |= {
                 "after": page.next_after,
                 "pages": scan["pages"] + bool(page.items),
                 "blocks": scan["blocks"] + len(page.items),
                 "done": page.next_after is None,
             }
-            self.store.save_progress(tenant_id, session.hex, job)
+            self.store.compaction_jobs.save_progress(tenant_id, session.hex, job)
             page_seconds = before - remaining() if remaining else 0.0  # on the invocation's own clock
         if self._near_deadline(remaining):
             return False
-        records = self.store.scan_records(tenant_id, session.hex, job["orderKey"])
+        records = self.store.compaction_plans.scan_records(tenant_id, session.hex, job["orderKey"])
         active = [_block_of(session.hex, record) for record in records]
         params = CompactionParams(job["targetTokens"], job["preservePinned"], job["preserveRecent"])
         planner = Planner(active, params, seed=job["id"])
@@ -468,14 +472,16 @@ class CompactionService:
         projection_seconds = 0.0
         while not planner.settled(search):
             if self._near_deadline(remaining, projection_seconds):
-                self.store.save_progress(tenant_id, session.hex, job)
+                self.store.compaction_jobs.save_progress(tenant_id, session.hex, job)
                 return False
             before = remaining() if remaining else 0.0
             planner.narrow(search)
             projection_seconds = before - remaining() if remaining else 0.0  # on the invocation's own clock
-            self.store.save_progress(tenant_id, session.hex, job)
+            self.store.compaction_jobs.save_progress(tenant_id, session.hex, job)
         plan = planner.plan(search)
-        chunks = self.store.put_plan(tenant_id, session.hex, job["orderKey"], [_step_record(s) for s in plan.steps])
+        chunks = self.store.compaction_plans.put_plan(
+            tenant_id, session.hex, job["orderKey"], [_step_record(s) for s in plan.steps]
+        )
         del job["search"]
         job |= {
             "previousTokens": planner.total,
@@ -489,8 +495,8 @@ class CompactionService:
             "tokenDelta": 0,
             "summariesSkipped": 0,
         }
-        self.store.save_progress(tenant_id, session.hex, job)
-        self.store.delete_scan_pages(tenant_id, session.hex, job["orderKey"], scan["pages"])
+        self.store.compaction_jobs.save_progress(tenant_id, session.hex, job)
+        self.store.compaction_plans.delete_scan_pages(tenant_id, session.hex, job["orderKey"], scan["pages"])
         return True
 
     def _near_deadline(self, remaining: Remaining, needed: float = 0.0) -> bool:
@@ -503,7 +509,7 @@ class CompactionService:
         batches = [keys[start : start + 100] for start in range(0, len(keys), 100)]
         by_key = {block.order_key: block for block in active}
         with ThreadPoolExecutor(self.concurrency) as pool:
-            for found in pool.map(lambda batch: self.store.get_blocks(tenant_id, session_hex, batch), batches):
+            for found in pool.map(lambda batch: self.store.blocks.get_many(tenant_id, session_hex, batch), batches):
                 for block in found:
                     by_key[block.order_key].content = [{"role": role} for role in _roles(block)]
 
@@ -511,7 +517,7 @@ class CompactionService:
         """The plan's steps from `start` on, read chunk by chunk as they are reached."""
         index = 0
         for chunk in range(job["plan"]["chunks"]):
-            records = self.store.get_plan_chunk(tenant_id, session_hex, job["orderKey"], chunk)
+            records = self.store.compaction_plans.get_plan_chunk(tenant_id, session_hex, job["orderKey"], chunk)
             if index + len(records) <= start:
                 index += len(records)
                 continue
@@ -556,7 +562,7 @@ class CompactionService:
                         finished[in_flight.pop(future)] = future.result()
                         self._advance(job, finished)
                     if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
-                        self.store.save_progress(tenant_id, session.hex, job)
+                        self.store.compaction_jobs.save_progress(tenant_id, session.hex, job)
                         last_checkpoint = time.monotonic()
             except BaseException:
                 for future in in_flight:
@@ -564,7 +570,7 @@ class CompactionService:
                 raise
             finally:
                 self._advance(job, finished)
-                self.store.save_progress(tenant_id, session.hex, job)
+                self.store.compaction_jobs.save_progress(tenant_id, session.hex, job)
         return job["stepsDone"] >= total
 
     @staticmethod
@@ -584,7 +590,7 @@ class CompactionService:
         for _ in range(2):
             found = {
                 block.order_key: block
-                for block in self.store.get_blocks(tenant_id, session_hex, step.keys + [step.key])
+                for block in self.store.blocks.get_many(tenant_id, session_hex, step.keys + [step.key])
             }
             written = found.pop(step.key, None)
             if written is not None:
@@ -597,7 +603,7 @@ class CompactionService:
             calls += used
             summary = self._summary_block(session_hex, step.key, covered, text, now)
             try:
-                self.store.apply_summary(tenant_id, session_hex, summary, covered, now, count=False)
+                self.store.block_writes.apply_summary(tenant_id, session_hex, summary, covered, now, count=False)
             except NotFound:
                 continue  # a covered block was deleted or compacted meanwhile: summarise what is left
             return StepResult(summary.token_count - sum(block.token_count for block in covered), calls, step.tier, True)
@@ -651,13 +657,13 @@ class CompactionService:
             "newTokens": job["previousTokens"] + job["tokenDelta"],
             "summariesCreated": max(0, job["summariesCreated"] - job["summariesSkipped"]),
         }
-        if self.store.finish(tenant_id, session_hex, job, count=job["blocksCompacted"] > 0):
+        if self.store.compaction_jobs.finish(tenant_id, session_hex, job, count=job["blocksCompacted"] > 0):
             metering.add(compactions=1, storedTokens=job["tokenDelta"])
         return job
 
     def _fail(self, tenant_id: str, session_hex: str, job: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
         job |= {"status": "failed", "completedAt": utc_now(), "error": error}
-        self.store.finish(tenant_id, session_hex, job, count=False)
+        self.store.compaction_jobs.finish(tenant_id, session_hex, job, count=False)
         return job
 
 

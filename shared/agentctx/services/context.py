@@ -27,7 +27,7 @@ from itertools import chain
 from agentctx import ids
 from agentctx.domain import Block, Session, render_block_text
 from agentctx.errors import InvalidRequest
-from agentctx.store.context_store import ContextStore, pinned_entries, summary_entries, tag_entries
+from agentctx.store.context_store import ContextStore
 
 PAGE_SIZE = 100
 PREFERENCES_TAG = "preferences"
@@ -124,7 +124,7 @@ class ContextAssembler:
                 newest = chain([meta], newest)  # the first block that did not fit is still a candidate
                 break
             wanted.append(meta.order_key)
-        for block in self.store.get_blocks(tenant, session_hex, wanted, session.copy):
+        for block in self.store.blocks.get_many(tenant, session_hex, wanted, session.copy):
             chosen[block.order_key] = block
 
         enriched: list[Block] = []
@@ -135,7 +135,7 @@ class ContextAssembler:
                 enriched += self._preferences(session, room, exclude=set(chosen))
             if enrichment is Enrichment.AUTO:
                 if selection.include_by_tag:  # the blocks without those tags are candidates too
-                    newest = self.store.newest_block_meta(tenant, session_hex, PAGE_SIZE, session.copy)
+                    newest = self.store.blocks.newest(tenant, session_hex, PAGE_SIZE, session.copy)
                 left_out = (meta for meta in newest if meta.order_key not in chosen)
                 enriched += self._ranked(session, left_out, prompt, config.recency_bias, room)
             limit.used += room.used
@@ -151,7 +151,7 @@ class ContextAssembler:
                 raise InvalidRequest(f"block {block_id} is not in session {session.id}")
             explicit.append(parsed[1])
         explicit = list(dict.fromkeys(explicit))
-        found = self.store.get_blocks(session.tenant_id, session.hex, explicit, session.copy)
+        found = self.store.blocks.get_many(session.tenant_id, session.hex, explicit, session.copy)
         by_key = {block.order_key: block for block in found}
         missing = [key for key in explicit if key not in by_key]
         if missing:
@@ -163,33 +163,36 @@ class ContextAssembler:
         filter entries, and not at all when the session's counts say it has none (a fork still being copied counts
         only what is copied so far, so it always looks)."""
         copying = session.copy is not None
-        prefixes = [summary_entries()] if session.summary_count > 0 or copying else []
-        prefixes += [pinned_entries()] if selection.include_pinned and (session.pinned_count > 0 or copying) else []
-        if not prefixes:
+        summaries = session.summary_count > 0 or copying
+        pinned = selection.include_pinned and (session.pinned_count > 0 or copying)
+        if not summaries and not pinned:
             return iter(())
-        return self.store.newest_indexed(session.tenant_id, session.hex, prefixes, PAGE_SIZE, session.copy)
+        return self.store.blocks.newest_marked(
+            session.tenant_id, session.hex, PAGE_SIZE, pinned=pinned, summaries=summaries, copy=session.copy
+        )
 
     def _newest_meta(self, session: Session, selection: Selection) -> Iterator[Block]:
         """Candidates for the rest of the budget, newest first, without content: with includeByTag, only blocks
         with one of those tags (through their entries), else every active block."""
         if selection.include_by_tag:
-            prefixes = [tag_entries(tag) for tag in selection.include_by_tag]
-            return self.store.newest_indexed(session.tenant_id, session.hex, prefixes, PAGE_SIZE, session.copy)
-        return self.store.newest_block_meta(session.tenant_id, session.hex, PAGE_SIZE, session.copy)
+            return self.store.blocks.newest_marked(
+                session.tenant_id, session.hex, PAGE_SIZE, tags=selection.include_by_tag, copy=session.copy
+            )
+        return self.store.blocks.newest(session.tenant_id, session.hex, PAGE_SIZE, session.copy)
 
     def _preferences(self, session: Session, room: _Budget, exclude: set[str]) -> list[Block]:
-        sessions = self.store.list_sessions(session.tenant_id, PREFERENCES_TAG, 1, None).items
+        sessions = self.store.sessions.list_page(session.tenant_id, PREFERENCES_TAG, 1, None).items
         if not sessions:
             return []
         preferences = sessions[0]
         wanted = []
-        for meta in self.store.newest_block_meta(preferences.tenant_id, preferences.hex, PAGE_SIZE, preferences.copy):
+        for meta in self.store.blocks.newest(preferences.tenant_id, preferences.hex, PAGE_SIZE, preferences.copy):
             if preferences.hex == session.hex and meta.order_key in exclude:
                 continue
             if not room.take(meta.token_count):
                 break
             wanted.append(meta.order_key)
-        return self.store.get_blocks(preferences.tenant_id, preferences.hex, wanted, preferences.copy)
+        return self.store.blocks.get_many(preferences.tenant_id, preferences.hex, wanted, preferences.copy)
 
     def _ranked(
         self, session: Session, left_out: Iterator[Block], prompt: str, recency_bias: float, room: _Budget
@@ -198,7 +201,7 @@ class ContextAssembler:
         if not candidates_meta:
             return []
         keys = [meta.order_key for meta in candidates_meta]
-        candidates = self.store.get_blocks(session.tenant_id, session.hex, keys, session.copy)
+        candidates = self.store.blocks.get_many(session.tenant_id, session.hex, keys, session.copy)
         newest_first = sorted(candidates, key=lambda block: block.order_key, reverse=True)
         relevance = bm25_scores(prompt, [block_text(block) for block in newest_first])
         top = max(relevance) or 1.0

@@ -14,7 +14,6 @@ from typing import Any
 from agentctx import ids
 from agentctx.errors import InvalidRequest
 from agentctx.services.runtime import RuntimeSessionService
-from agentctx.store.runtime_store import scan_events
 
 # The most events one answer holds when no limit is given (the answer of a 1,000-event page is a few hundred KB,
 # well under Lambda's 6 MB response limit); page on with after_sequence.
@@ -126,8 +125,7 @@ class EventQueryService:
         # Newest first: the newest N (limit without a forward cursor), or everything newest first (order_desc).
         newest_first = (limit is not None and not forward_cursor) or (limit is None and order_desc)
         keep: Callable[[dict[str, Any]], bool] = event_filter.keep
-        events, more = scan_events(
-            self.runtime.store,
+        events, more = self.runtime.store.events.scan(
             tenant_id,
             session.hex,
             after,

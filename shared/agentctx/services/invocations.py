@@ -37,7 +37,8 @@ from agentctx.services.blocks import BlockService
 from agentctx.services.catalog import CatalogService
 from agentctx.services.context import AssembledContext, ContextAssembler, Enrichment, EnrichmentConfig, Selection
 from agentctx.services.sessions import SessionService
-from agentctx.store.context_store import INVOCATION_PREFIX, ContextStore
+from agentctx.store.context_store import ContextStore
+from agentctx.store.records import RecordKind
 from agentctx.tokens import count_tokens
 
 
@@ -153,7 +154,7 @@ class InvocationService:
             if parsed is None or parsed[0] != session.hex:
                 raise InvalidRequest(f"context.blockIds: block {block_id!r} is not in session {session.id}")
             keys.append(parsed[1])
-        missing = self.store.missing_blocks(session.tenant_id, session.hex, keys, session.copy)
+        missing = self.store.blocks.missing(session.tenant_id, session.hex, keys, session.copy)
         if missing:
             raise InvalidRequest(
                 f"context.blockIds: block {ids.block_id(session.hex, missing[0])} is not in session {session.id}"
@@ -221,7 +222,7 @@ class InvocationService:
         if prepared.session is None or not prepared.command.save_to_session:
             return
         record = self._invocation_record(prepared, started, None, [], None, None, status="running")
-        self.store.put_record(prepared.tenant_id, prepared.session.hex, INVOCATION_PREFIX, record)
+        self.store.records.put_invocation(prepared.tenant_id, prepared.session.hex, record)
 
     def _assemble(self, prepared: PreparedInvocation) -> AssembledContext:
         command, model = prepared.command, prepared.model
@@ -361,7 +362,11 @@ class InvocationService:
         )
         trigger = self.blocks.auto_compaction
         auto = trigger.plan(session.hex) if trigger else None
-        if self.store.record_invocation(prepared.tenant_id, session.hex, built, record, now, auto) and trigger and auto:
+        if (
+            self.store.block_writes.record_invocation(prepared.tenant_id, session.hex, built, record, now, auto)
+            and trigger
+            and auto
+        ):
             trigger.queued(prepared.tenant_id, session.hex, auto)
         metering.add(storedTokens=sum(block.token_count for block in built))
         return [block.id for block in built]
@@ -400,7 +405,7 @@ class InvocationService:
     def get(self, tenant_id: str, session_id: str, invocation_id: str) -> dict[str, Any]:
         session = self.sessions.load(tenant_id, session_id)
         order_key = ids.parse_order_id(invocation_id, ids.INVOCATION_PREFIX)
-        record = self.store.get_record(tenant_id, session.hex, INVOCATION_PREFIX, order_key) if order_key else None
+        record = self.store.records.get_invocation(tenant_id, session.hex, order_key) if order_key else None
         if record is None:
             raise NotFound(f"invocation {invocation_id} not found")
         return record
@@ -408,7 +413,7 @@ class InvocationService:
     def list_page(
         self, tenant_id: str, session_id: str, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        return self.sessions.list_records(tenant_id, session_id, INVOCATION_PREFIX, limit, cursor)
+        return self.sessions.list_records(tenant_id, session_id, RecordKind.INVOCATION, limit, cursor)
 
 
 def command_from(body: "InvokeRequest") -> InvokeCommand:

@@ -15,7 +15,7 @@ from typing import Any
 
 from agentctx import ids, metering
 from agentctx.capabilities import CATALOGUE
-from agentctx.domain import Agent, BlockType, CapabilityRef, Page, RuntimeConfig, Session, TurnState, utc_now
+from agentctx.domain import Agent, BlockType, CapabilityRef, RuntimeConfig, Session, TurnState, utc_now
 from agentctx.errors import Conflict, InvalidRequest, NotFound
 from agentctx.observability import logger
 from agentctx.pagination import CursorCodec
@@ -24,9 +24,8 @@ from agentctx.schemas.runtime import MessageCreate, RuntimeSessionCreate, Runtim
 from agentctx.services.blocks import BlockService
 from agentctx.services.catalog import CatalogService, check_everruns_fields, initial_files, validate_capabilities
 from agentctx.services.sessions import ForkFilter, SessionService
-from agentctx.store.context_store import MESSAGE_PREFIX, session_pk
-from agentctx.store.file_store import file_item
-from agentctx.store.runtime_store import RuntimeStore, SessionChanges, SessionMoved
+from agentctx.store.context_store import ContextStore
+from agentctx.store.event_log import SessionChanges, SessionMoved
 from agentctx.turn_jobs import TurnJob
 
 PREVIEW_CHARS = 200
@@ -85,7 +84,7 @@ class RuntimeView:
 class RuntimeSessionService:
     def __init__(
         self,
-        store: RuntimeStore,
+        store: ContextStore,
         sessions: SessionService,
         blocks: BlockService,
         catalog: CatalogService,
@@ -124,8 +123,7 @@ class RuntimeSessionService:
             runtime=RuntimeConfig(agent.id, override.id if override else None, capabilities, request.locale),
         )
         self.sessions.limits.apply(session, model.context_window)
-        pk = session_pk(tenant_id, session.hex)
-        self.store.create_session(session, [], [file_item(pk, path, content) for path, content in files.items()])
+        self.store.sessions.create(session, files=files)
         return self._view(session, {agent.id: agent})
 
     def get(self, tenant_id: str, session_id: str) -> RuntimeView:
@@ -149,7 +147,7 @@ class RuntimeSessionService:
         views: list[RuntimeView] = []
         agents: dict[str, Agent | None] = {}
         while True:
-            page = self.store.list_sessions(tenant_id, tags[0] if tags else None, limit - len(views), after)
+            page = self.store.sessions.list_page(tenant_id, tags[0] if tags else None, limit - len(views), after)
             views += [
                 view
                 for view in (self._view(s, agents) for s in page.items if wanted <= set(s.tags))
@@ -166,7 +164,7 @@ class RuntimeSessionService:
         name = session.name if "title" not in changes else (request.title or "")
         tags = session.tags if request.tags is None else request.tags
         now = utc_now()
-        self.store.update_session(session, name, tags, now)
+        self.store.sessions.update(session, name, tags, now)
         session.name, session.tags, session.updated_at = name, tags, now
         return self._view(session, {})
 
@@ -203,7 +201,7 @@ class RuntimeSessionService:
         stops at its next write to the event log, with `turn.cancelled`; an idle session is left as it is."""
         session = self.sessions.load(tenant_id, session_id)
         if session.busy:
-            self.store.cancel_queued(tenant_id, session.hex)
+            self.store.sessions.cancel_queued_turns(tenant_id, session.hex)
         return self._view(session, {})
 
     # ----- messages and events -----
@@ -257,7 +255,7 @@ class RuntimeSessionService:
             event = {"type": "input.message", "context": context, "data": {"message": public_message(message)}}
             entry = {"turnSeq": turn_seq, "orderKey": block.order_key, "turnId": turn_id, "messageId": message_id}
             try:
-                self.store.append_events(
+                self.store.events.append(
                     tenant_id,
                     session.hex,
                     session.turns.event_seq,
@@ -292,7 +290,7 @@ class RuntimeSessionService:
         """Append to the event log from the sequence last read, reading it again when another writer was first."""
         for attempt in append_attempts():
             try:
-                stamped = self.store.append_events(
+                stamped = self.store.events.append(
                     session.tenant_id, session.hex, session.turns.event_seq, events, now, changes, **writes
                 )
                 session.turns.event_seq += len(stamped)
@@ -303,14 +301,14 @@ class RuntimeSessionService:
         raise Conflict("the session's event log is too busy; try again")
 
     def _reload(self, session: Session) -> Session:
-        fresh = self.store.get_session(session.tenant_id, session.hex)
+        fresh = self.store.sessions.get(session.tenant_id, session.hex)
         if fresh is None:
             raise NotFound(f"session {session.id} not found")
         return fresh
 
     def events(self, tenant_id: str, session_id: str, since_id: str | None, limit: int) -> tuple[list[dict], bool]:
         session = self.sessions.load(tenant_id, session_id)
-        return self.store.read_events(tenant_id, session.hex, self._since(session, since_id), limit)
+        return self.store.events.read(tenant_id, session.hex, self._since(session, since_id), limit)
 
     def follow(
         self,
@@ -332,7 +330,7 @@ class RuntimeSessionService:
     ) -> Iterator[dict[str, Any] | None]:
         started = last_sent = time.monotonic()
         while time.monotonic() - started < max_seconds:
-            events, more = self.store.read_events(session.tenant_id, session.hex, after, FOLLOW_PAGE)
+            events, more = self.store.events.read(session.tenant_id, session.hex, after, FOLLOW_PAGE)
             for event in events:
                 yield event
                 after = event["sequence"]
@@ -351,30 +349,11 @@ class RuntimeSessionService:
         session = self.sessions.load(tenant_id, session_id)
         query = f"messages?session={session.hex}"
         after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
-        page = self._messages_page(session, limit, after)
+        page = self.store.records.list_messages(session, limit, after)
         next_cursor = self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
         return [public_message(message) for message in page.items], next_cursor
 
     # ----- helpers -----
-
-    def _messages_page(self, session: Session, limit: int, after: str | None) -> Page[dict[str, Any]]:
-        """A page of the session's messages; a fork still being copied reads those up to its fork point from its
-        source (shown as its own), then its own."""
-        copy = session.copy
-        if copy is None:
-            return self.store.list_messages(session.tenant_id, session.hex, limit, after)
-        fork_point = MESSAGE_PREFIX + copy.through
-        inherited: list[dict[str, Any]] = []
-        if after is None or after < fork_point:
-            page = self.store.list_messages(session.tenant_id, copy.source_hex, limit, after, through=copy.through)
-            inherited = [message | {"session_id": ids.RUNTIME_SESSION_PREFIX + session.hex} for message in page.items]
-            if page.next_after is not None:
-                return Page(inherited, page.next_after)
-            after = fork_point
-        own = self.store.list_messages(session.tenant_id, session.hex, max(1, limit - len(inherited)), after)
-        if len(inherited) == limit:
-            return Page(inherited, fork_point if own.items else None)
-        return Page(inherited + own.items, own.next_after)
 
     @staticmethod
     def _since(session: Session, since_id: str | None) -> int:

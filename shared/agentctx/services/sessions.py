@@ -11,9 +11,8 @@ from agentctx.errors import Conflict, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import SessionCreate, SessionFork
 from agentctx.services.blocks import listing_query
-from agentctx.store.context_store import (
-    ContextStore,
-)
+from agentctx.store.context_store import ContextStore
+from agentctx.store.records import RecordKind
 
 # A session shows the ids of at most this many of its blocks (and of its pinned blocks); the rest are paged
 # through GET .../blocks from the cursor its `meta` gives.
@@ -62,7 +61,7 @@ class SessionService:
 
     def load(self, tenant_id: str, session_id: str) -> Session:
         session_hex = ids.parse_session_id(session_id)
-        session = self.store.get_session(tenant_id, session_hex) if session_hex else None
+        session = self.store.sessions.get(tenant_id, session_hex) if session_hex else None
         if session is None:
             raise NotFound(f"session {session_id} not found")
         return session
@@ -83,17 +82,17 @@ class SessionService:
             updated_at=now,
         )
         self.limits.apply(session)
-        self.store.create_session(session, [])
+        self.store.sessions.create(session)
         return SessionView(session, [], [])
 
     def get(self, tenant_id: str, session_id: str) -> SessionView:
         """The session with the ids of its first MAX_LISTED_IDS blocks and pinned blocks: two Queries at most,
         whatever the session's size."""
         session = self.load(tenant_id, session_id)
-        blocks = self.store.first_block_ids(tenant_id, session.hex, MAX_LISTED_IDS, copy=session.copy)
+        blocks = self.store.blocks.first_ids(tenant_id, session.hex, MAX_LISTED_IDS, copy=session.copy)
         pinned = Page[str]([], None)
         if session.pinned_count > 0 or session.copy is not None:
-            pinned = self.store.first_block_ids(tenant_id, session.hex, MAX_LISTED_IDS, pinned=True, copy=session.copy)
+            pinned = self.store.blocks.first_ids(tenant_id, session.hex, MAX_LISTED_IDS, pinned=True, copy=session.copy)
         return SessionView(
             session,
             blocks.items,
@@ -113,7 +112,7 @@ class SessionService:
     ) -> tuple[list[Session], str | None]:
         query = f"sessions?tag={tag or ''}"
         after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
-        page: Page[Session] = self.store.list_sessions(tenant_id, tag, limit, after)
+        page: Page[Session] = self.store.sessions.list_page(tenant_id, tag, limit, after)
         next_cursor = self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
         return page.items, next_cursor
 
@@ -160,7 +159,7 @@ class SessionService:
         )
         self.limits.apply(fork)
         self.queue_copy(fork.tenant_id, fork.hex, source.hex)
-        self.store.create_session(fork, [])
+        self.store.sessions.create(fork)
         self.copy(fork.tenant_id, fork.hex, source.hex, deadline=time.monotonic() + 60, pages=1)
         return self.get(fork.tenant_id, fork.id)
 
@@ -173,18 +172,20 @@ class SessionService:
     ) -> bool | None:
         """Copy a fork's blocks until done (True), `deadline` or `pages` pages of its source (False); None when
         the fork does not exist (yet). The tokens copied count as the tenant's stored tokens."""
-        done, tokens = self.store.copy_step(tenant_id, fork_hex, source_hex, deadline, self.purge_write_units, pages)
+        done, tokens = self.store.fork_copy.step(
+            tenant_id, fork_hex, source_hex, deadline, self.purge_write_units, pages
+        )
         metering.add(storedTokens=tokens)
         return done
 
     def list_records(
-        self, tenant_id: str, session_id: str, prefix: str, limit: int, cursor: str | None
+        self, tenant_id: str, session_id: str, kind: RecordKind, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """A page of the session's JSON records of one kind (invocations, compaction jobs), newest first."""
         session = self.load(tenant_id, session_id)
-        query = f"records?session={session.hex}&kind={prefix}"
+        query = f"records?session={session.hex}&kind={kind}"
         after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
-        page = self.store.list_records(tenant_id, session.hex, prefix, limit, after)
+        page = self.store.records.list_newest(tenant_id, session.hex, kind, limit, after)
         return page.items, self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
 
     def delete(self, tenant_id: str, session_id: str) -> None:
@@ -192,12 +193,12 @@ class SessionService:
         answers 404, as for any session that is not there, but first queues the purge again if one is unfinished:
         a delete interrupted before its purge was queued is finished by its retry."""
         session_hex = ids.parse_session_id(session_id)
-        session = self.store.get_session(tenant_id, session_hex) if session_hex else None
-        if session_hex and session is None and self.store.purge_pending(tenant_id, session_hex):
+        session = self.store.sessions.get(tenant_id, session_hex) if session_hex else None
+        if session_hex and session is None and self.store.sessions.purge_pending(tenant_id, session_hex):
             self.queue_purge(tenant_id, session_hex)
         if session is None:
             raise NotFound(f"session {session_id} not found")
-        self.store.delete_session(session, utc_now())
+        self.store.sessions.delete(session, utc_now())
         self.queue_purge(tenant_id, session.hex)
 
     def queue_purge(self, tenant_id: str, session_hex: str, delay: int = 0) -> None:
@@ -206,10 +207,10 @@ class SessionService:
     def purge(self, tenant_id: str, session_hex: str, deadline: float) -> bool:
         """Remove a deleted session's items until done or `deadline` (time.monotonic()); True when done, when its
         tokens are counted out of the tenant's storage."""
-        if not self.store.purge_pending(tenant_id, session_hex):
+        if not self.store.sessions.purge_pending(tenant_id, session_hex):
             return True
-        tokens = self.store.purge(tenant_id, session_hex, deadline, self.purge_write_units)
+        tokens = self.store.purge.run(tenant_id, session_hex, deadline, self.purge_write_units)
         if tokens is None:
-            return not self.store.purge_pending(tenant_id, session_hex)
+            return not self.store.sessions.purge_pending(tenant_id, session_hex)
         metering.add(storedTokens=-tokens)
         return True

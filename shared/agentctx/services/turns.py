@@ -52,8 +52,9 @@ from agentctx.services.runtime import (
     public_message,
     text_of,
 )
-from agentctx.store.context_store import AutoCompaction, SessionGone
-from agentctx.store.runtime_store import RuntimeStore, SessionChanges, SessionMoved
+from agentctx.store.context_store import ContextStore
+from agentctx.store.event_log import SessionChanges, SessionMoved
+from agentctx.store.transactions import AutoCompaction, SessionGone
 from agentctx.tokens import count_tokens
 from agentctx.turn_jobs import TurnJob
 
@@ -87,7 +88,7 @@ class EventWriter:
     """Appends a turn's events to the session's log, batching output deltas; every append also checks the turn
     was neither cancelled nor finished meanwhile (TurnStopped when it was)."""
 
-    store: RuntimeStore
+    store: ContextStore
     session: Session
     job: TurnInput
     auto_compaction: AutoCompactionTrigger | None = None
@@ -129,7 +130,7 @@ class EventWriter:
         for attempt in append_attempts():
             auto = self._auto_compaction_for(writes.get("blocks") or [])
             try:
-                stamped = self.store.append_events(
+                stamped = self.store.events.append(
                     self.job.tenant_id,
                     self.job.session_hex,
                     self.session.turns.event_seq,
@@ -141,7 +142,7 @@ class EventWriter:
                 )
                 break
             except SessionMoved:
-                fresh = self.store.get_session(self.job.tenant_id, self.job.session_hex)
+                fresh = self.store.sessions.get(self.job.tenant_id, self.job.session_hex)
                 if fresh is None:
                     raise SessionGone("session not found") from None
                 self.session.turns = fresh.turns
@@ -174,7 +175,7 @@ class EventWriter:
 class TurnService:
     def __init__(
         self,
-        store: RuntimeStore,
+        store: ContextStore,
         runtime: RuntimeSessionService,
         invocations: InvocationService,
         assembler: ContextAssembler,
@@ -200,11 +201,11 @@ class TurnService:
         not fit, the rest goes back to the queue as a continuation of the same job."""
         outcomes: list[str] = []
         while True:
-            session = self.store.get_session(job.tenant_id, job.session_hex)
+            session = self.store.sessions.get(job.tenant_id, job.session_hex)
             if session is None or session.turns.done >= job.turn_seq:
                 return outcomes  # the session is gone, or every turn up to the job's is finished
             seq = session.turns.done + 1
-            entry = self.store.get_turn_entry(job.tenant_id, job.session_hex, seq)
+            entry = self.store.events.get_turn_entry(job.tenant_id, job.session_hex, seq)
             if entry is None:
                 return outcomes  # never committed: a job sent by hand, or for a message that was refused
             turn = TurnInput(
@@ -219,7 +220,7 @@ class TurnService:
 
     def run_one(self, session: Session, turn: TurnInput) -> str:
         attempt = session.turns.attempt + 1 if session.turns.active_seq == turn.seq else 1
-        message = self.store.get_message(turn.tenant_id, turn.session_hex, turn.order_key)
+        message = self.store.records.get_message(turn.tenant_id, turn.session_hex, turn.order_key)
         if message is None:  # committed with its turn item, so only a deleted session lacks it
             return "skipped"
         writer = EventWriter(self.store, session, turn, self.invocations.blocks.auto_compaction)

@@ -1,57 +1,29 @@
 """A tenant's models and agents in the context table (free-form options and configs kept as JSON text).
 
-A tenant has few of each, so each kind lives in one partition per tenant:
-- model:       pk `T#{tenant}#MODELS`, sk `M#{hex}`
-- agent:       pk `T#{tenant}#AGENTS`, sk `A#{hex}`
-- slug claim:  pk `T#{tenant}#AGENTS`, sk `SLUG#{slug}`, naming the agent: unique slugs, and one GetItem from a
-               slug to the agent's hex
+A tenant has few of each, so each kind lives in one partition per tenant (keys: see keys.py), with a slug claim
+beside each agent naming it: unique slugs, and one GetItem from a slug to the agent's hex.
 
-Every tenant also has one built-in model, not stored: the organization's default model (settings), which an agent
-created without a model runs on.
+Every tenant also has one built-in model, not stored (DEFAULT_MODEL_HEX): the organization's default model, which
+an agent created without a model runs on. The store is given it, as configured for the deployment.
 """
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from agentctx.domain import Agent, CapabilityRef, Model, Page, Provider
+from agentctx.domain import DEFAULT_MODEL_HEX, Agent, CapabilityRef, Model, Page, Provider
 from agentctx.errors import Conflict, NotFound
-from agentctx.settings import get_settings
 from agentctx.store.dynamo import cancellation_codes, dynamodb_client, from_item, load_json, to_item
-
-DEFAULT_MODEL_HEX = "0" * 31 + "1"
-BUILT_IN_TIMESTAMP = "2026-01-01T00:00:00.000Z"
-
-
-def default_model(tenant_id: str) -> Model:
-    """The organization's default model, as configured for this deployment."""
-    settings = get_settings()
-    return Model(
-        tenant_id=tenant_id,
-        hex=DEFAULT_MODEL_HEX,
-        name="default",
-        provider=Provider(settings.default_model_provider),
-        provider_model_id=settings.default_model_provider_model_id,
-        context_window=settings.default_model_context_window,
-        max_output_tokens=settings.default_model_max_output_tokens,
-        options={},
-        created_at=BUILT_IN_TIMESTAMP,
-        updated_at=BUILT_IN_TIMESTAMP,
-    )
-
-
-def _models_pk(tenant_id: str) -> str:
-    return f"T#{tenant_id}#MODELS"
-
-
-def _agents_pk(tenant_id: str) -> str:
-    return f"T#{tenant_id}#AGENTS"
+from agentctx.store.keys import AGENT_SK_PREFIX, MODEL_SK_PREFIX, SLUG_SK_PREFIX, agents_pk, models_pk
 
 
 class CatalogStore:
-    def __init__(self, table_name: str) -> None:
+    def __init__(self, table_name: str, default_model: Callable[[str], Model]) -> None:
         self.table = table_name
+        # The tenant's built-in model (with DEFAULT_MODEL_HEX), listed first and found by id like a stored one.
+        self.default_model = default_model
 
     # ----- models -----
 
@@ -68,10 +40,10 @@ class CatalogStore:
 
     def get_model(self, tenant_id: str, model_hex: str) -> Model | None:
         if model_hex == DEFAULT_MODEL_HEX:
-            return default_model(tenant_id)
+            return self.default_model(tenant_id)
         response = dynamodb_client().get_item(
             TableName=self.table,
-            Key=to_item({"pk": _models_pk(tenant_id), "sk": f"M#{model_hex}"}),
+            Key=to_item({"pk": models_pk(tenant_id), "sk": MODEL_SK_PREFIX + model_hex}),
             ConsistentRead=True,
         )
         return self._model_from(tenant_id, response["Item"]) if "Item" in response else None
@@ -79,18 +51,20 @@ class CatalogStore:
     def list_models(self, tenant_id: str, limit: int, after: str | None) -> Page[Model]:
         """The tenant's models; the first page starts with the built-in default model."""
         if after is not None:
-            items, next_after = self._query(_models_pk(tenant_id), "M#", limit, after)
+            items, next_after = self._query(models_pk(tenant_id), MODEL_SK_PREFIX, limit, after)
             return Page([self._model_from(tenant_id, item) for item in items], next_after)
         if limit == 1:
-            return Page([default_model(tenant_id)], "M#")  # the next page starts before every stored model
-        items, next_after = self._query(_models_pk(tenant_id), "M#", limit - 1, None)
-        return Page([default_model(tenant_id)] + [self._model_from(tenant_id, item) for item in items], next_after)
+            return Page(
+                [self.default_model(tenant_id)], MODEL_SK_PREFIX
+            )  # the next page starts before every stored model
+        items, next_after = self._query(models_pk(tenant_id), MODEL_SK_PREFIX, limit - 1, None)
+        return Page([self.default_model(tenant_id)] + [self._model_from(tenant_id, item) for item in items], next_after)
 
     def delete_model(self, tenant_id: str, model_hex: str) -> None:
         try:
             dynamodb_client().delete_item(
                 TableName=self.table,
-                Key=to_item({"pk": _models_pk(tenant_id), "sk": f"M#{model_hex}"}),
+                Key=to_item({"pk": models_pk(tenant_id), "sk": MODEL_SK_PREFIX + model_hex}),
                 ConditionExpression="attribute_exists(pk)",
             )
         except ClientError as error:
@@ -107,7 +81,7 @@ class CatalogStore:
         self._write_agent(agent, previous_slug=previous_slug, new=False)
 
     def _write_agent(self, agent: Agent, previous_slug: str | None, new: bool) -> None:
-        pk = _agents_pk(agent.tenant_id)
+        pk = agents_pk(agent.tenant_id)
         actions: list[dict[str, Any]] = [
             {
                 "Put": {
@@ -122,14 +96,19 @@ class CatalogStore:
                 {
                     "Put": {
                         "TableName": self.table,
-                        "Item": to_item({"pk": pk, "sk": f"SLUG#{agent.slug}", "hex": agent.hex}),
+                        "Item": to_item({"pk": pk, "sk": SLUG_SK_PREFIX + agent.slug, "hex": agent.hex}),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 }
             )
             if previous_slug is not None:
                 actions.append(
-                    {"Delete": {"TableName": self.table, "Key": to_item({"pk": pk, "sk": f"SLUG#{previous_slug}"})}}
+                    {
+                        "Delete": {
+                            "TableName": self.table,
+                            "Key": to_item({"pk": pk, "sk": SLUG_SK_PREFIX + previous_slug}),
+                        }
+                    }
                 )
         try:
             dynamodb_client().transact_write_items(TransactItems=actions)
@@ -144,23 +123,25 @@ class CatalogStore:
     def get_agent(self, tenant_id: str, agent_hex: str) -> Agent | None:
         response = dynamodb_client().get_item(
             TableName=self.table,
-            Key=to_item({"pk": _agents_pk(tenant_id), "sk": f"A#{agent_hex}"}),
+            Key=to_item({"pk": agents_pk(tenant_id), "sk": AGENT_SK_PREFIX + agent_hex}),
             ConsistentRead=True,
         )
         return self._agent_from(tenant_id, response["Item"]) if "Item" in response else None
 
     def agent_hex_for_slug(self, tenant_id: str, slug: str) -> str | None:
         response = dynamodb_client().get_item(
-            TableName=self.table, Key=to_item({"pk": _agents_pk(tenant_id), "sk": f"SLUG#{slug}"}), ConsistentRead=True
+            TableName=self.table,
+            Key=to_item({"pk": agents_pk(tenant_id), "sk": SLUG_SK_PREFIX + slug}),
+            ConsistentRead=True,
         )
         return from_item(response["Item"])["hex"] if "Item" in response else None
 
     def list_agents(self, tenant_id: str, limit: int, after: str | None) -> Page[Agent]:
-        items, next_after = self._query(_agents_pk(tenant_id), "A#", limit, after)
+        items, next_after = self._query(agents_pk(tenant_id), AGENT_SK_PREFIX, limit, after)
         return Page([self._agent_from(tenant_id, item) for item in items], next_after)
 
     def agents_using_model(self, tenant_id: str, model_id: str) -> list[Agent]:
-        items, _ = self._query(_agents_pk(tenant_id), "A#", 10_000, None)
+        items, _ = self._query(agents_pk(tenant_id), AGENT_SK_PREFIX, 10_000, None)
         return [
             agent
             for agent in (self._agent_from(tenant_id, item) for item in items)
@@ -168,17 +149,17 @@ class CatalogStore:
         ]
 
     def delete_agent(self, agent: Agent) -> None:
-        pk = _agents_pk(agent.tenant_id)
+        pk = agents_pk(agent.tenant_id)
         dynamodb_client().transact_write_items(
             TransactItems=[
                 {
                     "Delete": {
                         "TableName": self.table,
-                        "Key": to_item({"pk": pk, "sk": f"A#{agent.hex}"}),
+                        "Key": to_item({"pk": pk, "sk": AGENT_SK_PREFIX + agent.hex}),
                         "ConditionExpression": "attribute_exists(pk)",
                     }
                 },
-                {"Delete": {"TableName": self.table, "Key": to_item({"pk": pk, "sk": f"SLUG#{agent.slug}"})}},
+                {"Delete": {"TableName": self.table, "Key": to_item({"pk": pk, "sk": SLUG_SK_PREFIX + agent.slug})}},
             ]
         )
 
@@ -208,8 +189,8 @@ class CatalogStore:
     def _model_item(model: Model) -> dict[str, Any]:
         return to_item(
             {
-                "pk": _models_pk(model.tenant_id),
-                "sk": f"M#{model.hex}",
+                "pk": models_pk(model.tenant_id),
+                "sk": MODEL_SK_PREFIX + model.hex,
                 "name": model.name,
                 "provider": model.provider.value,
                 "providerModelId": model.provider_model_id,
@@ -226,7 +207,7 @@ class CatalogStore:
         values = from_item(item)
         return Model(
             tenant_id=tenant_id,
-            hex=values["sk"][2:],
+            hex=values["sk"][len(MODEL_SK_PREFIX) :],
             name=values["name"],
             provider=Provider(values["provider"]),
             provider_model_id=values["providerModelId"],
@@ -241,8 +222,8 @@ class CatalogStore:
     def _agent_item(agent: Agent) -> dict[str, Any]:
         return to_item(
             {
-                "pk": _agents_pk(agent.tenant_id),
-                "sk": f"A#{agent.hex}",
+                "pk": agents_pk(agent.tenant_id),
+                "sk": AGENT_SK_PREFIX + agent.hex,
                 "name": agent.name,
                 "slug": agent.slug,
                 "description": agent.description,
@@ -262,7 +243,7 @@ class CatalogStore:
         values = from_item(item)
         return Agent(
             tenant_id=tenant_id,
-            hex=values["sk"][2:],
+            hex=values["sk"][len(AGENT_SK_PREFIX) :],
             name=values["name"],
             slug=values["slug"],
             description=values.get("description"),

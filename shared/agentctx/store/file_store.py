@@ -2,15 +2,9 @@
 
 from typing import Any
 
-from agentctx.store.context_store import session_pk
 from agentctx.store.dynamo import dynamodb_client, from_item, to_item
-
-FILE_PREFIX = "F#"
-
-
-def file_item(pk: str, path: str, content: str) -> dict[str, Any]:
-    """A file as a DynamoDB item of the session's partition `pk`."""
-    return to_item({"pk": pk, "sk": FILE_PREFIX + path, "content": content, "bytes": len(content.encode())})
+from agentctx.store.items import file_item
+from agentctx.store.keys import FILE_SK_PREFIX, session_pk
 
 
 class SessionFileStore:
@@ -22,7 +16,7 @@ class SessionFileStore:
 
     def read(self, path: str) -> str | None:
         response = dynamodb_client().get_item(
-            TableName=self.table, Key=to_item({"pk": self.pk, "sk": FILE_PREFIX + path}), ConsistentRead=True
+            TableName=self.table, Key=to_item({"pk": self.pk, "sk": FILE_SK_PREFIX + path}), ConsistentRead=True
         )
         return from_item(response["Item"])["content"] if "Item" in response else None
 
@@ -33,7 +27,7 @@ class SessionFileStore:
         query: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": to_item({":pk": self.pk, ":prefix": FILE_PREFIX + prefix}),
+            "ExpressionAttributeValues": to_item({":pk": self.pk, ":prefix": FILE_SK_PREFIX + prefix}),
             "ProjectionExpression": "sk, #bytes",
             "ExpressionAttributeNames": {"#bytes": "bytes"},
             "ConsistentRead": True,
@@ -41,13 +35,13 @@ class SessionFileStore:
         files: list[tuple[str, int]] = []
         while True:
             response = dynamodb_client().query(**query)
-            files += [(item["sk"]["S"][len(FILE_PREFIX) :], int(item["bytes"]["N"])) for item in response["Items"]]
+            files += [(item["sk"]["S"][len(FILE_SK_PREFIX) :], int(item["bytes"]["N"])) for item in response["Items"]]
             if "LastEvaluatedKey" not in response:
                 return files
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def delete(self, path: str) -> bool:
         response = dynamodb_client().delete_item(
-            TableName=self.table, Key=to_item({"pk": self.pk, "sk": FILE_PREFIX + path}), ReturnValues="ALL_OLD"
+            TableName=self.table, Key=to_item({"pk": self.pk, "sk": FILE_SK_PREFIX + path}), ReturnValues="ALL_OLD"
         )
         return "Attributes" in response

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Response
 from agentctx.api.deps import Tenant
 from agentctx.api.list_params import Cursor, Limit, PageToken
 from agentctx.api.openapi import ERROR_RESPONSES
-from agentctx.domain import Agent, Model
+from agentctx.domain import BUILT_IN_TIMESTAMP, DEFAULT_MODEL_HEX, Agent, Model
 from agentctx.errors import NotFound
 from agentctx.schemas.catalog import (
     AgentCreate,
@@ -29,7 +29,6 @@ from agentctx.schemas.catalog import (
     SnakeList,
 )
 from agentctx.services.catalog import HARNESS_ID, HARNESS_NAME
-from agentctx.store.catalog_store import BUILT_IN_TIMESTAMP, DEFAULT_MODEL_HEX
 from agentctx.wiring import catalog_service
 
 router = APIRouter(responses=ERROR_RESPONSES)

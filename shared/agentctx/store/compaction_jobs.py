@@ -1,56 +1,40 @@
-"""Compaction's writes in the context table: the per-session lock, job records, plans, and applying a summary.
+"""Compaction's job records and the per-session lock, in the context table.
 
-- job record: pk `T#{tenant}#S#{hex}`, sk `C#{order key}` (JSON text), newest first by sort key. A running job's
-  record also carries `leg` (the invocation carrying it on; a write from an earlier leg is refused) and, once
+- job record: `C#{order key}` in the session's partition (JSON text; read and listed through records.py). A running
+  job's record also carries `leg` (the invocation carrying it on; a write from an earlier leg is refused) and, once
   completed or failed, `done` (nothing overwrites it).
-- plan: same pk, sk `CP#{job order key}#{chunk}`: the job's steps, PLAN_CHUNK_STEPS to an item (JSON text).
-- scan pages: same pk, sk `CS#{job order key}#{page}`: what planning needs of the active blocks (order key, tokens,
-  importance, pinned, type, message roles), one item per page of blocks read, kept from the first leg of planning
-  to the stored plan, then deleted.
 - lock: `compactionJob` and `compactionLockUntil` on the session item, set only when absent or expired, so two
-  compactions of one session never run at once and a crashed one does not hold the session forever.
+  compactions of one session never run at once and a crashed one does not hold the session forever. A pending
+  automatic compaction is marked `autoCompactionJob` there too, so one is queued at a time.
 """
 
-import json
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from agentctx.domain import Block, Page
-from agentctx.errors import Conflict, NotFound
-from agentctx.store.context_store import (
-    JOB_PREFIX,
-    SESSION_SK,
-    ContextStore,
-    SessionGone,
-    block_metrics,
-    session_pk,
-)
-from agentctx.store.dynamo import (
-    batch_write,
-    cancellation_codes,
-    dynamodb_client,
-    from_item,
-    to_item,
-    with_conflict_retry,
-)
-
-PLAN_PREFIX = "CP#"
-PLAN_CHUNK_STEPS = 200  # steps of at most 25 keys: about 150 KB an item, under DynamoDB's 400 KB
-SCAN_PREFIX = "CS#"
+from agentctx.errors import Conflict
+from agentctx.store.dynamo import cancellation_codes, dynamodb_client, to_item, with_conflict_retry
+from agentctx.store.items import job_item
+from agentctx.store.keys import SESSION_SK, session_pk
+from agentctx.store.sessions import SessionStore
+from agentctx.store.transactions import SessionGone
 
 
 class Superseded(Exception):
     """A later leg of the job (or its end) was recorded: this one stops without writing."""
 
 
-class CompactionStore(ContextStore):
-    # ----- jobs -----
+class CompactionJobs:
+    def __init__(self, table: str, sessions: SessionStore, retention_days: int) -> None:
+        self.table = table
+        self.sessions = sessions
+        # Job records expire after this many days (the table's TTL attribute); 0 keeps them.
+        self.retention_days = retention_days
 
-    def put_job(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> None:
-        dynamodb_client().put_item(TableName=self.table, Item=self._job_item(tenant_id, session_hex, job))
+    def put(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> None:
+        dynamodb_client().put_item(TableName=self.table, Item=self._item(tenant_id, session_hex, job))
 
-    def queue_job(self, tenant_id: str, session_hex: str, job: dict[str, Any], *, once: bool) -> bool:
+    def queue(self, tenant_id: str, session_hex: str, job: dict[str, Any], *, once: bool) -> bool:
         """Record a queued job, with the session checked in the same transaction. With `once`, only while no
         automatic compaction is pending (the session's `autoCompactionJob`): False when one already is."""
         pk = session_pk(tenant_id, session_hex)
@@ -71,12 +55,12 @@ class CompactionStore(ContextStore):
             dynamodb_client().transact_write_items(
                 TransactItems=[
                     first,
-                    {"Put": {"TableName": self.table, "Item": self._job_item(tenant_id, session_hex, job)}},
+                    {"Put": {"TableName": self.table, "Item": self._item(tenant_id, session_hex, job)}},
                 ]
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "TransactionCanceledException":
-                if once and self.get_session(tenant_id, session_hex) is not None:
+                if once and self.sessions.get(tenant_id, session_hex) is not None:
                     return False
                 raise SessionGone("session not found") from error
             raise
@@ -163,90 +147,6 @@ class CompactionStore(ContextStore):
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
 
-    def _progress_item(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> dict[str, Any]:
-        return self._job_item(tenant_id, session_hex, job) | {"leg": {"N": str(job.get("leg", 0))}}
-
-    # ----- plans -----
-
-    def put_plan(self, tenant_id: str, session_hex: str, job_key: str, steps: list[dict[str, Any]]) -> int:
-        """Store a job's steps in chunks (BatchWriteItem); the number of chunks."""
-        pk = session_pk(tenant_id, session_hex)
-        chunks = [steps[start : start + PLAN_CHUNK_STEPS] for start in range(0, len(steps), PLAN_CHUNK_STEPS)]
-        batch_write(
-            self.table,
-            [
-                {
-                    "PutRequest": {
-                        "Item": to_item({"pk": pk, "sk": self._plan_sk(job_key, index), "steps": json.dumps(chunk)})
-                    }
-                }
-                for index, chunk in enumerate(chunks)
-            ],
-        )
-        return len(chunks)
-
-    def get_plan_chunk(self, tenant_id: str, session_hex: str, job_key: str, chunk: int) -> list[dict[str, Any]]:
-        response = dynamodb_client().get_item(
-            TableName=self.table,
-            Key=to_item({"pk": session_pk(tenant_id, session_hex), "sk": self._plan_sk(job_key, chunk)}),
-            ConsistentRead=True,
-        )
-        if "Item" not in response:
-            raise NotFound(f"chunk {chunk} of the plan of compaction {job_key} is missing")
-        steps: list[dict[str, Any]] = json.loads(from_item(response["Item"])["steps"])
-        return steps
-
-    @staticmethod
-    def _plan_sk(job_key: str, chunk: int) -> str:
-        return f"{PLAN_PREFIX}{job_key}#{chunk:06d}"
-
-    # ----- scan pages (planning's reading of the session, across legs) -----
-
-    def put_scan_page(self, tenant_id: str, session_hex: str, job_key: str, page: int, records: list[Any]) -> None:
-        """Store one page of planning records (a page written again by a retried leg replaces itself)."""
-        item = {"pk": session_pk(tenant_id, session_hex), "sk": self._scan_sk(job_key, page)}
-        dynamodb_client().put_item(TableName=self.table, Item=to_item(item | {"records": json.dumps(records)}))
-
-    def scan_records(self, tenant_id: str, session_hex: str, job_key: str) -> list[Any]:
-        """Every stored page's records, in page order: one Query page per MB (about 15,000 blocks)."""
-        pk = session_pk(tenant_id, session_hex)
-        query: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": to_item({":pk": pk, ":prefix": f"{SCAN_PREFIX}{job_key}#"}),
-            "ConsistentRead": True,
-        }
-        records: list[Any] = []
-        while True:
-            response = dynamodb_client().query(**query)
-            for item in response["Items"]:
-                records += json.loads(item["records"]["S"])
-            if "LastEvaluatedKey" not in response:
-                return records
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def delete_scan_pages(self, tenant_id: str, session_hex: str, job_key: str, pages: int) -> None:
-        pk = session_pk(tenant_id, session_hex)
-        batch_write(
-            self.table,
-            [
-                {"DeleteRequest": {"Key": to_item({"pk": pk, "sk": self._scan_sk(job_key, page)})}}
-                for page in range(pages)
-            ],
-        )
-
-    @staticmethod
-    def _scan_sk(job_key: str, page: int) -> str:
-        return f"{SCAN_PREFIX}{job_key}#{page:06d}"
-
-    def get_job(self, tenant_id: str, session_hex: str, job_key: str) -> dict[str, Any] | None:
-        return self.get_record(tenant_id, session_hex, JOB_PREFIX, job_key)
-
-    def list_jobs(self, tenant_id: str, session_hex: str, limit: int, after: str | None) -> Page[dict[str, Any]]:
-        return self.list_records(tenant_id, session_hex, JOB_PREFIX, limit, after)
-
-    # ----- the lock -----
-
     def claim(self, tenant_id: str, session_hex: str, job_id: str, now_epoch: int, hold_seconds: int) -> None:
         """Take the session's compaction lock for this job; Conflict when another job holds it."""
         try:
@@ -264,7 +164,7 @@ class CompactionStore(ContextStore):
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                if self.get_session(tenant_id, session_hex) is None:
+                if self.sessions.get(tenant_id, session_hex) is None:
                     raise SessionGone("session not found") from error
                 raise Conflict("another compaction of this session is running") from error
             raise
@@ -283,28 +183,8 @@ class CompactionStore(ContextStore):
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    # ----- applying a summary -----
+    def _item(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> dict[str, Any]:
+        return job_item(tenant_id, session_hex, job, self.retention_days)
 
-    def apply_summary(
-        self,
-        tenant_id: str,
-        session_hex: str,
-        summary: Block,
-        covered: list[Block],
-        now: str,
-        *,
-        count: bool,
-    ) -> None:
-        """In one transaction: store the summary, take the covered blocks out of the active context (kept, flagged
-        `compacted`, out of the block index and their filter entries, naming their summary), and move the session's
-        metrics. Only blocks still active may be covered; `count` adds the completed compaction to compactionCount.
-        The transaction takes 2 + actions_for_blocks([summary, *covered]) actions."""
-        pk = session_pk(tenant_id, session_hex)
-        session_update = self._metrics_update(pk, now, **block_metrics([summary], covered))
-        if count:
-            update = session_update["Update"]
-            update["UpdateExpression"] = update["UpdateExpression"].replace(" ADD ", " ADD compactionCount :one, ", 1)
-            update["ExpressionAttributeValues"][":one"] = {"N": "1"}
-        actions = [session_update, *self.block_put_actions(pk, summary)]
-        actions += [action for block in covered for action in self.block_deactivate_actions(pk, block, summary.id)]
-        self._transact_on_session(actions)
+    def _progress_item(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> dict[str, Any]:
+        return self._item(tenant_id, session_hex, job) | {"leg": {"N": str(job.get("leg", 0))}}

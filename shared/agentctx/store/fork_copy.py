@@ -1,0 +1,185 @@
+"""The paced copy of a fork from its source, in the background: a runtime fork's messages first, then the blocks
+its filter keeps, in order, each batch in one transaction that moves the fork's `copiedThrough` on, at a rate of
+write units a second. Until it ends, the fork's reads go through its source (block_segments, records)."""
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from agentctx.domain import Block, Session, utc_now
+from agentctx.store.block_actions import actions_for_blocks, block_metrics, block_put_actions, transaction_groups
+from agentctx.store.block_listing import BlockListing
+from agentctx.store.block_segments import Segment, Source
+from agentctx.store.dynamo import MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, dynamodb_client, to_item
+from agentctx.store.keys import MESSAGE_SK_PREFIX, SESSION_SK, copy_sk, session_pk
+from agentctx.store.pacing import Pacer
+from agentctx.store.sessions import SessionStore
+from agentctx.store.transactions import SessionGone, Transactions
+
+
+class ForkCopier:
+    def __init__(
+        self, table: str, sessions: SessionStore, blocks: BlockListing, transactions: Transactions, pacer: Pacer
+    ) -> None:
+        self.table = table
+        self.sessions = sessions
+        self.blocks = blocks
+        self.transactions = transactions
+        self.pacer = pacer
+
+    def step(
+        self,
+        tenant_id: str,
+        fork_hex: str,
+        source_hex: str,
+        deadline: float,
+        write_units_per_second: int,
+        pages: int | None = None,
+    ) -> tuple[bool | None, int]:
+        """Copy a fork's next blocks from its source, in order, each batch in one transaction that also moves
+        `copiedThrough` on from the value read (so two deliveries never copy a block twice) and adds the batch to
+        the fork's metrics, paced to `write_units_per_second`, until done or the pacer's clock passes `deadline`.
+        The last transaction ends the copy: the fork's copy state and compaction lock go, and so does the source's
+        `COPY#` item. At most `pages` pages of 100 source blocks, when given. True when done (or there is nothing
+        to copy), False when more is left, None when the fork does not exist yet (its request queues this job
+        before it commits); with the tokens copied."""
+        fork = self.sessions.get(tenant_id, fork_hex)
+        copied = 0
+        if fork is None:
+            if not self.sessions.purge_pending(tenant_id, fork_hex):
+                return None, 0
+            self._end_copy_mark(tenant_id, fork_hex, source_hex)  # the fork was deleted while copying
+            return True, 0
+        records_after = self._records_copied_through(fork) if fork.copy and fork.runtime else None
+        while fork.copy is not None:
+            if self.pacer.now() >= deadline or pages == 0:
+                return False, copied
+            pages = None if pages is None else pages - 1
+            copy = fork.copy
+            if records_after is not None:  # a runtime fork's messages first, then its blocks
+                try:
+                    records_after = self._copy_records_page(fork, records_after, write_units_per_second)
+                except SessionGone:
+                    fork = self.sessions.get(tenant_id, fork_hex)  # finished by another delivery, or deleted
+                    if fork is None:
+                        self._end_copy_mark(tenant_id, fork_hex, source_hex)
+                        return True, copied
+                    continue
+                if records_after is not None:
+                    continue
+            remaining = Segment(copy.source_hex, copy.copied_through or None, copy.through)
+            found, more = self.blocks.source_page(Source("meta"), remaining, tenant_id, None, 100, False)
+            scanned = [block for block in found if isinstance(block, Block)]
+            kept = [block.order_key for block in scanned if copy.filter.keeps(block)]
+            blocks = [replace(b, session_hex=fork_hex) for b in self.blocks.get_many(tenant_id, copy.source_hex, kept)]
+            groups = transaction_groups(blocks, reserved=3)
+            batch = groups[0]
+            if len(groups) > 1:
+                reached: str | None = batch[-1].order_key
+            else:
+                reached = scanned[-1].order_key if more is not None else None  # None: through the fork point
+            started = self.pacer.now()
+            try:
+                self._copy_batch(fork, batch, reached)
+            except SessionGone:
+                fork = self.sessions.get(tenant_id, fork_hex)  # moved on by another delivery, or deleted
+                if fork is None:
+                    self._end_copy_mark(tenant_id, fork_hex, source_hex)
+                    return True, copied
+                continue
+            copied += block_metrics(batch)["tokens"]
+            units = 2 * (1 + actions_for_blocks(batch) + sum(len(json.dumps(b.content)) // 1024 for b in batch))
+            self.pacer.pace(started, units, write_units_per_second)
+            fork.copy = replace(copy, copied_through=reached) if reached else None
+        return True, copied
+
+    def _records_copied_through(self, fork: Session) -> str:
+        """Where a runtime fork's copy of its source's messages (`M#` records up to the fork point) goes on: after
+        the newest the fork already holds there (its own messages come after the fork point)."""
+        assert fork.copy is not None
+        newest = dynamodb_client().query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues=to_item(
+                {":pk": session_pk(fork.tenant_id, fork.hex), ":low": MESSAGE_SK_PREFIX, ":high": _records_bound(fork)}
+            ),
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )["Items"]
+        return newest[0]["sk"]["S"] if newest else MESSAGE_SK_PREFIX
+
+    def _copy_records_page(self, fork: Session, after: str, write_units_per_second: int) -> str | None:
+        """Copy the next page of the source's messages up to the fork point into the fork, shown as the fork's, in one
+        transaction that checks the fork is still being copied (a deleted fork gets none). The last key copied, or
+        None when none are left."""
+        assert fork.copy is not None
+        pk = session_pk(fork.tenant_id, fork.hex)
+        page = dynamodb_client().query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues=to_item(
+                {
+                    ":pk": session_pk(fork.tenant_id, fork.copy.source_hex),
+                    ":low": after + " ",
+                    ":high": _records_bound(fork),
+                }
+            ),
+            Limit=MAX_TRANSACTION_ACTIONS - 1,
+            ConsistentRead=True,
+        )["Items"]
+        if not page:
+            return None
+        started = self.pacer.now()
+        check = {
+            "TableName": self.table,
+            "Key": to_item({"pk": pk, "sk": SESSION_SK}),
+            "ConditionExpression": "attribute_exists(copySource)",
+        }
+        actions: list[dict[str, Any]] = [{"ConditionCheck": check}]
+        size = units = 0
+        for item in page:
+            record = json.loads(item["record"]["S"])
+            if isinstance(record.get("session_id"), str):
+                record["session_id"] = record["session_id"].replace(fork.copy.source_hex, fork.hex)
+            text = json.dumps(record)
+            if size + len(text) > MAX_TRANSACTION_BYTES // 2 and len(actions) > 1:
+                break  # the rest in the next transaction
+            size += len(text)
+            units += 2 * (1 + len(text) // 1024)
+            copied = to_item({"pk": pk, "sk": item["sk"]["S"], "record": text})
+            actions.append({"Put": {"TableName": self.table, "Item": copied}})
+        self.transactions.on_session(actions)
+        self.pacer.pace(started, units + 1, write_units_per_second)
+        return str(actions[-1]["Put"]["Item"]["sk"]["S"])
+
+    def _copy_batch(self, fork: Session, blocks: list[Block], reached: str | None) -> None:
+        """One transaction: the blocks, the fork's metrics, and its copy moved on to `reached` (None: the end)."""
+        assert fork.copy is not None
+        pk = session_pk(fork.tenant_id, fork.hex)
+        update = self.transactions.metrics_update(pk, utc_now(), **block_metrics(blocks))
+        values = update["Update"]["ExpressionAttributeValues"]
+        values[":was"] = {"S": fork.copy.copied_through}
+        update["Update"]["ConditionExpression"] = "attribute_exists(pk) AND copiedThrough = :was"
+        actions = [update] + [action for block in blocks for action in block_put_actions(self.table, pk, block)]
+        if reached is not None:
+            expression = update["Update"]["UpdateExpression"]
+            update["Update"]["UpdateExpression"] = expression.replace("SET ", "SET copiedThrough = :reached, ", 1)
+            values[":reached"] = {"S": reached}
+        else:
+            update["Update"]["UpdateExpression"] += (
+                " REMOVE copySource, copyThrough, copiedThrough, copyFilter, compactionJob, compactionLockUntil"
+            )
+            mark = to_item({"pk": session_pk(fork.tenant_id, fork.copy.source_hex), "sk": copy_sk(fork.hex)})
+            actions.append({"Delete": {"TableName": self.table, "Key": mark}})
+        self.transactions.on_session(actions)
+
+    def _end_copy_mark(self, tenant_id: str, fork_hex: str, source_hex: str) -> None:
+        mark = to_item({"pk": session_pk(tenant_id, source_hex), "sk": copy_sk(fork_hex)})
+        dynamodb_client().delete_item(TableName=self.table, Key=mark)
+
+
+def _records_bound(fork: Session) -> str:
+    """The last message key a fork takes from its source: those written up to the fork point."""
+    assert fork.copy is not None
+    return MESSAGE_SK_PREFIX + fork.copy.through

@@ -1,0 +1,65 @@
+"""The paced purge of a deleted session: its items removed in the background, 25 a call, at a rate of write units
+a second, and its purge marker last, once."""
+
+from botocore.exceptions import ClientError
+
+from agentctx.store.dynamo import BATCH_WRITE_SIZE, batch_write, chunks, dynamodb_client, from_item, to_item
+from agentctx.store.keys import COPY_SK_PREFIX, PURGE_SK, SESSION_SK, session_pk
+from agentctx.store.pacing import Pacer
+
+
+class SessionPurge:
+    def __init__(self, table: str, pacer: Pacer) -> None:
+        self.table = table
+        self.pacer = pacer
+
+    def run(self, tenant_id: str, session_hex: str, deadline: float, write_units_per_second: int) -> int | None:
+        """Remove a deleted session's items, 25 a call, paced to `write_units_per_second` (one partition takes
+        1,000), until none is left or the pacer's clock passes `deadline`. Resumable at any point: it reads what is
+        left each time. When nothing but the marker is left, the marker goes too, and the tokens it named are
+        returned, once (its delete is conditional); None while items remain, or when there was no purge to do. It
+        waits (None) while a fork is still being copied from the session."""
+        pk = session_pk(tenant_id, session_hex)
+        client = dynamodb_client()
+        copies = client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :copies)",
+            ExpressionAttributeValues=to_item({":pk": pk, ":copies": COPY_SK_PREFIX}),
+            ConsistentRead=True,
+            Limit=1,
+        )["Items"]
+        if copies:
+            return None  # a fork still reads this session's blocks; its copy removes the COPY# item when done
+        while self.pacer.now() < deadline:
+            items = client.query(
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues=to_item({":pk": pk}),
+                ProjectionExpression="pk, sk",
+                ConsistentRead=True,
+                Limit=500,
+            )["Items"]
+            left = [item for item in items if item["sk"]["S"] not in (PURGE_SK, SESSION_SK)]
+            if not left:
+                return self._finish(pk) if len(items) == 1 and items[0]["sk"]["S"] == PURGE_SK else None
+            for group in chunks(left, BATCH_WRITE_SIZE):
+                started = self.pacer.now()
+                units = batch_write(self.table, [{"DeleteRequest": {"Key": item}} for item in group])
+                self.pacer.pace(started, units, write_units_per_second)
+                if self.pacer.now() >= deadline:
+                    return None
+        return None
+
+    def _finish(self, pk: str) -> int | None:
+        try:
+            response = dynamodb_client().delete_item(
+                TableName=self.table,
+                Key=to_item({"pk": pk, "sk": PURGE_SK}),
+                ConditionExpression="attribute_exists(pk)",
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None  # another delivery of the job finished it
+            raise
+        return int(from_item(response["Attributes"])["totalTokens"])
