@@ -1,24 +1,33 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Two stamps: serving needs the runtime and the embedded AWS only; testing and linting add the dev tools.
+SERVE_STAMP := $(VENV)/.serve-installed
 STAMP := $(VENV)/.installed
+# Timing-sensitive tests (marked serial) run first, alone; then the rest on two processes (the deployed-artifact tests
+# share one build and one moto server, so they stay on one of them).
+PYTEST_ARGS ?= --durations=10
 
 .PHONY: serve test lint bench package clean
 
-$(STAMP): pyproject.toml clients/python/pyproject.toml
+$(SERVE_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]' -e ./clients/python
+	$(PY) -m pip install -q -e '.[local]'
+	touch $(SERVE_STAMP)
+
+$(STAMP): $(SERVE_STAMP) pyproject.toml clients/python/pyproject.toml
+	$(PY) -m pip install -q -e '.[local,dev]' -e ./clients/python
 	# checkov pins boto3 below the project's, so it gets a venv of its own (the `scan` extra names it).
 	$(PYTHON) -m venv $(VENV)/checkov
 	$(VENV)/checkov/bin/pip install -q $$($(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['scan'])")
 	touch $(STAMP)
 
-serve: $(STAMP)
+serve: $(SERVE_STAMP)
 	$(PY) -m infra.local_server
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -m serial -p no:xdist $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not serial" -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
