@@ -57,13 +57,19 @@ def queue_workers_stop_at_once() -> None:
     QueueWorker.wait_seconds, QueueWorker.idle_seconds = 0, 0.02
 
 
-@pytest.fixture
-def aws() -> Iterator[dict[str, str]]:
+def embedded_aws() -> Iterator[dict[str, str]]:
     """A fresh moto account with the template's tables and queues; the queues' URLs by logical id."""
     from infra.local_aws import local_aws
 
     with local_aws(RESOURCES) as queues:
         yield queues
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, str]]:
+    """An embedded AWS of the test's own. A module whose tests share one server shares one (each test then has a
+    tenant of its own): it overrides this fixture with a module-scoped one."""
+    yield from embedded_aws()
 
 
 @pytest.fixture

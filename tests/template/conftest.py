@@ -2,6 +2,7 @@
 
 import copy
 import importlib.util
+import json
 import re
 import sys
 from functools import cache
@@ -49,6 +50,23 @@ def translated(template) -> dict[str, Any]:
             return {}
 
     return transform(packaged, {}, NoManagedPolicies())
+
+
+# Both lint tests read one run; it takes ~15 s, so they share a test process too.
+LINT_GROUP = pytest.mark.xdist_group("cfn-lint")
+
+
+@pytest.fixture(scope="session")
+def lint_matches(translated) -> list[Any]:
+    """cfn-lint's findings on the translated template, by its own rules and the serverless ones, from one run."""
+    from cfnlint.api import ManualArgs, lint
+
+    config = ManualArgs(regions=["us-east-1"], append_rules=["cfn_lint_serverless.rules"])
+    return lint(json.dumps(translated), config=config)
+
+
+def is_serverless_rule(match: Any) -> bool:
+    return type(match.rule).__module__.startswith("cfn_lint_serverless.")
 
 
 def functions(template) -> dict[str, dict[str, Any]]:
