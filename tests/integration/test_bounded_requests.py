@@ -289,6 +289,7 @@ def test_purge_counts_out_stored_tokens_once(api, aws):
     assert stored_tokens(api) == 0
 
 
+@pytest.mark.serial  # the purge is cut by a wall-clock deadline, its pace slept for real
 def test_an_interrupted_purge_resumes_and_a_retried_delete_queues_it_again(api, aws):
     from agentctx.store.queue import sqs_client
     from agentctx.wiring import context_store as store

@@ -29,6 +29,9 @@ def api_schema(api, app):
 lazy_schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+# Besides these random examples (5 an operation, about 300 requests), schemathesis's coverage phase sends each
+# operation its boundary and invalid cases, about 3,300 requests whatever the count here.
+@pytest.mark.timeout(300)
 @lazy_schema.parametrize()
 @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_openapi_document(case, api_schema):

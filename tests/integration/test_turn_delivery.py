@@ -16,6 +16,9 @@ import pytest
 from agentctx.providers.base import ModelRequest
 from tests.conftest import ADMIN_KEY, OFFLINE_MODEL
 
+# Many threads racing and wall-clock budgets: run alone, not beside other test processes.
+pytestmark = [pytest.mark.serial, pytest.mark.timeout(300)]
+
 
 @pytest.fixture
 def live(aws) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
