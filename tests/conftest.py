@@ -54,7 +54,7 @@ def queue_workers_stop_at_once() -> None:
     long poll cannot be cut short: each stop waited out a second)."""
     from infra.local_worker import QueueWorker
 
-    QueueWorker.wait_seconds, QueueWorker.idle_seconds = 0, 0.02
+    QueueWorker.wait_seconds, QueueWorker.idle_seconds = 0, 0.05
 
 
 def embedded_aws() -> Iterator[dict[str, str]]:
