@@ -16,7 +16,7 @@ import pytest
 from agentctx.providers.base import ModelRequest
 from tests.conftest import ADMIN_KEY, OFFLINE_MODEL
 
-pytestmark = pytest.mark.timeout(300)  # a hundred turns, one after another, on a loaded machine
+pytestmark = pytest.mark.timeout(480)  # a hundred turns, one after another, on a loaded machine
 
 
 @pytest.fixture
