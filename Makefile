@@ -1,24 +1,37 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Two stamps: serving needs the runtime, the embedded AWS and the `agentctx` command (the README's walk-through uses
+# it); testing and linting add the dev tools.
+SERVE_STAMP := $(VENV)/.serve-installed
 STAMP := $(VENV)/.installed
+# Modules are compiled when first imported, not all at install (botocore alone is thousands of files).
+PIP_INSTALL := -m pip install -q --no-compile
+PYTEST_ARGS ?= --durations=10
 
 .PHONY: serve test lint bench package routes clean
 
-$(STAMP): pyproject.toml clients/python/pyproject.toml
+$(SERVE_STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]' -e ./clients/python
+	$(PY) $(PIP_INSTALL) -e '.[local]' -e ./clients/python
+	touch $(SERVE_STAMP)
+
+$(STAMP): $(SERVE_STAMP)
+	$(PY) $(PIP_INSTALL) -e '.[local,dev]'
 	# checkov pins boto3 below the project's, so it gets a venv of its own (the `scan` extra names it).
 	$(PYTHON) -m venv $(VENV)/checkov
-	$(VENV)/checkov/bin/pip install -q $$($(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['scan'])")
+	$(VENV)/checkov/bin/python $(PIP_INSTALL) $$($(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['scan'])")
 	touch $(STAMP)
 
-serve: $(STAMP)
+serve: $(SERVE_STAMP)
 	$(PY) -m infra.local_server
 
+# Timing-sensitive tests (marked serial) run first, alone; then the rest on two processes, a group of tests that share
+# one expensive fixture (the deployed artifacts, cfn-lint's run) in one of them. A pass that PYTEST_ARGS (say -k)
+# leaves empty is not a failure (pytest's exit status 5).
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -m serial -p no:xdist $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PY) -m pytest -m "not serial" -n 2 --dist loadgroup $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

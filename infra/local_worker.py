@@ -41,9 +41,14 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 class BackgroundPoller:
     """A daemon thread calling `poll` until stopped; an error is printed and polling goes on, as an event source
-    mapping keeps polling whatever a batch did."""
+    mapping keeps polling whatever a batch did.
+
+    - `pause_seconds`: the wait after every poll; `idle_seconds`: the wait after a poll that found nothing.
+    - Both waits end at once when it is stopped.
+    """
 
     pause_seconds = 0.0
+    idle_seconds = 0.0
 
     def __init__(self) -> None:
         self._stop = threading.Event()
@@ -66,16 +71,24 @@ class BackgroundPoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            found = 0
             try:
-                self.poll()
+                found = self.poll()
             except Exception as error:
                 logger.exception(f"{type(self).__name__} failed: {error!r}")
                 self._stop.wait(0.5)
-            self._stop.wait(self.pause_seconds)
+            self._stop.wait(self.pause_seconds if found else max(self.pause_seconds, self.idle_seconds))
 
 
 class QueueWorker(BackgroundPoller):
-    """Polls one queue and hands batches to a Lambda handler, until stopped."""
+    """Polls one queue and hands batches to a Lambda handler, until stopped.
+
+    A receive waits up to `wait_seconds` for a message (long polling, as the event source mapping polls); moto cannot
+    cut that wait short, so a stop waits for it. The tests set no wait and a short `idle_seconds` instead (once, in
+    tests/conftest.py), so a worker stops at once.
+    """
+
+    wait_seconds = 1
 
     def __init__(self, queue_url: str, handler: Handler, batch_size: int = 5) -> None:
         super().__init__()
@@ -84,14 +97,14 @@ class QueueWorker(BackgroundPoller):
         self.batch_size = batch_size
         self.queue_name = queue_url.rsplit("/", 1)[1]
 
-    def poll(self, wait_seconds: int = 1) -> int:
+    def poll(self, wait_seconds: int | None = None) -> int:
         from agentctx.store.queue import sqs_client
 
         client = sqs_client()
         received = client.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.batch_size,
-            WaitTimeSeconds=wait_seconds,
+            WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds,
             AttributeNames=["All"],
         ).get("Messages", [])
         if not received:

@@ -5,8 +5,9 @@ dependencies as wheels for the template's runtime and architecture) land under b
 compiled to unchecked-hash .pyc by an interpreter of the target's Python version, recorded under the path it has
 in Lambda (/var/task, /opt/python), so the runtime loads the bytecode without reading or checking the source.
 
-The dependencies are the slow part; they are installed once per (requirements, Python version, architecture) into
-build/deps/<hash>/ and reused. The tests build the same artifacts for this machine's architecture (`--host`),
+The dependencies are the slow part; they are installed once per (requirements, Python version, architecture, trims)
+into a cache outside the checkout, ~/.cache/agentctx/layer-deps/<target>-<hash>/ (AGENTCTX_CACHE moves it), and
+reused by every checkout and run. The tests build the same artifacts for this machine's architecture (`--host`),
 because native wheels (pydantic-core, tiktoken, regex) only load on the architecture they were built for.
 """
 
@@ -18,6 +19,8 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,10 @@ from infra.template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
+# Outside the checkout, so a fresh clone (CI's) reuses what an earlier one built.
+CACHE = Path(
+    os.environ.get("AGENTCTX_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agentctx"
+)
 TASK_ROOT = "/var/task"
 LAYER_ROOT = "/opt/python"
 _MANYLINUX = ("manylinux_2_28", "manylinux2014")  # Lambda's python3.12 runs on Amazon Linux 2023 (glibc 2.34)
@@ -130,51 +137,75 @@ def _compile(python: str, directory: Path, deployed_at: str) -> None:
     )
 
 
+def cached_build(path: Path, make: Callable[[Path], None]) -> Path:
+    """`path` in the cache, made by `make(folder)` the first time: made in a folder of its own, then renamed into
+    place, so runs building it at once (two `make test`, two test processes) never see it half made."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    try:
+        make(building)
+        try:
+            building.rename(path)
+        except OSError:  # another run put it there first
+            if not path.exists():
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return path
+
+
 def _dependencies(target: Target, requirements: Path, python: str) -> Path:
-    """The layer's third-party packages, installed and compiled once per requirements file and target."""
+    """The layer's third-party packages, installed and compiled once per requirements file, target and trims."""
     recipe = f"{target.name}{UNUSED_PACKAGES}{LAYER_PATCHES}".encode()
     key = hashlib.sha256(requirements.read_bytes() + recipe).hexdigest()[:16]
-    cached = BUILD / "deps" / f"{target.name}-{key}"
-    if (cached / ".complete").exists():
-        return cached
-    shutil.rmtree(cached, ignore_errors=True)
-    platforms = [arg for tag in _MANYLINUX for arg in ("--platform", f"{tag}_{target.machine}")]
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile"]
-        + platforms
-        + ["--implementation", "cp", "--python-version", target.python_version, "--only-binary=:all:"]
-        + ["--target", str(cached), "-r", str(requirements)],
-        check=True,
-    )
-    shutil.rmtree(cached / "bin", ignore_errors=True)  # console scripts: the layer is imported, never run
-    for unused in UNUSED_PACKAGES:
-        shutil.rmtree(cached / unused)
-    for patch in LAYER_PATCHES:
-        source = cached / patch.path
-        text = source.read_text()
-        if text.count(patch.old) != 1:
-            sys.exit(f"{patch.path} is not what infra/package.py's LAYER_PATCHES expects: look at the patch again")
-        source.write_text(text.replace(patch.old, patch.new))
-    _compile(python, cached, LAYER_ROOT)
-    (cached / ".complete").touch()
-    return cached
+
+    def install(folder: Path) -> None:
+        platforms = [arg for tag in _MANYLINUX for arg in ("--platform", f"{tag}_{target.machine}")]
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile"]
+            + platforms
+            + ["--implementation", "cp", "--python-version", target.python_version, "--only-binary=:all:"]
+            + ["--target", str(folder), "-r", str(requirements)],
+            check=True,
+        )
+        shutil.rmtree(folder / "bin", ignore_errors=True)  # console scripts: the layer is imported, never run
+        for unused in UNUSED_PACKAGES:
+            shutil.rmtree(folder / unused)
+        for patch in LAYER_PATCHES:
+            source = folder / patch.path
+            text = source.read_text()
+            if text.count(patch.old) != 1:
+                sys.exit(f"{patch.path} is not what infra/package.py's LAYER_PATCHES expects: look at the patch again")
+            source.write_text(text.replace(patch.old, patch.new))
+        _compile(python, folder, LAYER_ROOT)
+
+    return cached_build(CACHE / "layer-deps" / f"{target.name}-{key}", install)
 
 
-def _fresh_copy(source: Path, destination: Path, link: bool = False) -> None:
+def _link_or_copy(source: str, destination: str) -> None:
+    """A hard link (the cache and the build share one disk, usually); a copy across disks."""
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
+def _fresh_copy(source: Path, destination: Path) -> None:
     shutil.rmtree(destination, ignore_errors=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".complete")
-    shutil.copytree(source, destination, ignore=ignore, copy_function=os.link if link else shutil.copy2)
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
-def build(target: Target, python: str, template: dict[str, Any] | None = None) -> Artifacts:
-    """Build every function and the layer for the target into build/<target>/, compiled by `python`."""
+def build(target: Target, python: str, template: dict[str, Any] | None = None, root: Path | None = None) -> Artifacts:
+    """Build every function and the layer for the target into `root` (build/<target>/), compiled by `python`."""
     template = template or load_template()
-    root = BUILD / target.name
+    root = root or BUILD / target.name
     deps = _dependencies(target, _requirements(template), python)
 
     layer = root / "layer" / "python"
     shutil.rmtree(layer, ignore_errors=True)
-    shutil.copytree(deps, layer, copy_function=os.link, ignore=shutil.ignore_patterns(".complete"))
+    shutil.copytree(deps, layer, copy_function=_link_or_copy)
     shared = _requirements(template).parent
     for entry in shared.iterdir():
         if entry.is_dir() and (entry / "__init__.py").exists():

@@ -31,13 +31,28 @@ os.environ.update(
 )
 
 
-@pytest.fixture
-def aws() -> Iterator[dict[str, str]]:
+@pytest.fixture(scope="session", autouse=True)
+def queue_workers_stop_at_once() -> None:
+    """Queue workers poll without SQS's long wait and pause briefly when idle, so stopping one takes no time (a
+    long poll cannot be cut short: each stop waited out a second)."""
+    from infra.local_worker import QueueWorker
+
+    QueueWorker.wait_seconds, QueueWorker.idle_seconds = 0, 0.05
+
+
+def embedded_aws() -> Iterator[dict[str, str]]:
     """A fresh moto account with the template's tables and queues; the queues' URLs by logical id."""
     from infra.local_aws import local_aws
 
     with local_aws(RESOURCES) as queues:
         yield queues
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, str]]:
+    """An embedded AWS of the test's own. A module whose tests share one server shares one (each test then has a
+    tenant of its own): it overrides this fixture with a module-scoped one."""
+    yield from embedded_aws()
 
 
 @pytest.fixture
@@ -81,13 +96,20 @@ class Caller:
         return self.request("DELETE", path, **kwargs)
 
 
-@pytest.fixture
-def http(aws: None):  # type: ignore[no-untyped-def]
-    from fastapi.testclient import TestClient
-
+@pytest.fixture(scope="session")
+def app():  # type: ignore[no-untyped-def]
+    """The whole API, built once: it keeps no state of its own between requests (the data lives in the embedded
+    AWS), and building its OpenAPI document takes about a second."""
     from agentctx.api.full import full_app
 
-    with TestClient(full_app(), raise_server_exceptions=False) as client:
+    return full_app()
+
+
+@pytest.fixture
+def http(aws: None, app):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
 

@@ -1,5 +1,5 @@
 """The app served over real HTTP on a loopback port, in a thread of the test process (so it shares the test's moto):
-for what must cross a socket, a browser or the Python client."""
+for what must cross a socket, a browser, the Python client or the Everruns SDK."""
 
 import socket
 import threading
@@ -30,3 +30,24 @@ def serve(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextmanager
+def serve_with_consumers(app: Any, queues: dict[str, str], consumers: dict[str, str]) -> Iterator[str]:
+    """`serve`, with queue consumers running beside it as `make serve` runs them: queue logical id -> the logical id of
+    the function that consumes it (in template.yaml)."""
+    from infra.local_worker import QueueWorker
+    from tests.template.conftest import functions, load_handler, sam_template
+
+    template = functions(sam_template())
+    workers = [QueueWorker(queues[queue], load_handler(template[function])) for queue, function in consumers.items()]
+    for worker in workers:
+        worker.start()
+    try:
+        with serve(app) as url:
+            yield url
+    finally:
+        for worker in workers:
+            worker.stop_soon()
+        for worker in workers:
+            worker.stop()

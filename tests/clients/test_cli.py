@@ -1,28 +1,46 @@
-"""The `agentctx` command against the service over HTTP, configured as a user would: AGENTCTX_URL, AGENTCTX_API_KEY."""
+"""The `agentctx` command against the service over HTTP, configured as a user would: AGENTCTX_URL, AGENTCTX_API_KEY.
+The commands run in this process, through the command's own entry (`main`); one test runs the installed command."""
 
 import ast
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from unittest import mock
+
+from agentctx_client import cli
 
 CLIENT = Path(__file__).resolve().parents[2] / "clients" / "python"
 
 
 def agentctx(service, *args: str, check: bool = True) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
-    environment = {**os.environ, "AGENTCTX_URL": service.url, "AGENTCTX_API_KEY": service.key}
-    result = subprocess.run(
-        [sys.executable, "-m", "agentctx_client.cli", *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """What the command prints and its exit status, as a shell would see them."""
+    environment = {"AGENTCTX_URL": service.url, "AGENTCTX_API_KEY": service.key}
+    stdout, stderr = io.StringIO(), io.StringIO()
+    output = contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr)
+    with mock.patch.dict(os.environ, environment), output[0], output[1]:
+        status = cli.main(list(args))
+    result = subprocess.CompletedProcess(["agentctx", *args], status, stdout.getvalue(), stderr.getvalue())
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def test_the_installed_command_reads_its_environment_and_exits_with_the_error_status(service):
+    command = str(Path(sys.executable).with_name("agentctx"))  # the console script the client package installs
+    environment = {**os.environ, "AGENTCTX_URL": service.url, "AGENTCTX_API_KEY": service.key}
+
+    def run(*args: str) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+        return subprocess.run([command, *args], env=environment, capture_output=True, text=True, timeout=60)
+
+    created, missing = run("sessions", "create", "Entry"), run("sessions", "get", "sess_" + "0" * 32)
+
+    assert created.returncode == 0 and created.stdout.strip().startswith("sess_"), created.stderr
+    assert missing.returncode == 1 and "not_found" in missing.stderr and "request" in missing.stderr
 
 
 def test_the_walkthrough_with_the_cli(service):

@@ -7,10 +7,8 @@ from agentctx_client import Client, InvokeCompleted, NotFound, TextDelta
 from agentctx_client.models import MODELS
 
 
-def test_every_model_field_exists_in_its_openapi_schema_and_every_required_one_is_modelled():
-    from agentctx.api.full import full_app
-
-    schemas = full_app().openapi()["components"]["schemas"]
+def test_every_model_field_exists_in_its_openapi_schema_and_every_required_one_is_modelled(app):
+    schemas = app.openapi()["components"]["schemas"]
     for model in MODELS:
         properties = schemas[model.openapi_schema]["properties"]
         required = set(schemas[model.openapi_schema].get("required", []))

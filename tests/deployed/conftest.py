@@ -190,8 +190,10 @@ def local_aws() -> Iterator[LocalAws]:
 
 
 @pytest.fixture(scope="session")
-def artifacts() -> Artifacts:
-    return build(*host_target())
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
+    """Built in this run's own folder (the layer's dependencies come from the build cache, infra/package.py)."""
+    target, python = host_target()
+    return build(target, python, root=tmp_path_factory.mktemp("artifacts") / target.name)
 
 
 @pytest.fixture(scope="session")
@@ -322,8 +324,8 @@ class Deployment:
 def deployment(local_aws: LocalAws, lambda_runtime: LambdaRuntime, artifacts: Artifacts) -> Iterator[Deployment]:
     deployed = Deployment(local_aws, lambda_runtime, artifacts)
     yield deployed
-    for process in deployed.processes.values():
-        process.close()
+    with ThreadPoolExecutor() as pool:  # each ends on its own once its input closes: side by side
+        list(pool.map(LambdaProcess.close, deployed.processes.values()))
 
 
 def free_port() -> int:

@@ -2,13 +2,12 @@
 without pip, of the artifacts' Python version) and the runtime directory holding boto3, compiled as Lambda's is."""
 
 import platform
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.package import BUILD, Artifacts
+from infra.package import CACHE, Artifacts, cached_build
 
 
 @dataclass(frozen=True)
@@ -18,7 +17,7 @@ class LambdaRuntime:
 
 
 def managed_runtime(artifacts: Artifacts) -> LambdaRuntime:
-    """Built once per Python version, architecture and boto3 version, under build/lambda-runtime/."""
+    """Built once per Python version, architecture and boto3 version, in the build cache (infra/package.py)."""
     import boto3
 
     version = subprocess.run(
@@ -27,15 +26,17 @@ def managed_runtime(artifacts: Artifacts) -> LambdaRuntime:
         text=True,
         check=True,
     ).stdout.strip()
-    root = BUILD / "lambda-runtime" / f"python{version}-{platform.machine()}-boto3-{boto3.__version__}"
-    if not (root / ".complete").exists():
-        shutil.rmtree(root, ignore_errors=True)
-        subprocess.run([artifacts.python, "-m", "venv", "--without-pip", str(root / "interpreter")], check=True)
+
+    def make(folder: Path) -> None:
+        # a venv without pip runs from wherever it is moved (its prefix is where its pyvenv.cfg is)
+        subprocess.run([artifacts.python, "-m", "venv", "--without-pip", str(folder / "interpreter")], check=True)
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check"]
-            + ["--target", str(root / "runtime"), f"boto3=={boto3.__version__}"],
+            + ["--target", str(folder / "runtime"), f"boto3=={boto3.__version__}"],
             check=True,
         )
-        subprocess.run([artifacts.python, "-m", "compileall", "-q", "-j", "0", str(root / "runtime")], check=True)
-        (root / ".complete").touch()
+        subprocess.run([artifacts.python, "-m", "compileall", "-q", "-j", "0", str(folder / "runtime")], check=True)
+
+    name = f"python{version}-{platform.machine()}-boto3-{boto3.__version__}"
+    root = cached_build(CACHE / "lambda-runtime" / name, make)
     return LambdaRuntime(root / "interpreter" / "bin" / "python3", root / "runtime")

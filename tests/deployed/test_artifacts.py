@@ -4,9 +4,13 @@ for the runtime and architecture the template deploys."""
 import json
 import subprocess
 
+import pytest
+
 from infra.package import Artifacts, lambda_target
 from tests.deployed.runtime import LambdaRuntime
 from tests.template.conftest import ROOT, functions, sam_template
+
+pytestmark = [pytest.mark.xdist_group("deployed"), pytest.mark.timeout(300)]  # as in test_functions.py
 
 
 def test_the_lambda_build_targets_the_template_s_runtime_and_architecture():

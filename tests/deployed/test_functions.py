@@ -18,6 +18,10 @@ from tests.events import api_gateway_event, authorizer_request_event, sample_pat
 from tests.template.conftest import functions, sam_template
 from tests.template.test_template import template_routes
 
+# One build, one moto server and the functions' processes for both modules: one test process runs them (the first
+# test builds the artifacts).
+pytestmark = [pytest.mark.xdist_group("deployed"), pytest.mark.timeout(300)]
+
 SENTENCE = "The build pipeline caches wheels per requirements hash so a layer rebuild is quick. "
 WEB_ADAPTER_FUNCTIONS = {name for name, props in functions(sam_template()).items() if props["Handler"].endswith(".sh")}
 

@@ -11,6 +11,8 @@ import pytest
 
 from infra.local_http import HeaderTimeoutH11Protocol
 
+pytestmark = pytest.mark.serial  # the header timer and keep-alive are measured in wall-clock seconds
+
 
 @pytest.fixture
 def server(aws, monkeypatch) -> Iterator[int]:  # type: ignore[no-untyped-def]

@@ -3,7 +3,6 @@ loopback, the turn queue's consumer running the turn function, moto behind both.
 feature we claim is driven here and its result checked; docs/agent-sessions.md lists them with their routes."""
 
 import asyncio
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -14,6 +13,9 @@ import pytest
 from everruns_sdk import AgentClient, Everruns, generate_agent_id
 from everruns_sdk.errors import ApiError, AuthenticationError, NotFoundError
 from everruns_sdk.models import AgentCapabilityConfig, Controls, InitialFile
+
+from tests.conftest import embedded_aws
+from tests.live import serve_with_consumers
 
 HARNESS_ID = "harness_00000000000000000000000000000001"
 DEFAULT_MODEL_ID = "model_00000000000000000000000000000001"
@@ -34,30 +36,26 @@ class Stack:
         return httpx.Client(base_url=self.base_url, headers={"Authorization": self.key}, timeout=10)
 
 
-@pytest.fixture
-def stack(aws) -> Iterator[Stack]:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def aws() -> Iterator[dict[str, str]]:
+    """One embedded AWS behind one server for the module's tests; each test has a tenant of its own."""
+    yield from embedded_aws()
+
+
+@pytest.fixture(scope="module")
+def served(aws, app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The API on a loopback port and the turn function consuming the turn queue, as `make serve` runs them."""
-    import uvicorn
+    with serve_with_consumers(app, aws, {"TurnQueue": "TurnFunction"}) as url:
+        yield url
 
-    from agentctx.api.full import full_app
+
+@pytest.fixture
+def stack(served: str) -> Stack:
     from agentctx.wiring import tenant_service
-    from infra.local_worker import QueueWorker
-    from tests.template.conftest import functions, load_handler, sam_template
 
-    worker = QueueWorker(aws["TurnQueue"], load_handler(functions(sam_template())["TurnFunction"])).start()
-    server = uvicorn.Server(uvicorn.Config(full_app(), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
     tenant = tenant_service().create_tenant("everruns-sdk")
     _, key = tenant_service().issue_key(tenant.id)
-    yield Stack(f"http://127.0.0.1:{port}", key, tenant.id)
-    server.should_exit = True
-    thread.join(timeout=10)
-    worker.stop()
+    return Stack(served, key, tenant.id)
 
 
 def run(coroutine):  # type: ignore[no-untyped-def]
@@ -346,26 +344,6 @@ def test_agent_client_on_an_agents_channel(stack):
             assert await concierge.cancel(session["id"]) == {"status": "no_op", "message": "No turn was running"}
 
     run(scenario())
-
-
-def test_cancel_answers_cancelled_while_a_turn_waits(aws):  # type: ignore[no-untyped-def]
-    """No turn worker here: the queued turn is still pending when the cancel comes."""
-    from fastapi.testclient import TestClient
-
-    from agentctx.api.full import full_app
-    from agentctx.wiring import tenant_service
-
-    tenant = tenant_service().create_tenant("cancel")
-    _, key = tenant_service().issue_key(tenant.id)
-    with TestClient(full_app()) as http:
-        http.headers["Authorization"] = key
-        agent = http.post("/v1/agents", json={"name": "waiter", "system_prompt": ""}).json()
-        session = http.post("/v1/sessions", json={"agent_id": agent["id"]}).json()
-        http.post(
-            f"/v1/sessions/{session['id']}/messages", json={"message": {"content": [{"type": "text", "text": "x"}]}}
-        )
-        cancelled = http.post(f"/v1/sessions/{session['id']}/cancel")
-        assert cancelled.json() == {"status": "cancelled", "message": "Turn cancelled successfully"}
 
 
 def test_fork_takes_title_and_tags_and_records_its_parent(stack):

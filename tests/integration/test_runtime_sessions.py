@@ -225,3 +225,22 @@ def test_an_agent_slug_is_derived_when_not_given(api):
 
     assert first["slug"] == "release-notes-writer"
     assert second["slug"].startswith("release-notes-writer-") and second["slug"] != first["slug"]
+
+
+def test_cancel_answers_cancelled_while_a_turn_waits(aws, app):  # type: ignore[no-untyped-def]
+    """No turn worker here: the queued turn is still pending when the cancel comes."""
+    from fastapi.testclient import TestClient
+
+    from agentctx.wiring import tenant_service
+
+    tenant = tenant_service().create_tenant("cancel")
+    _, key = tenant_service().issue_key(tenant.id)
+    with TestClient(app) as http:
+        http.headers["Authorization"] = key
+        agent = http.post("/v1/agents", json={"name": "waiter", "system_prompt": ""}).json()
+        session = http.post("/v1/sessions", json={"agent_id": agent["id"]}).json()
+        http.post(
+            f"/v1/sessions/{session['id']}/messages", json={"message": {"content": [{"type": "text", "text": "x"}]}}
+        )
+        cancelled = http.post(f"/v1/sessions/{session['id']}/cancel")
+        assert cancelled.json() == {"status": "cancelled", "message": "Turn cancelled successfully"}

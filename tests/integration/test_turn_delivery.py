@@ -16,6 +16,8 @@ import pytest
 from agentctx.providers.base import ModelRequest
 from tests.conftest import ADMIN_KEY, OFFLINE_MODEL
 
+pytestmark = pytest.mark.timeout(480)  # a hundred turns, one after another, on a loaded machine
+
 
 @pytest.fixture
 def live(aws) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
@@ -219,6 +221,7 @@ def duplicated_dispatch(aws):  # type: ignore[no-untyped-def]
     service.dispatch_turn = original
 
 
+@pytest.mark.serial  # crashes and redeliveries racing: the test that once failed under load runs alone
 def test_crashes_mid_turn_and_duplicate_deliveries_still_run_each_turn_once(live, workers, flaky, duplicated_dispatch):
     client = live["client"]
     workers()
@@ -233,6 +236,7 @@ def test_crashes_mid_turn_and_duplicate_deliveries_still_run_each_turn_once(live
     assert max(e["data"]["attempt"] for e in starts) > 1  # the crashed turns ran again
 
 
+@pytest.mark.serial  # a wall-clock budget (10 s)
 def test_a_turn_whose_send_was_lost_is_dispatched_by_the_stream(live, workers, aws):
     """The request commits the message and its send to the queue fails: the stream's outbox dispatches the turn."""
     from agentctx.wiring import runtime_service
@@ -260,6 +264,7 @@ def test_a_turn_whose_send_was_lost_is_dispatched_by_the_stream(live, workers, a
     assert time.monotonic() - began < 10
 
 
+@pytest.mark.serial  # a wall-clock budget (5 s)
 def test_a_job_that_arrives_before_its_message_commits_does_not_hold_the_session(api, aws):
     """A job for a turn that is not committed (sent by hand, or a race elsewhere) finds nothing to run and goes;
     the message committed afterwards runs at once on its own dispatch."""

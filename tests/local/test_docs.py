@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import embedded_aws
 from tests.live import serve
 
 CHROMIUM = "/usr/bin/chromium"
@@ -25,11 +26,15 @@ BROWSER_MISSING = (
 )
 
 
-@pytest.fixture
-def live(aws):  # type: ignore[no-untyped-def]
-    from agentctx.api.full import full_app
+@pytest.fixture(scope="module")
+def aws():  # type: ignore[no-untyped-def]
+    yield from embedded_aws()
 
-    with serve(full_app()) as url:
+
+@pytest.fixture(scope="module")
+def live(aws, app):  # type: ignore[no-untyped-def]
+    """One server for the module's tests: they only read the docs pages and their assets."""
+    with serve(app) as url:
         yield url
 
 

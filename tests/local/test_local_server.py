@@ -13,6 +13,8 @@ import pytest
 
 from tests.local.server import LocalServer, free_port
 
+pytestmark = pytest.mark.timeout(300)  # a test starts the server up to three times, each a cold start
+
 KEY = "ctx_local_test_key"
 ADMIN = "adm_local_test_key"
 
@@ -109,6 +111,7 @@ def test_clean_start_discards_the_saved_state(start):
     assert "new, saved to" in second.output
 
 
+@pytest.mark.serial  # "at most the last seconds": the snapshots' wall-clock period
 def test_kill_9_during_writes_restarts_cleanly_and_loses_at_most_the_last_seconds(start, tmp_path):
     from infra.local_state import SNAPSHOT_SECONDS
 

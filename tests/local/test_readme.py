@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from tests.local.server import ROOT, free_port, server_environment
 
 # Each curl also writes its status and URL to stderr (`%{stderr}`), so its output stays what the reader sees.
@@ -20,6 +22,7 @@ def walkthrough_blocks() -> list[str]:
     return re.findall(r"^```sh\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL)
 
 
+@pytest.mark.timeout(300)  # the walk-through, start to stop (`make test` installed what `make serve` needs)
 def test_the_readme_walkthrough_runs_as_written(tmp_path):
     blocks = walkthrough_blocks()
     script = "\n".join(
@@ -45,7 +48,7 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path):
             start_new_session=True,
         )
         try:
-            process.wait(timeout=420)
+            process.wait(timeout=240)
             stopped = _wait_for(lambda: "state saved" in out.read_text(), seconds=30)
         finally:
             _end_group(process)

@@ -2,8 +2,10 @@
 
 import copy
 import importlib.util
+import json
 import re
 import sys
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -14,6 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def sam_template() -> dict[str, Any]:
+    """template.yaml as SAM reads it, the caller's own copy (parsed once per version of the file: ~0.4 s a parse)."""
+    stat = (ROOT / "template.yaml").stat()
+    return copy.deepcopy(_sam_parsed(stat.st_mtime_ns, stat.st_size))
+
+
+@cache
+def _sam_parsed(modified_ns: int, size: int) -> dict[str, Any]:
     from samtranslator.yaml_helper import yaml_parse
 
     return yaml_parse((ROOT / "template.yaml").read_text())
@@ -41,6 +50,23 @@ def translated(template) -> dict[str, Any]:
             return {}
 
     return transform(packaged, {}, NoManagedPolicies())
+
+
+# Both lint tests read one run; it takes ~15 s, so they share a test process too.
+LINT_GROUP = pytest.mark.xdist_group("cfn-lint")
+
+
+@pytest.fixture(scope="session")
+def lint_matches(translated) -> list[Any]:
+    """cfn-lint's findings on the translated template, by its own rules and the serverless ones, from one run."""
+    from cfnlint.api import ManualArgs, lint
+
+    config = ManualArgs(regions=["us-east-1"], append_rules=["cfn_lint_serverless.rules"])
+    return lint(json.dumps(translated), config=config)
+
+
+def is_serverless_rule(match: Any) -> bool:
+    return type(match.rule).__module__.startswith("cfn_lint_serverless.")
 
 
 def functions(template) -> dict[str, dict[str, Any]]:

@@ -5,9 +5,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from cfnlint.api import ManualArgs, lint
-
-from tests.template.conftest import ROOT
+from tests.template.conftest import LINT_GROUP, ROOT
 
 CHECKOV = ROOT / ".venv" / "checkov" / "bin" / "checkov"
 CHECKOV_NOT_APPLICABLE = {
@@ -28,10 +26,8 @@ def dead_letter_queues(translated) -> set[str]:
     return {name for name in translated["Resources"] if f'["{name}", "Arn"]' in text and "DeadLetter" in name}
 
 
-def test_serverless_rules_pass(translated):
-    matches = lint(
-        json.dumps(translated), config=ManualArgs(regions=["us-east-1"], append_rules=["cfn_lint_serverless.rules"])
-    )
+@LINT_GROUP
+def test_serverless_rules_pass(translated, lint_matches):
     resources = translated["Resources"]
     shared_group = resources["FunctionLogGroup"]["Properties"]
 
@@ -47,7 +43,7 @@ def test_serverless_rules_pass(translated):
             return logging["LogGroup"] != {"Ref": "FunctionLogGroup"} or not shared_group["RetentionInDays"]
         return True
 
-    assert [str(match) for match in matches if applies(match)] == []
+    assert [str(match) for match in lint_matches if applies(match)] == []
 
 
 def test_checkov_passes(translated, tmp_path: Path):

@@ -14,6 +14,7 @@ def slow_frames() -> Iterator[str]:
     yield "event: complete\n\n"
 
 
+@pytest.mark.serial  # heartbeats every 0.1 s within 0.35 s of wall clock
 def test_a_quiet_stream_gets_heartbeats_between_its_frames():
     frames = list(with_heartbeats(slow_frames(), seconds=0.1))
 
