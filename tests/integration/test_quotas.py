@@ -19,8 +19,11 @@ def test_every_response_carries_rate_limit_headers(api, http):
     assert api.get("/v1/aip/sessions").headers["X-RateLimit-Limit"] == "100"
 
 
-def test_request_rate_quota_refuses_with_429_and_retry_after(api, http):
+def test_request_rate_quota_refuses_with_429_and_retry_after(api, http, monkeypatch):
+    from agentctx.wiring import quota_guard
+
     assert set_quotas(http, api.tenant_id, requestsPerSecond=3)["requestsPerSecond"] == 3
+    monkeypatch.setattr(quota_guard(), "clock", lambda: 1_900_000_000.5)  # every request within one second
 
     answers = [api.post("/v1/aip/sessions", json={"name": f"s{i}"}) for i in range(6)]
 
@@ -30,8 +33,7 @@ def test_request_rate_quota_refuses_with_429_and_retry_after(api, http):
     assert (
         refused[0].json()["error"]["code"] == "rate_limited" and "per second" in refused[0].json()["error"]["message"]
     )
-    created = sum(1 for r in answers if r.status_code == 201)
-    assert created <= 3
+    assert [r.status_code for r in answers] == [201, 201, 201, 429, 429, 429]
 
 
 def test_stored_token_quota_refuses_appends_and_saves_nothing(api, http):

@@ -11,6 +11,7 @@ container within 30 seconds.
 import calendar
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,10 +30,11 @@ class RateState:
 
 
 class QuotaGuard:
-    def __init__(self, tenants: Any, usage: Any, default_rate: int) -> None:
+    def __init__(self, tenants: Any, usage: Any, default_rate: int, clock: Callable[[], float] = time.time) -> None:
         self.tenants = tenants
         self.usage = usage
         self.default_rate = default_rate
+        self.clock = clock  # the wall clock whose seconds are the rate windows
         self._lock = threading.Lock()
         self._quotas: dict[str, tuple[dict[str, Any], float]] = {}
         self._windows: dict[str, tuple[int, int]] = {}
@@ -55,7 +57,7 @@ class QuotaGuard:
     def admit(self, tenant_id: str) -> RateState:
         """Count the request in the current second; Throttled when the tenant's rate is used up."""
         limit = self.quotas(tenant_id).get("requestsPerSecond") or self.default_rate
-        second = int(time.time())
+        second = int(self.clock())
         with self._lock:
             window, count = self._windows.get(tenant_id, (second, 0))
             count = count + 1 if window == second else 1
