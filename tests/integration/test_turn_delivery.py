@@ -91,10 +91,13 @@ def post_concurrently(client: httpx.Client, session_id: str, count: int) -> list
 
 
 def all_events(client: httpx.Client, session_id: str) -> list[dict[str, Any]]:
+    """The whole log, read from the start in pages of 50 events, each on from the last one read: a burst's log spans
+    several pages, so the order is checked across page boundaries."""
     events: list[dict[str, Any]] = []
     while True:
-        # from the start (no limit: every event up to the ceiling), then on from the last one read
-        params: dict[str, Any] = {"since_id": events[-1]["id"], "limit": 1000} if events else {}
+        params: dict[str, Any] = (
+            {"since_id": events[-1]["id"], "limit": 50} if events else {"after_sequence": 0, "limit": 50}
+        )
         page = client.get(f"/v1/sessions/{session_id}/events", params=params).json()
         events += page["data"]
         if not page["has_more"]:
@@ -137,7 +140,7 @@ def assert_each_message_ran_once_in_order(client: httpx.Client, session_id: str,
     messages, cursor = [], None
     while True:
         page = client.get(
-            f"/v1/sessions/{session_id}/messages", params={"limit": 100} | ({"cursor": cursor} if cursor else {})
+            f"/v1/sessions/{session_id}/messages", params={"limit": 15} | ({"cursor": cursor} if cursor else {})
         ).json()
         messages += page["data"]
         cursor = page.get("next_cursor")
@@ -150,7 +153,9 @@ def assert_each_message_ran_once_in_order(client: httpx.Client, session_id: str,
     assert forked.status_code == 201, forked.text
 
 
-@pytest.mark.parametrize("count, run", [(20, 1), (20, 2), (20, 3), (100, 1)])
+# Bursts of 20, three times over (a race shows in some runs, not all); the log and the message list are read in pages
+# smaller than a burst's, so order is checked across pages.
+@pytest.mark.parametrize("count, run", [(20, 1), (20, 2), (20, 3)])
 def test_concurrent_messages_each_run_once_in_order(live, workers, count, run):
     client = live["client"]
     workers()
