@@ -371,6 +371,16 @@ def test_what_we_cannot_honour_is_a_400_naming_the_field(stack):
                 {"agent_id": agent["id"], "initial_files": [{"path": "../x", "content": ""}]},
                 "initial_files[0].path",
             ),
+            (  # not base64 at all: a character outside ASCII
+                "/v1/agents",
+                {"name": "files", "initial_files": [{"path": "a", "content": "µ", "encoding": "base64"}]},
+                "initial_files[0].content",
+            ),
+            (  # base64, but not of UTF-8 text
+                "/v1/agents",
+                {"name": "files", "initial_files": [{"path": "a", "content": "/w==", "encoding": "base64"}]},
+                "initial_files[0].content",
+            ),
         ]
         for path, body, field in cases:
             response = http.post(path, json=body)

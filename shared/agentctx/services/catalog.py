@@ -5,7 +5,6 @@ organization), the AIP surface `agent`. The stored `name` is the label Everruns 
 """
 
 import base64
-import binascii
 import re
 import secrets
 from dataclasses import replace
@@ -70,7 +69,7 @@ def initial_files(files: list[InitialFileIn], field: str = "initial_files") -> l
         if file.encoding == "base64":
             try:
                 content = base64.b64decode(content, validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError) as error:
+            except ValueError as error:  # not base64 (a non-ASCII character too), or not UTF-8 once decoded
                 raise InvalidRequest(f"{name}.content: not base64 of UTF-8 text (session files hold text)") from error
         checked[path] = content
     return [{"path": path, "content": content} for path, content in checked.items()]
