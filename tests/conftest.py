@@ -2,11 +2,13 @@
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from agentctx.store.pacing import Pacer
 from infra.template import local_names, resource_environment
 
 ADMIN_KEY = "test-admin-key"
@@ -94,6 +96,31 @@ class Caller:
 
     def delete(self, path: str, **kwargs):  # type: ignore[no-untyped-def]
         return self.request("DELETE", path, **kwargs)
+
+
+class InstantPacer(Pacer):
+    """The paced jobs' clock and waits without the waiting: a wait moves this clock on instead of sleeping, so a
+    deadline still ends a run where its time would have run out, and `slept` says how long the pacing asked for."""
+
+    def __init__(self) -> None:
+        self.slept = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() + self.slept
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += seconds
+
+
+@pytest.fixture
+def instant_pacing(monkeypatch: pytest.MonkeyPatch) -> InstantPacer:
+    """The purge and the fork copy of this process paced on an InstantPacer."""
+    from agentctx.wiring import context_store
+
+    pacer = InstantPacer()
+    for job in (context_store().purge, context_store().fork_copy):
+        monkeypatch.setattr(job, "pacer", pacer)
+    return pacer
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from agentctx import ids
 from agentctx.domain import Block, BlockType, Session, utc_now
 from agentctx.services.context import ContextAssembler, Selection
 from agentctx.wiring import context_store
+from tests.conftest import InstantPacer
 from tests.events import LambdaContext
 from tests.integration.test_sessions_api import append, create_session, note
 from tests.template.conftest import functions, load_handler, sam_template
@@ -27,7 +28,8 @@ ASSEMBLY_PAGE = 20  # context assembly reads its candidates 100 at a time (servi
 
 
 @pytest.fixture(autouse=True)
-def lowered_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+def lowered_thresholds(monkeypatch: pytest.MonkeyPatch, instant_pacing: InstantPacer) -> None:
+    """The thresholds lowered, and the background jobs' pacing counted instead of slept."""
     monkeypatch.setattr("agentctx.services.sessions.MAX_LISTED_IDS", LISTED_IDS)
     monkeypatch.setattr("agentctx.store.block_listing.MAX_SCANNED", SCANNED)
     monkeypatch.setattr("agentctx.services.context.PAGE_SIZE", ASSEMBLY_PAGE)
@@ -291,8 +293,7 @@ def test_purge_counts_out_stored_tokens_once(api, aws):
     assert stored_tokens(api) == 0
 
 
-@pytest.mark.serial  # the purge is cut by a wall-clock deadline, its pace slept for real
-def test_an_interrupted_purge_resumes_and_a_retried_delete_queues_it_again(api, aws):
+def test_an_interrupted_purge_resumes_and_a_retried_delete_queues_it_again(api, aws, instant_pacing):
     from agentctx.store.queue import sqs_client
     from agentctx.wiring import context_store as store
 
@@ -301,9 +302,10 @@ def test_an_interrupted_purge_resumes_and_a_retried_delete_queues_it_again(api, 
     sqs_client().purge_queue(QueueUrl=aws["SessionJobQueue"])  # the purge job was lost
     before = len(partition_items(api.tenant_id, session.hex))
 
-    assert store().purge.run(api.tenant_id, session.hex, time.monotonic() + 5, write_units_per_second=10) is None
-    left = len(partition_items(api.tenant_id, session.hex))
-    assert 1 < left < before  # paced: 10 units a second remove 25 items in 2.5 s, so not 120 in 5 s
+    deadline = instant_pacing.now() + 5
+    assert store().purge.run(api.tenant_id, session.hex, deadline, write_units_per_second=10) is None
+    # paced: at 10 units a second a call of 25 deletes takes 2.5 s, so two calls fit in 5 s, not the 120 items
+    assert len(partition_items(api.tenant_id, session.hex)) == before - 50
 
     again = api.delete(f"/v1/aip/sessions/{session.id}")
 
