@@ -2,6 +2,7 @@
 
 import copy
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -11,6 +12,9 @@ from infra.moto_sorted_views import keep_sorted_views_of_each_partition
 from infra.template import create_event_buses, create_queues, create_tables
 
 _dynamodb_lock = threading.RLock()
+_sqs_lock = threading.RLock()
+# How often a long poll of the embedded SQS looks at its queue again while it waits.
+_RECEIVE_LOOK_SECONDS = 0.02
 _patched = False
 _dynamodb_writes = 0
 _WRITE_ACTIONS = {
@@ -58,9 +62,41 @@ def _apply_dynamodb_requests_one_at_a_time() -> None:
             return original(self)
 
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+    _apply_sqs_requests_one_at_a_time()
     _copy_each_table_once_per_transaction()
     keep_sorted_views_of_each_partition()
     _patched = True
+
+
+def _apply_sqs_requests_one_at_a_time() -> None:
+    """SQS applies each request atomically, and a FIFO queue gives a message group to one receiver at a time; moto's
+    queues do not lock, so two pollers of the turn queue could both take one session's messages (and a send during a
+    receive could break it: "Set changed size during iteration"). Each request runs alone here; a long poll holds
+    the lock only while it looks at the queue, not while it waits."""
+    from moto.sqs.models import SQSBackend
+    from moto.sqs.responses import SQSResponse
+
+    original_call, original_receive = SQSResponse.call_action, SQSBackend.receive_message
+
+    def call_action(self: Any) -> Any:
+        if self._get_action() == "ReceiveMessage":
+            return original_call(self)  # it takes the lock for each look at the queue
+        with _sqs_lock:
+            return original_call(self)
+
+    def receive_message(
+        self: Any, queue_name: str, count: int, wait_seconds_timeout: int, *args: Any, **kwargs: Any
+    ) -> Any:
+        deadline = time.monotonic() + wait_seconds_timeout
+        while True:
+            with _sqs_lock:
+                received = original_receive(self, queue_name, count, 0, *args, **kwargs)
+            if received or time.monotonic() >= deadline:
+                return received
+            time.sleep(_RECEIVE_LOOK_SECONDS)
+
+    SQSResponse.call_action = call_action  # type: ignore[method-assign]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
 def _copy_each_table_once_per_transaction() -> None:

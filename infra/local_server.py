@@ -154,7 +154,11 @@ def main() -> None:
         if saved:
             local_state.restore(saved, tables, queues)
         workers = [
-            QueueWorker(queues[queue.source], load_function_handler(str(queue.handler_file), queue.handler_name))
+            QueueWorker(
+                queues[queue.source],
+                load_function_handler(str(queue.handler_file), queue.handler_name),
+                batch_size=queue.batch_size,
+            )
             for queue in QUEUE_CONSUMERS
         ]
         # From the stream's end: the events of restored items were published by the run that wrote them. But the

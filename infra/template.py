@@ -165,6 +165,7 @@ class Consumer:
     source: str
     handler_file: Path
     handler_name: str
+    batch_size: int
 
 
 def consumers(event_type: str, template: dict[str, Any] | None = None) -> list[Consumer]:
@@ -178,5 +179,6 @@ def consumers(event_type: str, template: dict[str, Any] | None = None) -> list[C
             if event["Type"] == event_type:
                 source = event["Properties"]["Queue" if event_type == "SQS" else "Stream"]["GetAtt"]
                 handler_file = TEMPLATE_PATH.parent / properties["CodeUri"] / f"{module.replace('.', '/')}.py"
-                found.append(Consumer(function, source.split(".")[0], handler_file, handler_name))
+                batch_size = event["Properties"].get("BatchSize", 10)  # the event source mapping's default
+                found.append(Consumer(function, source.split(".")[0], handler_file, handler_name, batch_size))
     return found

@@ -10,20 +10,22 @@ from tests.conftest import RESOURCES
 from tests.template.conftest import ROOT, functions, sam_template
 
 
-def event_sources(event_type: str) -> set[tuple[str, str, str]]:
-    """(function, the queue or table its events come from, its handler file) for each event of this type."""
+def event_sources(event_type: str) -> set[tuple[str, str, str, int]]:
+    """(function, the queue or table its events come from, its handler file, its batch size) for each event of this
+    type."""
     found = set()
     for name, properties in functions(sam_template()).items():
         module = properties["Handler"].rsplit(".", 1)[0]
         for event in properties.get("Events", {}).values():
             if event["Type"] == event_type:
                 source = event["Properties"]["Queue" if event_type == "SQS" else "Stream"]["Fn::GetAtt"][0]
-                found.add((name, source, str(ROOT / properties["CodeUri"] / f"{module}.py")))
+                handler = str(ROOT / properties["CodeUri"] / f"{module}.py")
+                found.add((name, source, handler, event["Properties"].get("BatchSize", 10)))
     return found
 
 
 def test_the_local_server_consumes_every_queue_a_function_of_the_template_consumes():
-    consumers = {(c.function, c.source, str(c.handler_file)) for c in local_server.QUEUE_CONSUMERS}
+    consumers = {(c.function, c.source, str(c.handler_file), c.batch_size) for c in local_server.QUEUE_CONSUMERS}
 
     assert consumers == event_sources("SQS")
     assert all(c.handler_name == "lambda_handler" and c.handler_file.exists() for c in local_server.QUEUE_CONSUMERS)
@@ -32,7 +34,8 @@ def test_the_local_server_consumes_every_queue_a_function_of_the_template_consum
 def test_the_local_server_publishes_from_the_stream_the_template_s_events_function_reads():
     consumer = local_server.STREAM_CONSUMER
 
-    assert {(consumer.function, consumer.source, str(consumer.handler_file))} == event_sources("DynamoDB")
+    found = {(consumer.function, consumer.source, str(consumer.handler_file), consumer.batch_size)}
+    assert found == event_sources("DynamoDB")
 
 
 def test_every_table_queue_and_bus_has_a_local_name_and_each_variable_naming_one_is_set_to_it():
