@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from agentctx.services.tenants import TenantService
     from agentctx.services.triggers import TriggerService
     from agentctx.services.turns import TurnService
+    from agentctx.services.usage_recorder import UsageRecorder
     from agentctx.store.catalog_store import CatalogStore
     from agentctx.store.context_store import ContextStore
     from agentctx.store.event_bus import EventBus
@@ -207,6 +208,13 @@ def usage_store() -> "UsageStore":
     from agentctx.store.usage_store import UsageStore
 
     return UsageStore(get_settings().tenants_table_name)
+
+
+@lru_cache(maxsize=1)
+def usage_recorder() -> "UsageRecorder":
+    from agentctx.services.usage_recorder import UsageRecorder
+
+    return UsageRecorder(usage_store(), emit_metrics=bool(get_settings().aws_lambda_function_name))
 
 
 @lru_cache(maxsize=1)
