@@ -11,13 +11,16 @@ from agentctx.settings import get_settings
 
 if TYPE_CHECKING:
     from agentctx.pagination import CursorCodec
+    from agentctx.services.auto_compaction import AutoCompactionTrigger
+    from agentctx.services.block_builder import BlockBuilder
     from agentctx.services.blocks import BlockService
     from agentctx.services.catalog import CatalogService
     from agentctx.services.compaction import CompactionService
     from agentctx.services.event_query import EventQueryService
     from agentctx.services.invocations import InvocationService
     from agentctx.services.quotas import QuotaGuard
-    from agentctx.services.runtime import RuntimeSessionService
+    from agentctx.services.runtime_messages import RuntimeMessageService
+    from agentctx.services.runtime_sessions import RuntimeSessionService
     from agentctx.services.sessions import SessionService
     from agentctx.services.tenants import TenantService
     from agentctx.services.triggers import TriggerService
@@ -88,13 +91,26 @@ def session_job_queue() -> "MessageQueue":
 
 
 @lru_cache(maxsize=1)
-def block_service() -> "BlockService":
-    from agentctx.services.auto_compaction import AutoCompactionTrigger
-    from agentctx.services.blocks import BlockService
+def block_builder() -> "BlockBuilder":
+    from agentctx.services.block_builder import BlockBuilder
 
     settings = get_settings()
-    trigger = AutoCompactionTrigger(send=compaction_queue().send) if settings.compaction_queue_url else None
-    return BlockService(context_store(), cursor_codec(), settings.max_block_bytes, settings.tokenizer_encoding, trigger)
+    return BlockBuilder(settings.max_block_bytes, settings.tokenizer_encoding)
+
+
+@lru_cache(maxsize=1)
+def auto_compaction_trigger() -> "AutoCompactionTrigger | None":
+    """What queues a session's automatic compaction; None where no compaction queue is configured."""
+    from agentctx.services.auto_compaction import AutoCompactionTrigger
+
+    return AutoCompactionTrigger(send=compaction_queue().send) if get_settings().compaction_queue_url else None
+
+
+@lru_cache(maxsize=1)
+def block_service() -> "BlockService":
+    from agentctx.services.blocks import BlockService
+
+    return BlockService(context_store(), cursor_codec(), block_builder(), auto_compaction_trigger())
 
 
 @lru_cache(maxsize=1)
@@ -242,13 +258,20 @@ def dispatch_turn(job: "TurnJob", deduplication_id: str | None = None) -> None:
 
 @lru_cache(maxsize=1)
 def runtime_service() -> "RuntimeSessionService":
-    from agentctx.services.runtime import RuntimeSessionService
+    from agentctx.services.runtime_sessions import RuntimeSessionService
 
-    return RuntimeSessionService(
+    return RuntimeSessionService(context_store(), session_service(), catalog_service(), cursor_codec())
+
+
+@lru_cache(maxsize=1)
+def runtime_message_service() -> "RuntimeMessageService":
+    from agentctx.services.runtime_messages import RuntimeMessageService
+
+    return RuntimeMessageService(
         context_store(),
         session_service(),
-        block_service(),
         catalog_service(),
+        block_builder(),
         cursor_codec(),
         dispatch_turn if get_settings().turn_queue_url else None,
     )
@@ -258,7 +281,7 @@ def runtime_service() -> "RuntimeSessionService":
 def event_query_service() -> "EventQueryService":
     from agentctx.services.event_query import EventQueryService
 
-    return EventQueryService(runtime_service())
+    return EventQueryService(session_service(), context_store())
 
 
 @lru_cache(maxsize=1)
@@ -269,7 +292,6 @@ def turn_service() -> "TurnService":
     settings = get_settings()
     return TurnService(
         context_store(),
-        runtime_service(),
         invocation_service(),
         ContextAssembler(context_store(), settings.enrichment_candidates),
         session_files,

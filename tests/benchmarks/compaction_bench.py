@@ -41,11 +41,11 @@ def seed_session(tenant: str, count: int) -> str:
     writes them), not request by request."""
     from agentctx import ids
     from agentctx.domain import Session, utc_now
-    from agentctx.wiring import block_service, context_store
+    from agentctx.wiring import block_builder, context_store
 
     now = utc_now()
     session = Session(tenant_id=tenant, hex=ids.new_hex(), name=f"{count} blocks", created_at=now, updated_at=now)
-    built = [block_service().build(session.hex, block, now) for block in realistic_blocks(count)]
+    built = [block_builder().build(session.hex, block, now) for block in realistic_blocks(count)]
     session.total_tokens = sum(block.token_count for block in built)
     session.block_count = len(built)
     session.pinned_count = sum(1 for block in built if block.pinned)

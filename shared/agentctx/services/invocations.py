@@ -354,7 +354,7 @@ class InvocationService:
         now = utc_now()
         tags = command.selection.include_by_tag or []
         prompt = BlockIn(type=BlockType.CONVERSATION, content=[{"role": "user", "content": command.prompt}], tags=tags)
-        built = [self.blocks.build(session.hex, block, now) for block in [prompt, *results]]
+        built = [self.blocks.builder.build(session.hex, block, now) for block in [prompt, *results]]
         for block in built:
             block.tags = tags
         record = self._invocation_record(

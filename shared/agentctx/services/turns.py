@@ -5,7 +5,7 @@ capabilities), reason again, until the model answers without tools or the step l
 session's event log; the turn's blocks (tool results, the output) and its output message are written with its
 last events, in one transaction, so a turn is either finished with all of that or not finished at all.
 
-Order and exactly once: turns are numbered in the order their input messages committed (services/runtime.py). A
+Order and exactly once: turns are numbered in the order their input messages committed (services/runtime_messages.py). A
 job says "run this session's turns up to n"; the function runs the session's next unfinished turn (`turnsDone` + 1)
 and goes on until n, so the order never depends on which job reached the queue first, and a job whose send was
 lost is covered by any later one (and by the stream's dispatch). Every write of turn n is conditioned on turn n - 1
@@ -34,6 +34,7 @@ from agentctx.schemas import BlockIn
 from agentctx.services.auto_compaction import AutoCompactionTrigger
 from agentctx.services.catalog import with_controls
 from agentctx.services.context import ContextAssembler, Selection
+from agentctx.services.event_append import Append, append_with_retry
 from agentctx.services.invocations import (
     InvocationService,
     InvokeCommand,
@@ -42,18 +43,10 @@ from agentctx.services.invocations import (
     render_system,
     tools_of,
 )
-from agentctx.services.runtime import (
-    APPEND_SECONDS,
-    RuntimeSessionService,
-    append_attempts,
-    backoff,
-    merge_capabilities,
-    preview,
-    public_message,
-    text_of,
-)
+from agentctx.services.runtime_messages import preview, public_message, text_of
+from agentctx.services.session_agent import agent_of, merge_capabilities
 from agentctx.store.context_store import ContextStore
-from agentctx.store.event_log import SessionChanges, SessionMoved
+from agentctx.store.event_log import SessionChanges
 from agentctx.store.transactions import AutoCompaction, SessionGone
 from agentctx.tokens import count_tokens
 from agentctx.turn_jobs import TurnJob
@@ -127,38 +120,27 @@ class EventWriter:
         changes = changes or SessionChanges()
         changes.turn_seq = self.job.seq
         changes.allow_cancelled = stopping
-        for attempt in append_attempts():
-            auto = self._auto_compaction_for(writes.get("blocks") or [])
-            try:
-                stamped = self.store.events.append(
-                    self.job.tenant_id,
-                    self.job.session_hex,
-                    self.session.turns.event_seq,
-                    self.pending,
-                    utc_now(),
-                    changes,
-                    auto=auto,
-                    **writes,
-                )
-                break
-            except SessionMoved:
-                fresh = self.store.sessions.get(self.job.tenant_id, self.job.session_hex)
-                if fresh is None:
-                    raise SessionGone("session not found") from None
-                self.session.turns = fresh.turns
-                self.session.auto_headroom = fresh.auto_headroom
-                self.session.auto_compaction_pending = fresh.auto_compaction_pending
-                if fresh.turns.done >= self.job.seq:
-                    raise TurnStopped(cancelled=False) from None
-                if fresh.turns.cancelled_through >= self.job.seq and not stopping:
-                    raise TurnStopped(cancelled=True) from None
-                backoff(attempt)
-        else:
-            raise SessionMoved(f"the event log kept moving for {APPEND_SECONDS} s")  # the queue retries
-        self.session.turns.event_seq += len(stamped)
+        blocks: list[Block] = writes.get("blocks") or []
+        auto: AutoCompaction | None = None
+
+        def with_pending(read: Session) -> Append:
+            nonlocal auto
+            auto = self._auto_compaction_for(blocks)
+            return Append(self.pending, utc_now(), changes, auto=auto, **writes)
+
+        def still_running(fresh: Session) -> None:
+            """Overtaken: the turn goes on unless it was finished, or cancelled, meanwhile."""
+            self.session.auto_headroom = fresh.auto_headroom
+            self.session.auto_compaction_pending = fresh.auto_compaction_pending
+            if fresh.turns.done >= self.job.seq:
+                raise TurnStopped(cancelled=False)
+            if fresh.turns.cancelled_through >= self.job.seq and not stopping:
+                raise TurnStopped(cancelled=True)
+
+        append_with_retry(self.store, self.session, with_pending, still_running)  # a busy log: the queue retries
         self.pending = []
         self.flushed_at = time.monotonic()
-        metering.add(storedTokens=sum(block.token_count for block in writes.get("blocks") or []))
+        metering.add(storedTokens=sum(block.token_count for block in blocks))
         if auto is not None and self.auto_compaction is not None:
             self.auto_compaction.queued(self.job.tenant_id, self.job.session_hex, auto)
 
@@ -176,7 +158,6 @@ class TurnService:
     def __init__(
         self,
         store: ContextStore,
-        runtime: RuntimeSessionService,
         invocations: InvocationService,
         assembler: ContextAssembler,
         files_for: Callable[[str, str], SessionFiles],
@@ -185,7 +166,6 @@ class TurnService:
         seconds_per_turn: float = 300.0,
     ) -> None:
         self.store = store
-        self.runtime = runtime
         self.invocations = invocations
         self.assembler = assembler
         self.files_for = files_for
@@ -344,7 +324,7 @@ class TurnService:
         self._complete(writer, session, "".join(text), output_id, tool_calls, usage, iterations)
 
     def _prepare(self, session: Session, message: dict[str, Any]) -> PreparedInvocation:
-        agent = self.runtime.agent_of(session, {})
+        agent = agent_of(self.invocations.catalog, session, {})
         if agent is None:
             raise NotFound("the session's agent no longer exists")
         runtime = session.runtime
@@ -375,7 +355,7 @@ class TurnService:
         ]
         if output:
             results.append(BlockIn(type=BlockType.CONVERSATION, content=[{"role": "assistant", "content": output}]))
-        blocks: list[Block] = [self.invocations.blocks.build(session.hex, block, now) for block in results]
+        blocks: list[Block] = [self.invocations.blocks.builder.build(session.hex, block, now) for block in results]
         messages = []
         if output:
             messages.append(
