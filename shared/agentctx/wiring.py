@@ -11,6 +11,7 @@ from agentctx.settings import get_settings
 
 if TYPE_CHECKING:
     from agentctx.pagination import CursorCodec
+    from agentctx.services.agent_loop import AgentLoop
     from agentctx.services.auto_compaction import AutoCompactionTrigger
     from agentctx.services.block_builder import BlockBuilder
     from agentctx.services.blocks import BlockService
@@ -187,21 +188,28 @@ def catalog_service() -> "CatalogService":
 
 
 @lru_cache(maxsize=1)
-def invocation_service() -> "InvocationService":
+def agent_loop() -> "AgentLoop":
+    """The model/tool loop, one for invocations and turns alike."""
     from agentctx.providers import provider_for
-    from agentctx.services.context import ContextAssembler
-    from agentctx.services.invocations import InvocationService
+    from agentctx.services.agent_loop import AgentLoop
 
     settings = get_settings()
+    return AgentLoop(provider_for, settings.max_agent_steps, settings.max_tool_calls)
+
+
+@lru_cache(maxsize=1)
+def invocation_service() -> "InvocationService":
+    from agentctx.services.context import ContextAssembler
+    from agentctx.services.invocation_records import InvocationRecorder
+    from agentctx.services.invocations import InvocationService
+
     return InvocationService(
         catalog=catalog_service(),
         sessions=session_service(),
-        blocks=block_service(),
         store=context_store(),
-        assembler=ContextAssembler(context_store(), settings.enrichment_candidates),
-        provider_for=provider_for,
-        max_steps=settings.max_agent_steps,
-        max_tool_calls=settings.max_tool_calls,
+        assembler=ContextAssembler(context_store(), get_settings().enrichment_candidates),
+        loop=agent_loop(),
+        recorder=InvocationRecorder(context_store(), block_builder(), auto_compaction_trigger()),
         files_for=session_files,
     )
 
@@ -287,14 +295,15 @@ def event_query_service() -> "EventQueryService":
 @lru_cache(maxsize=1)
 def turn_service() -> "TurnService":
     from agentctx.services.context import ContextAssembler
+    from agentctx.services.turn_reasoning import ReasonAndAct
     from agentctx.services.turns import TurnService
 
     settings = get_settings()
+    assembler = ContextAssembler(context_store(), settings.enrichment_candidates)
     return TurnService(
         context_store(),
-        invocation_service(),
-        ContextAssembler(context_store(), settings.enrichment_candidates),
-        session_files,
+        ReasonAndAct(catalog_service(), agent_loop(), block_builder(), assembler, session_files),
+        auto_compaction_trigger(),
         dispatch_turn,
         settings.turn_max_attempts,
         settings.turn_seconds,

@@ -188,10 +188,10 @@ class Flaky:
 
 @pytest.fixture
 def flaky(aws):  # type: ignore[no-untyped-def]
-    from agentctx.wiring import invocation_service, turn_service
+    from agentctx.wiring import agent_loop, turn_service
 
     # the services the turn function uses, built once per process: TURN_MAX_ATTEMPTS was read when they were
-    service, turns = invocation_service(), turn_service()
+    service, turns = agent_loop(), turn_service()
     original, attempts = service.provider_for, turns.max_attempts
     flaky = Flaky(share=0.25)
     service.provider_for = flaky  # type: ignore[assignment]
