@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agentctx import metering
 from agentctx.observability import logger, metrics
-from agentctx.wiring import compaction_service, usage_recorder
+from agentctx.wiring import compaction_runner, usage_recorder
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -23,7 +23,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     message = json.loads(record.body)
     logger.append_keys(tenant_id=message["tenantId"], compaction_job=message["jobKey"])
     with metering.metered() as usage:
-        job = compaction_service().run(
+        job = compaction_runner().run(
             message["tenantId"],
             message["sessionHex"],
             message["jobKey"],

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from agentctx.services.blocks import BlockService
     from agentctx.services.catalog import CatalogService
     from agentctx.services.compaction import CompactionService
+    from agentctx.services.compaction_runner import CompactionRunner
     from agentctx.services.event_query import EventQueryService
     from agentctx.services.invocations import InvocationService
     from agentctx.services.quotas import QuotaGuard
@@ -130,20 +131,31 @@ def compaction_queue() -> "MessageQueue":
 
 @lru_cache(maxsize=1)
 def compaction_service() -> "CompactionService":
+    """Compaction requests and job records (the sessions function): no runner, planner or model provider."""
+    from agentctx.services.compaction import CompactionService
+
+    return CompactionService(
+        context_store(), session_service(), compaction_queue().send, get_settings().compaction_target_share
+    )
+
+
+@lru_cache(maxsize=1)
+def compaction_runner() -> "CompactionRunner":
+    """Running compaction jobs (the compaction function and its dead-letter queue's)."""
     from agentctx.providers import provider_for
-    from agentctx.services.compaction import CompactionService, Summariser
+    from agentctx.services.compaction_planning import JobPlanner
+    from agentctx.services.compaction_runner import CompactionRunner
+    from agentctx.services.compaction_steps import StepWriter
+    from agentctx.services.compaction_summariser import Summariser
 
     settings = get_settings()
-    return CompactionService(
-        store=context_store(),
-        sessions=session_service(),
-        catalog=catalog_service(),
-        summariser=Summariser(provider_for, settings.tokenizer_encoding),
-        send=compaction_queue().send,
-        encoding=settings.tokenizer_encoding,
-        default_target_share=settings.compaction_target_share,
-        concurrency=settings.compaction_concurrency,
-        deadline_margin_seconds=settings.compaction_deadline_margin_seconds,
+    encoding, concurrency = settings.tokenizer_encoding, settings.compaction_concurrency
+    return CompactionRunner(
+        context_store(),
+        JobPlanner(context_store(), settings.compaction_target_share, concurrency),
+        StepWriter(context_store(), catalog_service(), Summariser(provider_for, encoding), encoding, concurrency),
+        compaction_queue().send,
+        settings.compaction_deadline_margin_seconds,
     )
 
 
