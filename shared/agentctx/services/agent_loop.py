@@ -107,6 +107,8 @@ def _as_text(output: Any) -> str:
 
 
 class AgentLoop:
+    """The model/tool loop, within `max_steps` model calls and `max_tool_calls` tool calls."""
+
     def __init__(self, provider_for: Callable[[Model], ModelProvider], max_steps: int, max_tool_calls: int) -> None:
         self.provider_for = provider_for
         self.max_steps = max_steps

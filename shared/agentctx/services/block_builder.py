@@ -11,6 +11,8 @@ from agentctx.tokens import count_tokens
 
 
 class BlockBuilder:
+    """Builds blocks no larger than `max_block_bytes`, their tokens counted with `encoding`."""
+
     def __init__(self, max_block_bytes: int, encoding: str) -> None:
         self.max_block_bytes = max_block_bytes
         self.encoding = encoding

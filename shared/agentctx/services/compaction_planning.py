@@ -18,6 +18,8 @@ SCAN_PAGE_BLOCKS = 1_000  # planning reads the session this many blocks at a tim
 
 
 class JobPlanner:
+    """Plans a job over as many legs as it takes; `plan` is True once the plan is stored with the job."""
+
     def __init__(self, store: ContextStore, default_target_share: float, concurrency: int) -> None:
         self.store = store
         self.default_target_share = default_target_share

@@ -24,6 +24,8 @@ LOCK_SECONDS = 900
 
 
 class CompactionRunner:
+    """Runs one leg of a compaction job per queue message, and fails the jobs the queue gave up on."""
+
     def __init__(
         self,
         store: ContextStore,

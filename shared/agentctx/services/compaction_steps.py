@@ -34,6 +34,8 @@ class StepResult:
 
 
 class StepWriter:
+    """Writes a planned job's summaries, `concurrency` at a time, from its checkpoint on."""
+
     def __init__(
         self,
         store: ContextStore,
@@ -47,19 +49,6 @@ class StepWriter:
         self.summariser = summariser
         self.encoding = encoding
         self.concurrency = concurrency
-
-    def _steps(self, tenant_id: str, session_hex: str, job: dict[str, Any], start: int) -> Iterator[Step]:
-        """The plan's steps from `start` on, read chunk by chunk as they are reached."""
-        index = 0
-        for chunk in range(job["plan"]["chunks"]):
-            records = self.store.compaction_plans.get_plan_chunk(tenant_id, session_hex, job["orderKey"], chunk)
-            if index + len(records) <= start:
-                index += len(records)
-                continue
-            for record in records:
-                if index >= start:
-                    yield step_of(record)
-                index += 1
 
     def write(self, tenant_id: str, session: Session, job: dict[str, Any], deadline: Deadline) -> bool:
         """Write the plan's summaries from the checkpoint on, `concurrency` at a time (a tier starts when the one
@@ -107,6 +96,19 @@ class StepWriter:
                 self._advance(job, finished)
                 self.store.compaction_jobs.save_progress(tenant_id, session.hex, job)
         return job["stepsDone"] >= total
+
+    def _steps(self, tenant_id: str, session_hex: str, job: dict[str, Any], start: int) -> Iterator[Step]:
+        """The plan's steps from `start` on, read chunk by chunk as they are reached."""
+        index = 0
+        for chunk in range(job["plan"]["chunks"]):
+            records = self.store.compaction_plans.get_plan_chunk(tenant_id, session_hex, job["orderKey"], chunk)
+            if index + len(records) <= start:
+                index += len(records)
+                continue
+            for record in records:
+                if index >= start:
+                    yield step_of(record)
+                index += 1
 
     @staticmethod
     def _advance(job: dict[str, Any], finished: dict[int, StepResult]) -> None:

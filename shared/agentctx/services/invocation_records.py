@@ -14,6 +14,8 @@ from agentctx.store.context_store import ContextStore
 
 
 class InvocationRecorder:
+    """Writes an invocation's records and blocks to its session (nothing for an ephemeral invocation)."""
+
     def __init__(
         self, store: ContextStore, builder: BlockBuilder, auto_compaction: AutoCompactionTrigger | None
     ) -> None:

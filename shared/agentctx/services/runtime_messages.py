@@ -40,6 +40,8 @@ def public_message(message: dict[str, Any]) -> dict[str, Any]:
 
 
 class RuntimeMessageService:
+    """Posts a runtime session's input messages (each the session's next turn) and lists its messages."""
+
     def __init__(
         self,
         store: ContextStore,

@@ -31,6 +31,8 @@ from agentctx.tokens import count_tokens
 
 
 class ReasonAndAct:
+    """Answers a turn's input message with the session's agent, writing what happens to the event log."""
+
     def __init__(
         self,
         catalog: CatalogService,
