@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agentctx import metering
 from agentctx.observability import logger, metrics
-from agentctx.wiring import compaction_service
+from agentctx.wiring import compaction_runner, usage_recorder
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -23,14 +23,14 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     message = json.loads(record.body)
     logger.append_keys(tenant_id=message["tenantId"], compaction_job=message["jobKey"])
     with metering.metered() as usage:
-        job = compaction_service().run(
+        job = compaction_runner().run(
             message["tenantId"],
             message["sessionHex"],
             message["jobKey"],
             leg=message.get("leg", 0),
             remaining=lambda: lambda_context.get_remaining_time_in_millis() / 1000,
         )
-    metering.write(message["tenantId"], usage)
+    usage_recorder().write(message["tenantId"], usage)
     if job and job.get("status") == "completed":
         metrics.add_metric(name="CompactionsCompleted", unit="Count", value=1)
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from agentctx.observability import logger, metrics
-from agentctx.wiring import compaction_service
+from agentctx.wiring import compaction_runner
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -21,7 +21,7 @@ def record_handler(record: SQSRecord) -> None:
     except (ValueError, KeyError, TypeError):
         logger.warning("dead-lettered message names no compaction job", extra={"message_id": record.message_id})
         return
-    job = compaction_service().fail_dead_lettered(tenant_id, session_hex, job_key, leg=message.get("leg", 0))
+    job = compaction_runner().fail_dead_lettered(tenant_id, session_hex, job_key, leg=message.get("leg", 0))
     if job and job.get("error", {}) and job["error"].get("code") == "dead_lettered":
         logger.warning("compaction failed after every delivery", extra={"tenant_id": tenant_id, "job": job["id"]})
         metrics.add_metric(name="CompactionsDeadLettered", unit="Count", value=1)

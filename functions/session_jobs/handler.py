@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from agentctx import metering
 from agentctx.observability import logger, metrics
 from agentctx.settings import get_settings
-from agentctx.wiring import session_service
+from agentctx.wiring import session_service, usage_recorder
 
 processor = BatchProcessor(event_type=EventType.SQS)
 # Time kept back from the function's timeout: the last batch, the continuation and the usage write.
@@ -44,7 +44,7 @@ def record_handler(record: SQSRecord, lambda_context: Any) -> None:
                 service.queue_copy(tenant_id, session_hex, message["sourceHex"], message["attempt"] + 1, retry)
         else:
             raise ValueError(f"unknown session job {message.get('kind')!r}")
-    metering.write(tenant_id, usage)
+    usage_recorder().write(tenant_id, usage)
     if not done and message["kind"] == "purge":
         service.queue_purge(tenant_id, session_hex, retry)  # more to remove, or waiting for a fork's copy
     elif not done:

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from agentctx import metering
 from agentctx.observability import logger, metrics
-from agentctx.wiring import trigger_service
+from agentctx.wiring import trigger_service, usage_recorder
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -25,7 +25,7 @@ def record_handler(record: SQSRecord) -> None:
     with metering.metered() as usage:
         result = trigger_service().handle(request_id, request)
     if isinstance(request.get("tenantId"), str) and request["tenantId"].startswith("org_"):
-        metering.write(request["tenantId"], usage)
+        usage_recorder().write(request["tenantId"], usage)
     metrics.add_metric(name=f"TriggeredInvocations{result['status'].title()}", unit="Count", value=1)
 
 

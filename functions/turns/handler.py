@@ -16,7 +16,7 @@ from agentctx import metering
 from agentctx.observability import logger, metrics
 from agentctx.settings import get_settings
 from agentctx.turn_jobs import TurnJob
-from agentctx.wiring import turn_queue, turn_service
+from agentctx.wiring import turn_queue, turn_service, usage_recorder
 
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 processor.raise_on_entire_batch_failure = False  # report every failure the same way: retried soon, in order
@@ -27,7 +27,7 @@ def record_handler(record: SQSRecord, lambda_context: Any) -> None:
     logger.append_keys(tenant_id=job.tenant_id, session_hex=job.session_hex, turn_seq=job.turn_seq)
     with metering.metered() as usage:
         outcomes = turn_service().run(job, lambda: lambda_context.get_remaining_time_in_millis() / 1000)
-    metering.write(job.tenant_id, usage)
+    usage_recorder().write(job.tenant_id, usage)
     for outcome in outcomes:
         metrics.add_metric(name=f"Turns{outcome.capitalize()}", unit="Count", value=1)
 

@@ -1,5 +1,6 @@
 """Usage metered as it happens: code that does billable work adds to the current request's counts, and the
-request's edge (the HTTP middleware, a queue consumer) writes them once, with one UpdateItem, when it ends."""
+request's edge (the HTTP middleware, a queue consumer) writes them once when it ends (services/usage_recorder.py).
+Counting knows nothing of how counts are stored."""
 
 from collections import Counter
 from collections.abc import Iterator
@@ -30,19 +31,3 @@ def metered() -> Iterator[Counter[str]]:
 
 def today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
-
-
-def write(tenant_id: str, usage: Counter[str]) -> None:
-    """Store a request's counts (one call) and, inside Lambda, emit them as EMF metrics per tenant."""
-    if not usage:
-        return
-    from agentctx.settings import get_settings
-    from agentctx.wiring import usage_store
-
-    usage_store().add(tenant_id, today(), dict(usage))
-    if get_settings().aws_lambda_function_name:
-        from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-        for name, value in usage.items():
-            with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace="AgentContext") as metric:
-                metric.add_dimension(name="tenant", value=tenant_id)

@@ -11,17 +11,23 @@ from agentctx.settings import get_settings
 
 if TYPE_CHECKING:
     from agentctx.pagination import CursorCodec
+    from agentctx.services.agent_loop import AgentLoop
+    from agentctx.services.auto_compaction import AutoCompactionTrigger
+    from agentctx.services.block_builder import BlockBuilder
     from agentctx.services.blocks import BlockService
     from agentctx.services.catalog import CatalogService
     from agentctx.services.compaction import CompactionService
+    from agentctx.services.compaction_runner import CompactionRunner
     from agentctx.services.event_query import EventQueryService
     from agentctx.services.invocations import InvocationService
     from agentctx.services.quotas import QuotaGuard
-    from agentctx.services.runtime import RuntimeSessionService
+    from agentctx.services.runtime_messages import RuntimeMessageService
+    from agentctx.services.runtime_sessions import RuntimeSessionService
     from agentctx.services.sessions import SessionService
     from agentctx.services.tenants import TenantService
     from agentctx.services.triggers import TriggerService
     from agentctx.services.turns import TurnService
+    from agentctx.services.usage_recorder import UsageRecorder
     from agentctx.store.catalog_store import CatalogStore
     from agentctx.store.context_store import ContextStore
     from agentctx.store.event_bus import EventBus
@@ -87,13 +93,26 @@ def session_job_queue() -> "MessageQueue":
 
 
 @lru_cache(maxsize=1)
-def block_service() -> "BlockService":
-    from agentctx.services.auto_compaction import AutoCompactionTrigger
-    from agentctx.services.blocks import BlockService
+def block_builder() -> "BlockBuilder":
+    from agentctx.services.block_builder import BlockBuilder
 
     settings = get_settings()
-    trigger = AutoCompactionTrigger(send=compaction_queue().send) if settings.compaction_queue_url else None
-    return BlockService(context_store(), cursor_codec(), settings.max_block_bytes, settings.tokenizer_encoding, trigger)
+    return BlockBuilder(settings.max_block_bytes, settings.tokenizer_encoding)
+
+
+@lru_cache(maxsize=1)
+def auto_compaction_trigger() -> "AutoCompactionTrigger | None":
+    """What queues a session's automatic compaction; None where no compaction queue is configured."""
+    from agentctx.services.auto_compaction import AutoCompactionTrigger
+
+    return AutoCompactionTrigger(send=compaction_queue().send) if get_settings().compaction_queue_url else None
+
+
+@lru_cache(maxsize=1)
+def block_service() -> "BlockService":
+    from agentctx.services.blocks import BlockService
+
+    return BlockService(context_store(), cursor_codec(), block_builder(), auto_compaction_trigger())
 
 
 @lru_cache(maxsize=1)
@@ -112,20 +131,31 @@ def compaction_queue() -> "MessageQueue":
 
 @lru_cache(maxsize=1)
 def compaction_service() -> "CompactionService":
+    """Compaction requests and job records (the sessions function): no runner, planner or model provider."""
+    from agentctx.services.compaction import CompactionService
+
+    return CompactionService(
+        context_store(), session_service(), compaction_queue().send, get_settings().compaction_target_share
+    )
+
+
+@lru_cache(maxsize=1)
+def compaction_runner() -> "CompactionRunner":
+    """Running compaction jobs (the compaction function and its dead-letter queue's)."""
     from agentctx.providers import provider_for
-    from agentctx.services.compaction import CompactionService, Summariser
+    from agentctx.services.compaction_planning import JobPlanner
+    from agentctx.services.compaction_runner import CompactionRunner
+    from agentctx.services.compaction_steps import StepWriter
+    from agentctx.services.compaction_summariser import Summariser
 
     settings = get_settings()
-    return CompactionService(
-        store=context_store(),
-        sessions=session_service(),
-        catalog=catalog_service(),
-        summariser=Summariser(provider_for, settings.tokenizer_encoding),
-        send=compaction_queue().send,
-        encoding=settings.tokenizer_encoding,
-        default_target_share=settings.compaction_target_share,
-        concurrency=settings.compaction_concurrency,
-        deadline_margin_seconds=settings.compaction_deadline_margin_seconds,
+    encoding, concurrency = settings.tokenizer_encoding, settings.compaction_concurrency
+    return CompactionRunner(
+        context_store(),
+        JobPlanner(context_store(), settings.compaction_target_share, concurrency),
+        StepWriter(context_store(), catalog_service(), Summariser(provider_for, encoding), encoding, concurrency),
+        compaction_queue().send,
+        settings.compaction_deadline_margin_seconds,
     )
 
 
@@ -170,21 +200,28 @@ def catalog_service() -> "CatalogService":
 
 
 @lru_cache(maxsize=1)
-def invocation_service() -> "InvocationService":
+def agent_loop() -> "AgentLoop":
+    """The model/tool loop, one for invocations and turns alike."""
     from agentctx.providers import provider_for
-    from agentctx.services.context import ContextAssembler
-    from agentctx.services.invocations import InvocationService
+    from agentctx.services.agent_loop import AgentLoop
 
     settings = get_settings()
+    return AgentLoop(provider_for, settings.max_agent_steps, settings.max_tool_calls)
+
+
+@lru_cache(maxsize=1)
+def invocation_service() -> "InvocationService":
+    from agentctx.services.context import ContextAssembler
+    from agentctx.services.invocation_records import InvocationRecorder
+    from agentctx.services.invocations import InvocationService
+
     return InvocationService(
         catalog=catalog_service(),
         sessions=session_service(),
-        blocks=block_service(),
         store=context_store(),
-        assembler=ContextAssembler(context_store(), settings.enrichment_candidates),
-        provider_for=provider_for,
-        max_steps=settings.max_agent_steps,
-        max_tool_calls=settings.max_tool_calls,
+        assembler=ContextAssembler(context_store(), get_settings().enrichment_candidates),
+        loop=agent_loop(),
+        recorder=InvocationRecorder(context_store(), block_builder(), auto_compaction_trigger()),
         files_for=session_files,
     )
 
@@ -207,6 +244,13 @@ def usage_store() -> "UsageStore":
     from agentctx.store.usage_store import UsageStore
 
     return UsageStore(get_settings().tenants_table_name)
+
+
+@lru_cache(maxsize=1)
+def usage_recorder() -> "UsageRecorder":
+    from agentctx.services.usage_recorder import UsageRecorder
+
+    return UsageRecorder(usage_store(), emit_metrics=bool(get_settings().aws_lambda_function_name))
 
 
 @lru_cache(maxsize=1)
@@ -234,13 +278,20 @@ def dispatch_turn(job: "TurnJob", deduplication_id: str | None = None) -> None:
 
 @lru_cache(maxsize=1)
 def runtime_service() -> "RuntimeSessionService":
-    from agentctx.services.runtime import RuntimeSessionService
+    from agentctx.services.runtime_sessions import RuntimeSessionService
 
-    return RuntimeSessionService(
+    return RuntimeSessionService(context_store(), session_service(), catalog_service(), cursor_codec())
+
+
+@lru_cache(maxsize=1)
+def runtime_message_service() -> "RuntimeMessageService":
+    from agentctx.services.runtime_messages import RuntimeMessageService
+
+    return RuntimeMessageService(
         context_store(),
         session_service(),
-        block_service(),
         catalog_service(),
+        block_builder(),
         cursor_codec(),
         dispatch_turn if get_settings().turn_queue_url else None,
     )
@@ -250,21 +301,21 @@ def runtime_service() -> "RuntimeSessionService":
 def event_query_service() -> "EventQueryService":
     from agentctx.services.event_query import EventQueryService
 
-    return EventQueryService(runtime_service())
+    return EventQueryService(session_service(), context_store())
 
 
 @lru_cache(maxsize=1)
 def turn_service() -> "TurnService":
     from agentctx.services.context import ContextAssembler
+    from agentctx.services.turn_reasoning import ReasonAndAct
     from agentctx.services.turns import TurnService
 
     settings = get_settings()
+    assembler = ContextAssembler(context_store(), settings.enrichment_candidates)
     return TurnService(
         context_store(),
-        runtime_service(),
-        invocation_service(),
-        ContextAssembler(context_store(), settings.enrichment_candidates),
-        session_files,
+        ReasonAndAct(catalog_service(), agent_loop(), block_builder(), assembler, session_files),
+        auto_compaction_trigger(),
         dispatch_turn,
         settings.turn_max_attempts,
         settings.turn_seconds,

@@ -41,11 +41,11 @@ def seed_session(tenant: str, count: int) -> str:
     writes them), not request by request."""
     from agentctx import ids
     from agentctx.domain import Session, utc_now
-    from agentctx.wiring import block_service, context_store
+    from agentctx.wiring import block_builder, context_store
 
     now = utc_now()
     session = Session(tenant_id=tenant, hex=ids.new_hex(), name=f"{count} blocks", created_at=now, updated_at=now)
-    built = [block_service().build(session.hex, block, now) for block in realistic_blocks(count)]
+    built = [block_builder().build(session.hex, block, now) for block in realistic_blocks(count)]
     session.total_tokens = sum(block.token_count for block in built)
     session.block_count = len(built)
     session.pinned_count = sum(1 for block in built if block.pinned)
@@ -55,9 +55,9 @@ def seed_session(tenant: str, count: int) -> str:
 
 def compaction_runs() -> list[str]:
     from agentctx.services.auto_compaction import CompactionParams
-    from agentctx.services.compaction import Summariser
+    from agentctx.services.compaction_summariser import Summariser
     from agentctx.store.queue import sqs_client
-    from agentctx.wiring import compaction_service
+    from agentctx.wiring import compaction_runner, compaction_service
     from infra.local_aws import local_aws
     from infra.local_worker import load_function_handler, sqs_event
     from tests.benchmarks.run import BENCH_RESOURCES, ROOT, CallCounter
@@ -84,8 +84,8 @@ def compaction_runs() -> list[str]:
             seeding = time.perf_counter()
             session_id = seed_session(tenant, size)
             print(f"{size:,} blocks seeded in {time.perf_counter() - seeding:.0f} s", file=sys.stderr, flush=True)
-            service = compaction_service()
-            service.summariser = StandInModel(service.summariser.provider_for, service.summariser.encoding)
+            service, steps = compaction_service(), compaction_runner().writer
+            steps.summariser = StandInModel(steps.summariser.provider_for, steps.summariser.encoding)
             before = service.sessions.load(tenant, session_id).total_tokens
             target = before // 4
             counter = CallCounter()

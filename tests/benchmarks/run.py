@@ -100,12 +100,12 @@ def _seed_session(tenant: str, blocks: int) -> str:
     from agentctx import ids
     from agentctx.domain import Session, utc_now
     from agentctx.schemas import BlockIn
-    from agentctx.wiring import block_service, context_store
+    from agentctx.wiring import block_builder, context_store
 
     now = utc_now()
     session = Session(tenant_id=tenant, hex=ids.new_hex(), name=f"{blocks} blocks", created_at=now, updated_at=now)
     built = [
-        block_service().build(
+        block_builder().build(
             session.hex,
             BlockIn(type="note", content=f"note {i}: " + "context " * 20, tags=[f"t{i % 10}"], pinned=i % 100 == 0),
             now,

@@ -53,7 +53,15 @@ def turn_figures() -> list[str]:
     from agentctx.schemas.runtime import MessageCreate, RuntimeSessionCreate
     from agentctx.settings import get_settings
     from agentctx.turn_jobs import TurnJob
-    from agentctx.wiring import catalog_service, context_store, runtime_service, tenant_service, turn_service
+    from agentctx.wiring import (
+        catalog_service,
+        context_store,
+        event_query_service,
+        runtime_message_service,
+        runtime_service,
+        tenant_service,
+        turn_service,
+    )
     from infra.local_aws import local_aws
     from infra.local_server import DEMO_AGENT, DEMO_MODEL
     from infra.local_worker import QueueWorker, load_function_handler
@@ -74,19 +82,19 @@ def turn_figures() -> list[str]:
         create = RuntimeSessionCreate(agent_id=agent.id, title="bench", capabilities=[{"ref": "web_fetch"}])
         message = MessageCreate.model_validate({"message": {"content": [{"type": "text", "text": "Go on"}]}})
         warm = "session_" + service.create(tenant.id, create).session.hex
-        service.post_message(tenant.id, warm, message)  # the SQS client is made on first use
+        runtime_message_service().post_message(tenant.id, warm, message)  # the SQS client is made on first use
         with counter.measure() as created:
             view = service.create(tenant.id, create)
         session_id = "session_" + view.session.hex
         with counter.measure() as read:
             service.get(tenant.id, session_id)
         with counter.measure() as posted:
-            sent = service.post_message(tenant.id, session_id, message)
+            sent = runtime_message_service().post_message(tenant.id, session_id, message)
         job = TurnJob(tenant.id, view.session.hex, 1)  # the session's first turn
         with counter.measure() as turned:
             turn_service().run(job)
         with counter.measure() as listed:
-            service.events(tenant.id, session_id, None, 100)
+            event_query_service().read(tenant.id, session_id, None, 100)
         for name, figures in [
             ("POST /v1/sessions", created),
             ("GET /v1/sessions/{id} (features from the agent)", read),
@@ -104,7 +112,7 @@ def turn_figures() -> list[str]:
         written_after, received_after = [], []
         for _ in range(LATENCY_RUNS):
             session_id = "session_" + service.create(tenant.id, create).session.hex
-            sent = service.post_message(tenant.id, session_id, message)
+            sent = runtime_message_service().post_message(tenant.id, session_id, message)
             accepted = time.perf_counter()
             path = f"/v1/sessions/{session_id}/sse"
             events, _ = _sse_events(port, key, path, wanted=10**6, until="output.message.delta")

@@ -8,8 +8,8 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from agentctx.errors import Conflict
 from agentctx.services.auto_compaction import CompactionParams
-from agentctx.services.compaction import FANOUT
-from agentctx.wiring import compaction_service
+from agentctx.services.compaction_plan import FANOUT
+from agentctx.wiring import compaction_runner, compaction_service
 from infra.local_worker import QueueWorker
 from tests.benchmarks.run import CallCounter
 from tests.conftest import OFFLINE_MODEL
@@ -152,27 +152,27 @@ def test_two_compactions_of_one_session_never_run_at_once(api, aws):
     service.store.compaction_jobs.claim(api.tenant_id, session_hex, first["id"], now_epoch=1_000, hold_seconds=10**10)
 
     with pytest.raises(Conflict):
-        service.run(api.tenant_id, session_hex, second["orderKey"])
+        compaction_runner().run(api.tenant_id, session_hex, second["orderKey"])
 
     assert service.store.records.get_job(api.tenant_id, session_hex, second["orderKey"])["status"] == "queued"
     service.store.compaction_jobs.release(api.tenant_id, session_hex, first["id"])
-    assert service.run(api.tenant_id, session_hex, second["orderKey"])["status"] == "completed"
+    assert compaction_runner().run(api.tenant_id, session_hex, second["orderKey"])["status"] == "completed"
 
 
 def test_blocks_appended_during_a_compaction_are_kept_and_never_summarised(api, aws, monkeypatch):
     session, _ = fill(api, 10)
-    service = compaction_service()
+    service, summariser = compaction_service(), compaction_runner().writer.summariser
     appended: list[dict] = []
-    original = service.summariser.summarise
+    original = summariser.summarise
 
     def summarise_while_a_client_appends(model, blocks, limit):
         if not appended:
             appended.extend(append(api, session["id"], note("written mid-compaction")))
         return original(model, blocks, limit)
 
-    monkeypatch.setattr(service.summariser, "summarise", summarise_while_a_client_appends)
+    monkeypatch.setattr(summariser, "summarise", summarise_while_a_client_appends)
     job = service.request(api.tenant_id, session["id"], CompactionParams(0, preserve_recent=0))
-    result = service.run(api.tenant_id, session["id"][5:], job["orderKey"])
+    result = compaction_runner().run(api.tenant_id, session["id"][5:], job["orderKey"])
 
     late = api.get(f"/v1/aip/blocks/{appended[0]['id']}").json()["data"]
     assert "compacted" not in late["metadata"]
@@ -284,8 +284,8 @@ def seeded_session(api, blocks: int) -> tuple[str, str]:
 
 def model_taking(monkeypatch, seconds: float, clock: FakeClock, fail_on_call: int | None = None) -> list[int]:
     """The summariser stands for a model that takes `seconds` of the clock a call (and dies on one call)."""
-    service = compaction_service()
-    extractive = service.summariser._extractive
+    summariser = compaction_runner().writer.summariser
+    extractive = summariser._extractive
     calls: list[int] = []
 
     def summarise(model, blocks, limit):
@@ -295,7 +295,7 @@ def model_taking(monkeypatch, seconds: float, clock: FakeClock, fail_on_call: in
         clock.now += seconds
         return extractive([b.content for b in blocks], limit), 1
 
-    monkeypatch.setattr(service.summariser, "summarise", summarise)
+    monkeypatch.setattr(summariser, "summarise", summarise)
     return calls
 
 
@@ -405,7 +405,7 @@ def test_many_summaries_are_summarised_again_and_the_session_keeps_a_bounded_few
     service = compaction_service()
     job = service.request(api.tenant_id, session_id, CompactionParams(1_000, preserve_recent=5))
 
-    result = service.run(api.tenant_id, session_id[5:], job["orderKey"])
+    result = compaction_runner().run(api.tenant_id, session_id[5:], job["orderKey"])
 
     assert result["status"] == "completed" and result["plan"]["tiers"] == 2, result
     view = api.get(f"/v1/aip/sessions/{session_id}").json()["data"]
@@ -436,7 +436,7 @@ def test_a_dead_lettered_job_is_marked_failed_and_the_next_crossing_write_queues
     def model_down(model, blocks, limit):
         raise RuntimeError("every delivery dies")
 
-    monkeypatch.setattr(compaction_service().summariser, "summarise", model_down)
+    monkeypatch.setattr(compaction_runner().writer.summariser, "summarise", model_down)
     sqs_client().set_queue_attributes(QueueUrl=aws["CompactionQueue"], Attributes={"VisibilityTimeout": "0"})
     for _ in range(4):
         QueueWorker(aws["CompactionQueue"], compaction_handler()).poll(wait_seconds=0)
@@ -460,7 +460,7 @@ def test_the_dead_letter_handler_answers_a_realistic_event_and_drops_what_names_
 
     session, _ = fill(api, 6)
     job = compaction_service().request(api.tenant_id, session["id"], CompactionParams(100))
-    finished = compaction_service().run(api.tenant_id, session["id"][5:], job["orderKey"])
+    finished = compaction_runner().run(api.tenant_id, session["id"][5:], job["orderKey"])
     messages = [
         {"MessageId": "m-1", "ReceiptHandle": "r-1", "Body": "{broken"},
         {
@@ -491,7 +491,7 @@ def realistic_session(api, blocks: int) -> tuple[str, str]:
 
 def unhurried_plan(api, session_hex: str, job: dict) -> list[dict]:
     """The plan one uninterrupted pass makes of the session's original blocks (all of them, with content)."""
-    from agentctx.services.compaction import _step_record, plan_compaction
+    from agentctx.services.compaction_plan import plan_compaction, step_record
 
     store = compaction_service().store
     everything = store.blocks.list_page(
@@ -499,7 +499,7 @@ def unhurried_plan(api, session_hex: str, job: dict) -> list[dict]:
     ).items
     originals = [block for block in everything if block.type.value != "summary"]
     params = CompactionParams(job["targetTokens"], job["preservePinned"], job["preserveRecent"])
-    return [_step_record(step) for step in plan_compaction(originals, params, seed=job["id"]).steps]
+    return [step_record(step) for step in plan_compaction(originals, params, seed=job["id"]).steps]
 
 
 def stored_plan(api, session_hex: str, job: dict) -> list[dict]:
@@ -525,15 +525,16 @@ def scan_pages_left(api, session_hex: str, job: dict) -> list[dict]:
 
 
 def test_a_planning_leg_stops_at_its_deadline_and_the_job_plans_as_an_unhurried_one_would(api, aws, monkeypatch):
-    from agentctx.services import compaction
+    from agentctx.services import compaction_planning
+    from agentctx.services.compaction_plan import Planner
 
-    monkeypatch.setattr(compaction, "SCAN_PAGE_BLOCKS", 100)
+    monkeypatch.setattr(compaction_planning, "SCAN_PAGE_BLOCKS", 100)
     session_id, session_hex = realistic_session(api, 1_000)  # 10 pages of blocks to read
     service = compaction_service()
     clock = FakeClock()
     pages: list[str | None] = []
     projections = []
-    read_page, narrow = service.store.blocks.list_page, compaction.Planner.narrow
+    read_page, narrow = service.store.blocks.list_page, Planner.narrow
 
     def slow_page(*args, **kwargs):
         pages.append(kwargs["after"])
@@ -546,7 +547,7 @@ def test_a_planning_leg_stops_at_its_deadline_and_the_job_plans_as_an_unhurried_
         narrow(planner, search)
 
     monkeypatch.setattr(service.store.blocks, "list_page", slow_page)
-    monkeypatch.setattr(compaction.Planner, "narrow", slow_projection)
+    monkeypatch.setattr(Planner, "narrow", slow_projection)
     job = service.request(api.tenant_id, session_id, CompactionParams(30_000))
     left: list[float] = []
 
@@ -565,17 +566,18 @@ def test_a_planning_leg_stops_at_its_deadline_and_the_job_plans_as_an_unhurried_
 
 
 def test_a_planning_leg_that_crashes_resumes_from_its_checkpoint(api, aws, monkeypatch):
-    from agentctx.services import compaction
+    from agentctx.services import compaction_planning
+    from agentctx.services.compaction_plan import Planner
     from agentctx.store.queue import sqs_client
     from infra.local_worker import sqs_event
 
-    monkeypatch.setattr(compaction, "SCAN_PAGE_BLOCKS", 100)
+    monkeypatch.setattr(compaction_planning, "SCAN_PAGE_BLOCKS", 100)
     session_id, session_hex = realistic_session(api, 500)
     service = compaction_service()
     pages: list[str | None] = []
     projections = []
     crashes = {"page": 3, "projection": 2}
-    read_page, narrow = service.store.blocks.list_page, compaction.Planner.narrow
+    read_page, narrow = service.store.blocks.list_page, Planner.narrow
     store_page = service.store.compaction_plans.put_scan_page
 
     def counted_page(*args, **kwargs):
@@ -597,7 +599,7 @@ def test_a_planning_leg_that_crashes_resumes_from_its_checkpoint(api, aws, monke
 
     monkeypatch.setattr(service.store.blocks, "list_page", counted_page)
     monkeypatch.setattr(service.store.compaction_plans, "put_scan_page", page_stored)
-    monkeypatch.setattr(compaction.Planner, "narrow", projection)
+    monkeypatch.setattr(Planner, "narrow", projection)
     job = service.request(api.tenant_id, session_id, CompactionParams(20_000))
     message = sqs_client().receive_message(QueueUrl=aws["CompactionQueue"])["Messages"][0]
     event = sqs_event([message], "arn:aws:sqs:us-east-1:123456789012:q")
@@ -619,9 +621,9 @@ def test_a_planning_leg_that_crashes_resumes_from_its_checkpoint(api, aws, monke
 
 
 def test_a_job_dead_lettered_while_planning_leaves_no_planning_pages(api, aws, monkeypatch):
-    from agentctx.services import compaction
+    from agentctx.services import compaction_planning
 
-    monkeypatch.setattr(compaction, "SCAN_PAGE_BLOCKS", 100)
+    monkeypatch.setattr(compaction_planning, "SCAN_PAGE_BLOCKS", 100)
     session_id, session_hex = realistic_session(api, 300)
     service = compaction_service()
     store_page = service.store.compaction_plans.put_scan_page
@@ -634,10 +636,10 @@ def test_a_job_dead_lettered_while_planning_leaves_no_planning_pages(api, aws, m
     monkeypatch.setattr(service.store.compaction_plans, "put_scan_page", page_stored_then_died)
     job = service.request(api.tenant_id, session_id, CompactionParams(20_000))
     with pytest.raises(RuntimeError):
-        service.run(api.tenant_id, session_hex, job["orderKey"])
+        compaction_runner().run(api.tenant_id, session_hex, job["orderKey"])
     assert len(scan_pages_left(api, session_hex, job)) == 2  # the second not yet checkpointed
 
-    failed = service.fail_dead_lettered(api.tenant_id, session_hex, job["orderKey"])
+    failed = compaction_runner().fail_dead_lettered(api.tenant_id, session_hex, job["orderKey"])
 
     assert failed["status"] == "failed" and failed["error"]["code"] == "dead_lettered"
     assert scan_pages_left(api, session_hex, job) == []

@@ -5,8 +5,16 @@ from collections.abc import Iterator
 
 from agentctx.providers.base import Finished, ModelEvent, ModelRequest, ProviderError, TextDelta, ToolUse, Usage
 from agentctx.schemas import SessionCreate
-from agentctx.services.invocations import InvocationService, InvokeCommand
-from agentctx.wiring import block_service, catalog_service, context_store, session_files, session_service
+from agentctx.services.agent_loop import AgentLoop, InvokeCommand
+from agentctx.services.invocations import InvocationService
+from agentctx.wiring import (
+    auto_compaction_trigger,
+    block_builder,
+    catalog_service,
+    context_store,
+    session_files,
+    session_service,
+)
 
 
 class FailsMidStream:
@@ -33,16 +41,15 @@ class AlwaysCallsATool:
 
 def service_with(provider, max_steps: int = 8, max_tool_calls: int = 48) -> InvocationService:
     from agentctx.services.context import ContextAssembler
+    from agentctx.services.invocation_records import InvocationRecorder
 
     return InvocationService(
         catalog_service(),
         session_service(),
-        block_service(),
         context_store(),
         ContextAssembler(context_store(), 100),
-        lambda model: provider,
-        max_steps,
-        max_tool_calls,
+        AgentLoop(lambda model: provider, max_steps, max_tool_calls),
+        InvocationRecorder(context_store(), block_builder(), auto_compaction_trigger()),
         session_files,
     )
 

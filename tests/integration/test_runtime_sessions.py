@@ -106,7 +106,7 @@ def test_a_missing_agent_id_fails_validation(api, seed_agent):
 
 def test_session_config_overrides_the_agents_for_that_ref_only(api, seed_agent, code_assistant):
     from agentctx.domain import CapabilityRef
-    from agentctx.services.runtime import merge_capabilities
+    from agentctx.services.session_agent import merge_capabilities
     from agentctx.wiring import catalog_service
 
     agent = catalog_service().get_agent(api.tenant_id, code_assistant["agent"]["id"])

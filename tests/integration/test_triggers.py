@@ -98,10 +98,10 @@ def test_a_request_that_cannot_succeed_gets_a_failed_result_and_no_retry(api, su
 
 def test_a_passing_model_failure_is_retried_without_appending_twice(api, code_assistant, monkeypatch):
     from agentctx.providers.base import ProviderError
-    from agentctx.wiring import invocation_service
+    from agentctx.wiring import agent_loop
 
     session = create_session(api)
-    service = invocation_service()
+    service = agent_loop()
     real = service.provider_for
     calls = {"n": 0}
 

@@ -195,10 +195,10 @@ class Flaky:
 
 @pytest.fixture
 def flaky(aws):  # type: ignore[no-untyped-def]
-    from agentctx.wiring import invocation_service, turn_service
+    from agentctx.wiring import agent_loop, turn_service
 
     # the services the turn function uses, built once per process: TURN_MAX_ATTEMPTS was read when they were
-    service, turns = invocation_service(), turn_service()
+    service, turns = agent_loop(), turn_service()
     original, attempts = service.provider_for, turns.max_attempts
     flaky = Flaky(share=0.25)
     service.provider_for = flaky  # type: ignore[assignment]
@@ -211,9 +211,9 @@ def flaky(aws):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def duplicated_dispatch(aws):  # type: ignore[no-untyped-def]
     """Every turn job sent twice, the second past the queue's deduplication (as a redelivery or a late outbox send)."""
-    from agentctx.wiring import dispatch_turn, runtime_service
+    from agentctx.wiring import dispatch_turn, runtime_message_service
 
-    service = runtime_service()
+    service = runtime_message_service()
     original = service.dispatch_turn
     counter = itertools.count()
 
@@ -244,11 +244,11 @@ def test_crashes_mid_turn_and_duplicate_deliveries_still_run_each_turn_once(live
 @pytest.mark.serial  # a wall-clock budget (10 s)
 def test_a_turn_whose_send_was_lost_is_dispatched_by_the_stream(live, workers, aws):
     """The request commits the message and its send to the queue fails: the stream's outbox dispatches the turn."""
-    from agentctx.wiring import runtime_service
+    from agentctx.wiring import runtime_message_service
 
     client = live["client"]
     workers(pollers=1, outbox=True)
-    service = runtime_service()
+    service = runtime_message_service()
     original = service.dispatch_turn
 
     def lost(job: Any) -> None:
@@ -308,15 +308,15 @@ def test_a_message_refused_while_the_event_log_is_busy_records_nothing_and_runs_
     and its write, until the append window closes (one attempt here). It is refused with 409 `conflict` and nothing
     of it is recorded; sent again, it is accepted and its turn runs once, after the other's."""
     from agentctx.schemas.runtime import MessageCreate
-    from agentctx.services import runtime
-    from agentctx.wiring import runtime_service
+    from agentctx.services import event_append
+    from agentctx.wiring import runtime_message_service
     from infra.local_worker import QueueWorker
     from tests.template.conftest import functions, load_handler, sam_template
 
     model = api.post("/v1/models", json=OFFLINE_MODEL).json()
     agent = api.post("/v1/agents", json={"name": "Busy", "default_model_id": model["id"]}).json()
     session_id = api.post("/v1/sessions", json={"agent_id": agent["id"]}).json()["id"]
-    service = runtime_service()
+    service = runtime_message_service()
     write = service.store.events.append
     overtaken_by: list[dict[str, Any]] = []
 
@@ -327,7 +327,7 @@ def test_a_message_refused_while_the_event_log_is_busy_records_nothing_and_runs_
         return write(*args, **kwargs)
 
     monkeypatch.setattr(service.store.events, "append", overtaken)
-    monkeypatch.setattr(runtime, "APPEND_SECONDS", 0.0)
+    monkeypatch.setattr(event_append, "APPEND_SECONDS", 0.0)
     body = {"message": {"content": [{"type": "text", "text": "second"}]}}
     refused = api.post(f"/v1/sessions/{session_id}/messages", json=body)
     monkeypatch.undo()

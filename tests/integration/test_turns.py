@@ -158,9 +158,9 @@ class CrashOnce:
 @pytest.fixture
 def crash_once():  # type: ignore[no-untyped-def]
     from agentctx.providers.offline import OfflineProvider
-    from agentctx.wiring import invocation_service
+    from agentctx.wiring import agent_loop
 
-    service = invocation_service()
+    service = agent_loop()
     original = service.provider_for
     crash = CrashOnce(OfflineProvider())
     service.provider_for = crash
@@ -271,9 +271,9 @@ class CancelMidAnswer:
 
 
 def test_cancel_stops_a_running_turn(api, session, run_turns):
-    from agentctx.wiring import invocation_service
+    from agentctx.wiring import agent_loop
 
-    service = invocation_service()
+    service = agent_loop()
     original = service.provider_for
     service.provider_for = CancelMidAnswer(None, lambda: api.post(f"/v1/sessions/{session['id']}/cancel"))
     try:

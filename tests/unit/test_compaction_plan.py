@@ -5,7 +5,8 @@ import math
 
 from agentctx import ids
 from agentctx.domain import Block, BlockType
-from agentctx.services.compaction import FANOUT, CompactionParams, plan_compaction
+from agentctx.services.auto_compaction import CompactionParams
+from agentctx.services.compaction_plan import FANOUT, plan_compaction
 
 
 def blocks(*specs: tuple[int, bool, float]) -> list[Block]:

@@ -8,7 +8,7 @@ from agentctx.errors import NotFound
 from agentctx.wiring import catalog_service, runtime_service
 
 if TYPE_CHECKING:
-    from agentctx.services.runtime import RuntimeView
+    from agentctx.services.runtime_sessions import RuntimeView
 
 
 def channel_agent(tenant: str, agent: str) -> Agent:

@@ -13,6 +13,7 @@ from agentctx.api.error_handlers import unexpected_error
 from agentctx.api.idempotency import idempotency_middleware
 from agentctx.observability import logger
 from agentctx.settings import get_settings
+from agentctx.wiring import usage_recorder
 
 
 async def metering_middleware(request: Request, call_next: Any) -> Any:
@@ -31,7 +32,7 @@ async def metering_middleware(request: Request, call_next: Any) -> Any:
         tenant_id = getattr(request.state, "tenant_id", None)
         if tenant_id:
             usage["apiCalls"] += 1
-            await run_in_threadpool(metering.write, tenant_id, usage)
+            await run_in_threadpool(lambda: usage_recorder().write(tenant_id, usage))
 
     response.body_iterator = body_then_meter()
     return response

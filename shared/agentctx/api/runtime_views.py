@@ -3,7 +3,7 @@
 from agentctx.schemas.catalog import CapabilityRefOut
 from agentctx.schemas.runtime import RuntimeSessionOut, SessionUsage
 from agentctx.services.catalog import HARNESS_ID
-from agentctx.services.runtime import RuntimeView
+from agentctx.services.runtime_sessions import RuntimeView
 
 
 def session_out(view: RuntimeView) -> RuntimeSessionOut:

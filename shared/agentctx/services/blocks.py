@@ -3,18 +3,17 @@
 Every write counts the block's tokens and updates the session's metrics in the same DynamoDB transaction.
 """
 
-import json
 from dataclasses import replace
 
 from agentctx import ids, metering
-from agentctx.domain import DEFAULT_IMPORTANCE, Block, BlockType, render_block_text, utc_now
-from agentctx.errors import Conflict, NotFound, PayloadTooLarge
+from agentctx.domain import Block, BlockType, utc_now
+from agentctx.errors import Conflict, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import BlockIn, BlockPatch
 from agentctx.services.auto_compaction import AutoCompactionTrigger
+from agentctx.services.block_builder import BlockBuilder
 from agentctx.store.context_store import ContextStore
 from agentctx.store.transactions import BlockMoved
-from agentctx.tokens import count_tokens
 
 CHANGE_ATTEMPTS = 5
 
@@ -32,41 +31,19 @@ class BlockService:
         self,
         store: ContextStore,
         cursors: CursorCodec,
-        max_block_bytes: int,
-        encoding: str,
+        builder: BlockBuilder,
         auto_compaction: AutoCompactionTrigger | None = None,
     ) -> None:
         self.store = store
         self.cursors = cursors
-        self.max_block_bytes = max_block_bytes
-        self.encoding = encoding
+        self.builder = builder
         self.auto_compaction = auto_compaction
-
-    def build(self, session_hex: str, block_in: BlockIn, now: str) -> Block:
-        """A new block for the session, its size checked and its tokens counted."""
-        size = len(json.dumps(block_in.content, ensure_ascii=False).encode())
-        if size > self.max_block_bytes:
-            raise PayloadTooLarge(
-                f"block content is {size} bytes; the limit is {self.max_block_bytes} bytes",
-                {"limitBytes": self.max_block_bytes, "sizeBytes": size},
-            )
-        return Block(
-            session_hex=session_hex,
-            order_key=ids.new_order_key(),
-            type=block_in.type,
-            content=block_in.content,
-            token_count=count_tokens(render_block_text(block_in.type, block_in.content), self.encoding),
-            tags=block_in.tags,
-            pinned=block_in.pinned,
-            importance=block_in.importance if block_in.importance is not None else DEFAULT_IMPORTANCE[block_in.type],
-            created_at=now,
-        )
 
     def append(self, tenant_id: str, session_id: str, blocks_in: list[BlockIn]) -> list[Block]:
         """Append blocks in the order given, all or nothing; one transaction for up to 99 blocks."""
         session_hex = self._session_hex(session_id)
         now = utc_now()
-        blocks = [self.build(session_hex, block_in, now) for block_in in blocks_in]
+        blocks = [self.builder.build(session_hex, block_in, now) for block_in in blocks_in]
         auto = self.auto_compaction.plan(session_hex) if self.auto_compaction else None
         if self.store.block_writes.append(tenant_id, session_hex, blocks, now, auto) and self.auto_compaction and auto:
             self.auto_compaction.queued(tenant_id, session_hex, auto)

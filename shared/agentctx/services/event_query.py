@@ -1,24 +1,31 @@
-"""Queries of a session's event log the way Everruns defines them (`GET /v1/sessions/{id}/events`): a sequence
-range (`since_id`, `after_sequence`, `before_sequence`), type filters (`types` narrows, then `exclude` removes),
-`turn_id`, `order_desc`, and `limit`.
+"""Reading a session's event log: a page of it, or its events as they are appended (the SSE stream).
+
+Pages are queried the way Everruns defines them (`GET /v1/sessions/{id}/events`): a sequence range (`since_id`,
+`after_sequence`, `before_sequence`), type filters (`types` narrows, then `exclude` removes), `turn_id`,
+`order_desc`, and `limit`.
 
 `limit` alone means the newest N events (oldest first), what the SDK's backward pagination expects; with a forward
 cursor (`since_id` or `after_sequence`) it means the first N after it, so forward paging keeps working. Without a
 limit every event in range is returned, up to EVENTS_CEILING, with `has_more` when the log goes on.
 """
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentctx import ids
+from agentctx.domain import Session
 from agentctx.errors import InvalidRequest
-from agentctx.services.runtime import RuntimeSessionService
+from agentctx.services.sessions import SessionService
+from agentctx.store.context_store import ContextStore
 
 # The most events one answer holds when no limit is given (the answer of a 1,000-event page is a few hundred KB,
 # well under Lambda's 6 MB response limit); page on with after_sequence.
 EVENTS_CEILING = 1000
 MAX_TYPE_FILTERS = 25
+# Events read per query while following a log (a DynamoDB page holds at most 1 MB anyway).
+FOLLOW_PAGE = 1000
 
 # The types we write, and the other types of Everruns' event catalogue, which a client may filter on (the SDK's
 # `exclude_deltas` names reason.thinking.delta); any other name is refused, as Everruns refuses it.
@@ -105,8 +112,9 @@ def sequence_of(session_hex: str, since_id: str | None, session_id: str) -> int:
 
 
 class EventQueryService:
-    def __init__(self, runtime: RuntimeSessionService) -> None:
-        self.runtime = runtime
+    def __init__(self, sessions: SessionService, store: ContextStore) -> None:
+        self.sessions = sessions
+        self.store = store
 
     def page(
         self,
@@ -119,13 +127,13 @@ class EventQueryService:
         order_desc: bool,
         event_filter: EventFilter,
     ) -> EventPage:
-        session = self.runtime.sessions.load(tenant_id, session_id)
+        session = self.sessions.load(tenant_id, session_id)
         after = max(sequence_of(session.hex, since_id, session_id), after_sequence or 0)
         forward_cursor = bool(since_id) or after_sequence is not None
         # Newest first: the newest N (limit without a forward cursor), or everything newest first (order_desc).
         newest_first = (limit is not None and not forward_cursor) or (limit is None and order_desc)
         keep: Callable[[dict[str, Any]], bool] = event_filter.keep
-        events, more = self.runtime.store.events.scan(
+        events, more = self.store.events.scan(
             tenant_id,
             session.hex,
             after,
@@ -138,3 +146,41 @@ class EventQueryService:
         if newest_first != order_desc:
             events.reverse()
         return EventPage(events, more, next_since_id)
+
+    def read(self, tenant_id: str, session_id: str, since_id: str | None, limit: int) -> tuple[list[dict], bool]:
+        """Up to `limit` events after `since_id`, oldest first, and whether the log goes on."""
+        session = self.sessions.load(tenant_id, session_id)
+        return self.store.events.read(tenant_id, session.hex, sequence_of(session.hex, since_id, session.id), limit)
+
+    def follow(
+        self,
+        tenant_id: str,
+        session_id: str,
+        since_id: str | None,
+        heartbeat_seconds: float,
+        max_seconds: float,
+        poll_seconds: float,
+    ) -> Iterator[dict[str, Any] | None]:
+        """Events as they are appended, from after `since_id`; None where a heartbeat is due. The session and the
+        cursor are checked before the first item, so a bad request fails before a stream starts."""
+        session = self.sessions.load(tenant_id, session_id)
+        after = sequence_of(session.hex, since_id, session.id)
+        return self._follow(session, after, heartbeat_seconds, max_seconds, poll_seconds)
+
+    def _follow(
+        self, session: Session, after: int, heartbeat_seconds: float, max_seconds: float, poll_seconds: float
+    ) -> Iterator[dict[str, Any] | None]:
+        started = last_sent = time.monotonic()
+        while time.monotonic() - started < max_seconds:
+            events, more = self.store.events.read(session.tenant_id, session.hex, after, FOLLOW_PAGE)
+            for event in events:
+                yield event
+                after = event["sequence"]
+            now = time.monotonic()
+            if events:
+                last_sent = now
+            elif now - last_sent >= heartbeat_seconds:
+                yield None
+                last_sent = now
+            if not more:
+                time.sleep(poll_seconds)

@@ -1,4 +1,5 @@
-"""Invoking an agent: context assembly, the model/tool loop, the event stream, and saving to the session.
+"""Invoking an agent: preparing it, assembling its context, running the agent loop (services/agent_loop.py) as a
+stream of events, and saving it to the session (services/invocation_records.py); reading invocation records.
 
 `prepare` resolves everything that can fail with a plain HTTP error (agent, model, session) before a stream
 starts; `run` then yields the seed's events in order: start (before the model is called), context_assembled,
@@ -6,102 +7,33 @@ thinking / text_delta / tool_call / tool_result (and file_edit, dev_url where a 
 complete or error. A failure after the stream began ends it with an error event, never a silent cut.
 """
 
-import json
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from agentctx import ids, metering
-from agentctx.capabilities import CATALOGUE, Capability, ToolResult, ToolScope, ToolSpec
+from agentctx.capabilities import ToolResult, ToolScope
 from agentctx.capabilities.base import SessionFiles
-from agentctx.domain import Agent, Block, BlockType, CapabilityRef, Model, Session, render_block_text, utc_now
+from agentctx.domain import Session, utc_now
 from agentctx.errors import Conflict, InvalidRequest, NotFound, Throttled, UpstreamFailed
 from agentctx.observability import logger
-from agentctx.providers.base import (
-    ChatMessage,
-    ModelProvider,
-    ModelRequest,
-    Part,
-    ProviderError,
-    TextDelta,
-    TextPart,
-    ThinkingDelta,
-    ToolResultPart,
-    ToolUse,
-    ToolUsePart,
-    Usage,
-)
-from agentctx.schemas import BlockIn
+from agentctx.providers.base import ProviderError, ToolUse
 from agentctx.schemas.invoke import InvokeRequest
-from agentctx.services.blocks import BlockService
+from agentctx.services.agent_loop import (
+    AgentLoop,
+    InvokeCommand,
+    PreparedInvocation,
+    StreamEvent,
+    answer_blocks,
+    render_system,
+    tools_of,
+)
 from agentctx.services.catalog import CatalogService
 from agentctx.services.context import AssembledContext, ContextAssembler, Enrichment, EnrichmentConfig, Selection
+from agentctx.services.invocation_records import InvocationRecorder
 from agentctx.services.sessions import SessionService
 from agentctx.store.context_store import ContextStore
 from agentctx.store.records import RecordKind
 from agentctx.tokens import count_tokens
-
-
-@dataclass
-class InvokeCommand:
-    agent: str
-    prompt: str
-    session_id: str | None = None
-    selection: Selection = field(default_factory=Selection)
-    enrichment: Enrichment = Enrichment.NONE
-    enrichment_config: EnrichmentConfig = field(default_factory=EnrichmentConfig)
-    save_to_session: bool = True
-
-
-@dataclass
-class StreamEvent:
-    name: str
-    data: dict[str, Any]
-
-
-@dataclass
-class PreparedInvocation:
-    tenant_id: str
-    command: InvokeCommand
-    agent: Agent
-    model: Model
-    session: Session | None
-    order_key: str
-    tools: dict[str, tuple[Capability, dict[str, Any]]]
-    specs: list[ToolSpec]
-    scope: ToolScope = field(default_factory=ToolScope)
-
-    @property
-    def id(self) -> str:
-        return ids.INVOCATION_PREFIX + self.order_key
-
-
-def render_system(system_prompt: str, blocks: list[Block]) -> str:
-    """The agent's system prompt followed by the assembled context, one labelled section a block."""
-    if not blocks:
-        return system_prompt
-    rendered = [
-        f"[block {block.id} type={block.type.value} tags={','.join(block.tags)}]\n"
-        + render_block_text(block.type, block.content)
-        for block in blocks
-    ]
-    return f"{system_prompt}\n\n# Session context\n\n" + "\n\n".join(rendered)
-
-
-def tools_of(capabilities: list[CapabilityRef]) -> tuple[dict[str, tuple[Capability, dict[str, Any]]], list[ToolSpec]]:
-    """The tools the capabilities bring, by name with their capability and config, and their specs in order."""
-    tools: dict[str, tuple[Capability, dict[str, Any]]] = {}
-    specs: list[ToolSpec] = []
-    for ref in capabilities:
-        capability = CATALOGUE[ref.ref]
-        for spec in capability.tools():
-            tools[spec.name] = (capability, ref.config)
-            specs.append(spec)
-    return tools, specs
-
-
-def _as_text(output: Any) -> str:
-    return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False, sort_keys=True)
 
 
 class InvocationService:
@@ -109,22 +41,18 @@ class InvocationService:
         self,
         catalog: CatalogService,
         sessions: SessionService,
-        blocks: BlockService,
         store: ContextStore,
         assembler: ContextAssembler,
-        provider_for: Callable[[Model], ModelProvider],
-        max_steps: int,
-        max_tool_calls: int,
+        loop: AgentLoop,
+        recorder: InvocationRecorder,
         files_for: Callable[[str, str], SessionFiles],
     ) -> None:
         self.catalog = catalog
         self.sessions = sessions
-        self.blocks = blocks
         self.store = store
         self.assembler = assembler
-        self.provider_for = provider_for
-        self.max_steps = max_steps
-        self.max_tool_calls = max_tool_calls
+        self.loop = loop
+        self.recorder = recorder
         self.files_for = files_for
 
     def prepare(self, tenant_id: str, command: InvokeCommand) -> PreparedInvocation:
@@ -179,7 +107,7 @@ class InvocationService:
         tool_calls: list[tuple[ToolUse, ToolResult]] = []
         context: AssembledContext | None = None
         try:
-            self._record_start(prepared, started)
+            self.recorder.start(prepared, started)
             context = self._assemble(prepared)
             usage["contextTokens"] = context.token_count
             yield StreamEvent(
@@ -190,7 +118,7 @@ class InvocationService:
                     "blockIds": context.block_ids,
                 },
             )
-            output = yield from self.agent_loop(
+            output = yield from self.loop.run(
                 prepared, render_system(prepared.agent.system_prompt, context.blocks), usage, tool_calls
             )
         except ProviderError as error:
@@ -200,7 +128,8 @@ class InvocationService:
             logger.exception("invocation failed", extra={"invocation_id": prepared.id})
             yield from self._fail(prepared, started, usage, context, "internal_error", "the invocation failed")
             return
-        blocks_created = self._save(prepared, started, usage, context, output, tool_calls)
+        results = answer_blocks(tool_calls, output)
+        blocks_created = self.recorder.finish(prepared, started, usage, context, results, output, None)
         metering.add(invocations=1, **usage)
         yield StreamEvent(
             "complete",
@@ -215,14 +144,6 @@ class InvocationService:
                 "context": {"blockIds": context.block_ids, "tokenCount": context.token_count},
             },
         )
-
-    def _record_start(self, prepared: PreparedInvocation, started: str) -> None:
-        """A running record, so that the start is a committed change (published as `Invocation Started`) and the
-        invocation is listed while it runs; the final record replaces it."""
-        if prepared.session is None or not prepared.command.save_to_session:
-            return
-        record = self._invocation_record(prepared, started, None, [], None, None, status="running")
-        self.store.records.put_invocation(prepared.tenant_id, prepared.session.hex, record)
 
     def _assemble(self, prepared: PreparedInvocation) -> AssembledContext:
         command, model = prepared.command, prepared.model
@@ -239,69 +160,6 @@ class InvocationService:
             enrichment_config=command.enrichment_config,
         )
 
-    def agent_loop(
-        self,
-        prepared: PreparedInvocation,
-        system: str,
-        usage: dict[str, int],
-        tool_calls: list[tuple[ToolUse, ToolResult]],
-    ) -> Generator[StreamEvent, None, str]:
-        """Model, tools, model ... until the model answers without tools, or the step or tool-call limit; returns
-        the output. A call past the tool-call limit is not run: the model is told so, and offered no more tools."""
-        provider = self.provider_for(prepared.model)
-        messages = [ChatMessage("user", [TextPart(prepared.command.prompt)])]
-        output: list[str] = []
-        for step in range(self.max_steps):
-            # The last allowed step, or any after the tool-call limit, offers no tools, so the model has to answer.
-            tools = prepared.specs if step < self.max_steps - 1 and len(tool_calls) < self.max_tool_calls else []
-            text: list[str] = []
-            uses: list[ToolUse] = []
-            for event in provider.stream(ModelRequest(prepared.model, system, messages, tools)):
-                if isinstance(event, TextDelta):
-                    text.append(event.text)
-                    yield StreamEvent("text_delta", {"content": event.text})
-                elif isinstance(event, ThinkingDelta):
-                    yield StreamEvent("thinking", {"content": event.text})
-                elif isinstance(event, ToolUse):
-                    uses.append(event)
-                elif isinstance(event, Usage):
-                    usage["inputTokens"] += event.input_tokens
-                    usage["outputTokens"] += event.output_tokens
-            output.append("".join(text))
-            parts: list[Part] = [TextPart("".join(text))] if text else []
-            parts += [ToolUsePart(use.id, use.name, use.input) for use in uses]
-            messages.append(ChatMessage("assistant", parts))
-            if not uses:
-                break
-            results: list[Part] = []
-            for use in uses:
-                if len(tool_calls) >= self.max_tool_calls:
-                    limit = f"not run: this turn reached its limit of {self.max_tool_calls} tool calls; answer now"
-                    results.append(ToolResultPart(use.id, use.name, limit, True))
-                    continue
-                yield StreamEvent("tool_call", {"tool": use.name, "input": use.input})
-                result = self._run_tool(prepared, use)
-                for name, data in result.events:
-                    yield StreamEvent(name, data)
-                yield StreamEvent(
-                    "tool_result", {"tool": use.name, "output": result.output, "isError": result.is_error}
-                )
-                tool_calls.append((use, result))
-                results.append(ToolResultPart(use.id, use.name, _as_text(result.output), result.is_error))
-            messages.append(ChatMessage("user", results))
-        return "".join(output)
-
-    @staticmethod
-    def _run_tool(prepared: PreparedInvocation, use: ToolUse) -> ToolResult:
-        if use.name not in prepared.tools:
-            return ToolResult({"error": f"the agent has no tool {use.name!r}"}, is_error=True)
-        capability, config = prepared.tools[use.name]
-        try:
-            return capability.run(use.name, use.input, config, prepared.scope)
-        except Exception:
-            logger.exception("tool failed", extra={"tool": use.name})
-            return ToolResult({"error": f"tool {use.name} failed"}, is_error=True)
-
     def _fail(
         self,
         prepared: PreparedInvocation,
@@ -312,95 +170,11 @@ class InvocationService:
         message: str,
     ) -> Iterator[StreamEvent]:
         try:
-            self._record(prepared, started, usage, context, [], None, {"code": code, "message": message})
+            self.recorder.finish(prepared, started, usage, context, [], None, {"code": code, "message": message})
         except Exception:
             logger.exception("could not record the failed invocation", extra={"invocation_id": prepared.id})
         metering.add(invocations=1, **usage)
         yield StreamEvent("error", {"message": message, "code": code, "invocationId": prepared.id})
-
-    def _save(
-        self,
-        prepared: PreparedInvocation,
-        started: str,
-        usage: dict[str, int],
-        context: AssembledContext,
-        output: str,
-        tool_calls: list[tuple[ToolUse, ToolResult]],
-    ) -> list[str]:
-        blocks = [
-            BlockIn(type=BlockType.TOOL_RESULT, content={"tool": use.name, "input": use.input, "output": result.output})
-            for use, result in tool_calls
-        ]
-        if output:
-            blocks.append(BlockIn(type=BlockType.CONVERSATION, content=[{"role": "assistant", "content": output}]))
-        return self._record(prepared, started, usage, context, blocks, output, None)
-
-    def _record(
-        self,
-        prepared: PreparedInvocation,
-        started: str,
-        usage: dict[str, int],
-        context: AssembledContext | None,
-        results: list[BlockIn],
-        output: str | None,
-        error: dict[str, str] | None,
-    ) -> list[str]:
-        """With a session and saveToSession: the prompt, tool results and output become blocks (tagged with the
-        invocation's includeByTag, so a later invocation with the same filter sees them), and the invocation is
-        recorded and counted on the session, in one transaction. An ephemeral invocation saves nothing."""
-        session, command = prepared.session, prepared.command
-        if session is None or not command.save_to_session:
-            return []
-        now = utc_now()
-        tags = command.selection.include_by_tag or []
-        prompt = BlockIn(type=BlockType.CONVERSATION, content=[{"role": "user", "content": command.prompt}], tags=tags)
-        built = [self.blocks.build(session.hex, block, now) for block in [prompt, *results]]
-        for block in built:
-            block.tags = tags
-        record = self._invocation_record(
-            prepared, started, context, [block.id for block in built], output, error, usage=usage, completed_at=now
-        )
-        trigger = self.blocks.auto_compaction
-        auto = trigger.plan(session.hex) if trigger else None
-        if (
-            self.store.block_writes.record_invocation(prepared.tenant_id, session.hex, built, record, now, auto)
-            and trigger
-            and auto
-        ):
-            trigger.queued(prepared.tenant_id, session.hex, auto)
-        metering.add(storedTokens=sum(block.token_count for block in built))
-        return [block.id for block in built]
-
-    @staticmethod
-    def _invocation_record(
-        prepared: PreparedInvocation,
-        started: str,
-        context: AssembledContext | None,
-        blocks_created: list[str],
-        output: str | None,
-        error: dict[str, str] | None,
-        status: str | None = None,
-        usage: dict[str, int] | None = None,
-        completed_at: str | None = None,
-    ) -> dict[str, Any]:
-        session = prepared.session
-        return {
-            "id": prepared.id,
-            "orderKey": prepared.order_key,
-            "status": status or ("failed" if error else "completed"),
-            "agent": prepared.agent.slug,
-            "agentId": prepared.agent.id,
-            "modelId": prepared.model.id,
-            "session": session.id if session else None,
-            "prompt": prepared.command.prompt,
-            "output": output,
-            "blocksCreated": blocks_created,
-            "contextBlockIds": context.block_ids if context else [],
-            "usage": usage or {"contextTokens": 0, "inputTokens": 0, "outputTokens": 0},
-            "error": error,
-            "createdAt": started,
-            "completedAt": completed_at,
-        }
 
     def get(self, tenant_id: str, session_id: str, invocation_id: str) -> dict[str, Any]:
         session = self.sessions.load(tenant_id, session_id)

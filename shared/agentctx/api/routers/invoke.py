@@ -27,8 +27,9 @@ from agentctx.schemas.invoke import (
     InvokeRequest,
     InvokeResult,
 )
+from agentctx.services.agent_loop import InvokeCommand, StreamEvent
 from agentctx.services.context import Selection
-from agentctx.services.invocations import InvokeCommand, StreamEvent, command_from
+from agentctx.services.invocations import command_from
 from agentctx.settings import get_settings
 from agentctx.wiring import catalog_service, invocation_service, quota_guard
 

@@ -9,7 +9,7 @@ from agentctx.api.openapi import ERROR_RESPONSES
 from agentctx.errors import InvalidRequest
 from agentctx.schemas.catalog import SnakeList
 from agentctx.schemas.runtime import MessageCreate, MessageOut
-from agentctx.wiring import catalog_service, quota_guard, runtime_service
+from agentctx.wiring import catalog_service, quota_guard, runtime_message_service
 
 router = APIRouter(tags=["agent sessions"], responses=ERROR_RESPONSES)
 
@@ -26,7 +26,7 @@ def post_message(session_id: str, body: MessageCreate, tenant: Tenant) -> Messag
             body.controls.model_id = catalog_service().resolve_model(tenant, body.controls.model_id).id
         except InvalidRequest as error:
             raise InvalidRequest(f"controls.{error.message}") from None
-    message = runtime_service().post_message(tenant, session_id, body)
+    message = runtime_message_service().post_message(tenant, session_id, body)
     return MessageOut.model_validate(message)
 
 
@@ -34,7 +34,7 @@ def post_message(session_id: str, body: MessageCreate, tenant: Tenant) -> Messag
 def list_messages(
     session_id: str, tenant: Tenant, limit: Limit = 50, cursor: Cursor = None, page_token: PageToken = None
 ) -> SnakeList[MessageOut]:
-    messages, next_cursor = runtime_service().messages(tenant, session_id, limit, cursor or page_token)
+    messages, next_cursor = runtime_message_service().messages(tenant, session_id, limit, cursor or page_token)
     return SnakeList(
         data=[MessageOut.model_validate(m) for m in messages],
         has_more=next_cursor is not None,

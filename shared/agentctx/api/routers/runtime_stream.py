@@ -17,7 +17,7 @@ from agentctx.api.deps import Tenant
 from agentctx.api.openapi import ERROR_RESPONSES, SSE_EVENT_SCHEMA
 from agentctx.errors import NotFound
 from agentctx.settings import get_settings
-from agentctx.wiring import runtime_service
+from agentctx.wiring import event_query_service
 
 if TYPE_CHECKING:
     from agentctx.services.event_query import EventFilter
@@ -67,7 +67,7 @@ def stream_events(
         if session_hex is None:
             raise NotFound(f"session {session_id} not found")
         since = ids.event_id(session_hex, after_sequence)
-    events = runtime_service().follow(
+    events = event_query_service().follow(
         tenant,
         session_id,
         since,

@@ -1,0 +1,178 @@
+"""The agent loop: model, tools, model ... until the model answers without tools, or a step or tool-call limit.
+
+Both ways of running an agent drive it: an invocation (services/invocations.py, which streams its events to the
+client) and a turn (services/turns.py, which writes them to the session's event log). It yields the events in order
+(thinking, text_delta, tool_call, what a tool produces such as file_edit or dev_url, tool_result) and returns the
+output; usage and the tool calls made are added to what the caller passes in.
+"""
+
+import json
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentctx import ids
+from agentctx.capabilities import CATALOGUE, Capability, ToolResult, ToolScope, ToolSpec
+from agentctx.domain import Agent, Block, BlockType, CapabilityRef, Model, Session, render_block_text
+from agentctx.observability import logger
+from agentctx.providers.base import (
+    ChatMessage,
+    ModelProvider,
+    ModelRequest,
+    Part,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ToolResultPart,
+    ToolUse,
+    ToolUsePart,
+    Usage,
+)
+from agentctx.schemas import BlockIn
+from agentctx.services.context import Enrichment, EnrichmentConfig, Selection
+
+
+@dataclass
+class InvokeCommand:
+    agent: str
+    prompt: str
+    session_id: str | None = None
+    selection: Selection = field(default_factory=Selection)
+    enrichment: Enrichment = Enrichment.NONE
+    enrichment_config: EnrichmentConfig = field(default_factory=EnrichmentConfig)
+    save_to_session: bool = True
+
+
+@dataclass
+class StreamEvent:
+    name: str
+    data: dict[str, Any]
+
+
+@dataclass
+class PreparedInvocation:
+    tenant_id: str
+    command: InvokeCommand
+    agent: Agent
+    model: Model
+    session: Session | None
+    order_key: str
+    tools: dict[str, tuple[Capability, dict[str, Any]]]
+    specs: list[ToolSpec]
+    scope: ToolScope = field(default_factory=ToolScope)
+
+    @property
+    def id(self) -> str:
+        return ids.INVOCATION_PREFIX + self.order_key
+
+
+def render_system(system_prompt: str, blocks: list[Block]) -> str:
+    """The agent's system prompt followed by the assembled context, one labelled section a block."""
+    if not blocks:
+        return system_prompt
+    rendered = [
+        f"[block {block.id} type={block.type.value} tags={','.join(block.tags)}]\n"
+        + render_block_text(block.type, block.content)
+        for block in blocks
+    ]
+    return f"{system_prompt}\n\n# Session context\n\n" + "\n\n".join(rendered)
+
+
+def tools_of(capabilities: list[CapabilityRef]) -> tuple[dict[str, tuple[Capability, dict[str, Any]]], list[ToolSpec]]:
+    """The tools the capabilities bring, by name with their capability and config, and their specs in order."""
+    tools: dict[str, tuple[Capability, dict[str, Any]]] = {}
+    specs: list[ToolSpec] = []
+    for ref in capabilities:
+        capability = CATALOGUE[ref.ref]
+        for spec in capability.tools():
+            tools[spec.name] = (capability, ref.config)
+            specs.append(spec)
+    return tools, specs
+
+
+def answer_blocks(tool_calls: list[tuple[ToolUse, ToolResult]], output: str) -> list[BlockIn]:
+    """What an answer leaves in its session: a tool result block per tool call, then the output as the assistant's
+    conversation block (none without output)."""
+    blocks = [
+        BlockIn(type=BlockType.TOOL_RESULT, content={"tool": use.name, "input": use.input, "output": result.output})
+        for use, result in tool_calls
+    ]
+    if output:
+        blocks.append(BlockIn(type=BlockType.CONVERSATION, content=[{"role": "assistant", "content": output}]))
+    return blocks
+
+
+def _as_text(output: Any) -> str:
+    return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False, sort_keys=True)
+
+
+class AgentLoop:
+    """The model/tool loop, within `max_steps` model calls and `max_tool_calls` tool calls."""
+
+    def __init__(self, provider_for: Callable[[Model], ModelProvider], max_steps: int, max_tool_calls: int) -> None:
+        self.provider_for = provider_for
+        self.max_steps = max_steps
+        self.max_tool_calls = max_tool_calls
+
+    def run(
+        self,
+        prepared: PreparedInvocation,
+        system: str,
+        usage: dict[str, int],
+        tool_calls: list[tuple[ToolUse, ToolResult]],
+    ) -> Generator[StreamEvent, None, str]:
+        """Model, tools, model ... until the model answers without tools, or the step or tool-call limit; returns
+        the output. A call past the tool-call limit is not run: the model is told so, and offered no more tools."""
+        provider = self.provider_for(prepared.model)
+        messages = [ChatMessage("user", [TextPart(prepared.command.prompt)])]
+        output: list[str] = []
+        for step in range(self.max_steps):
+            # The last allowed step, or any after the tool-call limit, offers no tools, so the model has to answer.
+            tools = prepared.specs if step < self.max_steps - 1 and len(tool_calls) < self.max_tool_calls else []
+            text: list[str] = []
+            uses: list[ToolUse] = []
+            for event in provider.stream(ModelRequest(prepared.model, system, messages, tools)):
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                    yield StreamEvent("text_delta", {"content": event.text})
+                elif isinstance(event, ThinkingDelta):
+                    yield StreamEvent("thinking", {"content": event.text})
+                elif isinstance(event, ToolUse):
+                    uses.append(event)
+                elif isinstance(event, Usage):
+                    usage["inputTokens"] += event.input_tokens
+                    usage["outputTokens"] += event.output_tokens
+            output.append("".join(text))
+            parts: list[Part] = [TextPart("".join(text))] if text else []
+            parts += [ToolUsePart(use.id, use.name, use.input) for use in uses]
+            messages.append(ChatMessage("assistant", parts))
+            if not uses:
+                break
+            results: list[Part] = []
+            for use in uses:
+                if len(tool_calls) >= self.max_tool_calls:
+                    limit = f"not run: this turn reached its limit of {self.max_tool_calls} tool calls; answer now"
+                    results.append(ToolResultPart(use.id, use.name, limit, True))
+                    continue
+                yield StreamEvent("tool_call", {"tool": use.name, "input": use.input})
+                result = self._run_tool(prepared, use)
+                for name, data in result.events:
+                    yield StreamEvent(name, data)
+                yield StreamEvent(
+                    "tool_result", {"tool": use.name, "output": result.output, "isError": result.is_error}
+                )
+                tool_calls.append((use, result))
+                results.append(ToolResultPart(use.id, use.name, _as_text(result.output), result.is_error))
+            messages.append(ChatMessage("user", results))
+        return "".join(output)
+
+    @staticmethod
+    def _run_tool(prepared: PreparedInvocation, use: ToolUse) -> ToolResult:
+        if use.name not in prepared.tools:
+            return ToolResult({"error": f"the agent has no tool {use.name!r}"}, is_error=True)
+        capability, config = prepared.tools[use.name]
+        try:
+            return capability.run(use.name, use.input, config, prepared.scope)
+        except Exception:
+            logger.exception("tool failed", extra={"tool": use.name})
+            return ToolResult({"error": f"tool {use.name} failed"}, is_error=True)
