@@ -138,7 +138,7 @@ def _failed_conditions(backend: Any, transact_items: list[dict[str, Any]]) -> li
     for action in transact_items:
         kind, operation = next(iter(action.items()))
         condition = operation.get("ConditionExpression")
-        holds = True
+        holds, item = True, None
         if condition is not None and operation.get("TableName") in backend.tables:
             table = backend.tables[operation["TableName"]]
             if kind == "Put":
@@ -150,8 +150,11 @@ def _failed_conditions(backend: Any, transact_items: list[dict[str, Any]]) -> li
             current = backend.get_item(operation["TableName"], key)
             names, values = operation.get("ExpressionAttributeNames"), operation.get("ExpressionAttributeValues")
             holds = get_filter_expression(condition, names, values).expr(current)
+            # as DynamoDB does, the item as it stands goes with a failed condition that asks for it
+            if not holds and current is not None and operation.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD":
+                item = current.to_json()["Attributes"]
         reasons.append(
-            (None, None, None) if holds else ("ConditionalCheckFailed", ConditionalCheckFailed().message, None)
+            (None, None, None) if holds else ("ConditionalCheckFailed", ConditionalCheckFailed().message, item)
         )
     return reasons if any(code is not None for code, _, _ in reasons) else None
 

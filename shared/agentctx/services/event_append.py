@@ -12,7 +12,7 @@ from agentctx.domain import Block, Session
 from agentctx.errors import Conflict
 from agentctx.store.context_store import ContextStore
 from agentctx.store.event_log import SessionChanges, SessionMoved
-from agentctx.store.transactions import AutoCompaction, SessionGone
+from agentctx.store.transactions import AutoCompaction
 
 # How long a writer keeps re-reading the session when other writers appended events first, with a short random
 # backoff between attempts: a burst of writers to one session settles instead of colliding again at once.
@@ -40,8 +40,9 @@ def append_with_retry(
 ) -> list[dict[str, Any]]:
     """Write `attempt(session)` after the session's event sequence as last read; the stamped events.
 
-    - Overtaken by another writer, it reads the session again (its turns), shows the fresh read to `refreshed`
-      (which may raise to give up), waits a moment and writes a new attempt built from it, for APPEND_SECONDS.
+    - Overtaken by another writer, it takes the session as the refused write found it (its turns), shows it to
+      `refreshed` (which may raise to give up), waits a moment and writes a new attempt built from it, for
+      APPEND_SECONDS: one call per attempt, the refused write itself.
     - SessionGone (a NotFound) once the session is gone; Conflict when the log stayed busy for the whole window.
     - On success the session's event sequence is past the written events.
     """
@@ -60,14 +61,11 @@ def append_with_retry(
                 auto=write.auto,
                 turn_entry=write.turn_entry,
             )
-        except SessionMoved:
-            pass
+        except SessionMoved as moved:
+            fresh = moved.session
         else:
             session.turns.event_seq += len(stamped)
             return stamped
-        fresh = store.sessions.get(session.tenant_id, session.hex)
-        if fresh is None:
-            raise SessionGone(f"session {session.id} not found")
         session.turns = fresh.turns
         if refreshed is not None:
             refreshed(fresh)

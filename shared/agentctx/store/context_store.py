@@ -85,7 +85,7 @@ class ContextStore:
         """A runtime session's event log and turn items."""
         from agentctx.store.event_log import EventLog
 
-        return EventLog(self.table, self.transactions, self.sessions, self.retention_days)
+        return EventLog(self.table, self.transactions, self.retention_days)
 
     @cached_property
     def compaction_jobs(self) -> "CompactionJobs":

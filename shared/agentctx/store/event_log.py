@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from agentctx import ids
-from agentctx.domain import Block
+from agentctx.domain import Block, Session
 from agentctx.store.block_actions import block_metrics, block_put_actions
 from agentctx.store.dynamo import (
     cancellation_codes,
@@ -29,14 +29,18 @@ from agentctx.store.dynamo import (
     to_item,
     with_conflict_retry,
 )
-from agentctx.store.items import expiry, job_item, message_item
+from agentctx.store.items import expiry, job_item, message_item, session_from
 from agentctx.store.keys import EVENTS_END_SK, event_sk, session_pk, turn_sk
-from agentctx.store.sessions import SessionStore
 from agentctx.store.transactions import AutoCompaction, SessionGone, Transactions
 
 
 class SessionMoved(Exception):
-    """The session changed since it was read: another writer appended events, or a guard no longer holds."""
+    """The session changed since it was read: another writer appended events, or a guard no longer holds.
+    `session` is the session as the refused write found it, so the writer needs no read to try again."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(f"session {session.id} changed since it was read")
+        self.session = session
 
 
 @dataclass
@@ -53,10 +57,9 @@ class SessionChanges:
 
 
 class EventLog:
-    def __init__(self, table: str, transactions: Transactions, sessions: SessionStore, retention_days: int) -> None:
+    def __init__(self, table: str, transactions: Transactions, retention_days: int) -> None:
         self.table = table
         self.transactions = transactions
-        self.sessions = sessions
         # Event-log entries and turn items expire after this many days (the table's TTL attribute); 0 keeps them.
         self.retention_days = retention_days
 
@@ -131,9 +134,11 @@ class EventLog:
         except ClientError as error:
             codes = cancellation_codes(error)
             if codes and codes[0] == "ConditionalCheckFailed":
-                if self.sessions.get(tenant_id, session_hex) is None:
+                # the session item as the refused update found it (ReturnValuesOnConditionCheckFailure): none if gone
+                found = error.response["CancellationReasons"][0].get("Item")
+                if found is None:
                     raise SessionGone("session not found") from error
-                raise SessionMoved from error
+                raise SessionMoved(session_from(tenant_id, found)) from error
             raise
         return stamped
 
@@ -187,6 +192,7 @@ class EventLog:
         if names:
             update["ExpressionAttributeNames"] = names
         update["ConditionExpression"] = condition
+        update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"  # a refused writer learns where the session is
         return update
 
     def read(self, tenant_id: str, session_hex: str, after_seq: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
