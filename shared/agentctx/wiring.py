@@ -56,30 +56,14 @@ def cursor_codec() -> "CursorCodec":
 
 @lru_cache(maxsize=1)
 def session_service() -> "SessionService":
-    from agentctx.services.sessions import SessionLimits, SessionService
+    from agentctx.services.session_limits import SessionLimits
+    from agentctx.services.sessions import SessionService
 
     settings = get_settings()
-    catalog = catalog_store()
-
-    def max_tokens_for(tenant_id: str, default_agent: str | None) -> int:
-        """The context window of the default agent's model; the configured default without one."""
-        from agentctx import ids
-
-        if default_agent:
-            agent_hex = ids.parse_prefixed_hex(default_agent, ids.AGENT_PREFIX) or catalog.agent_hex_for_slug(
-                tenant_id, default_agent
-            )
-            agent = catalog.get_agent(tenant_id, agent_hex) if agent_hex else None
-            model_hex = ids.parse_prefixed_hex(agent.default_model_id, ids.MODEL_PREFIX) if agent else None
-            model = catalog.get_model(tenant_id, model_hex) if model_hex else None
-            if model:
-                return model.context_window
-        return settings.default_max_tokens
-
     return SessionService(
         context_store(),
         cursor_codec(),
-        SessionLimits(max_tokens_for, settings.auto_compaction_share),
+        SessionLimits(catalog_store(), settings.default_max_tokens, settings.auto_compaction_share),
         queue_job=session_job_queue().send,
         purge_write_units=settings.purge_write_units_per_second,
     )

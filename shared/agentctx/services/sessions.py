@@ -11,6 +11,7 @@ from agentctx.errors import Conflict, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import SessionCreate, SessionFork
 from agentctx.services.blocks import listing_query
+from agentctx.services.session_limits import SessionLimits
 from agentctx.store.context_store import ContextStore
 from agentctx.store.records import RecordKind
 
@@ -29,19 +30,6 @@ class SessionView:
     pinned_ids: list[str]
     blocks_cursor: str | None = None
     pinned_cursor: str | None = None
-
-
-@dataclass
-class SessionLimits:
-    """How big a session may get: its agent model's context window, and when automatic compaction starts."""
-
-    max_tokens_for: Callable[[str, str | None], int]
-    auto_compaction_share: float
-
-    def apply(self, session: Session, context_window: int | None = None) -> None:
-        """Size the session for its agent's model; a caller that has the model already gives its window."""
-        session.max_tokens = context_window or self.max_tokens_for(session.tenant_id, session.default_agent)
-        session.auto_headroom = int(session.max_tokens * self.auto_compaction_share) - session.total_tokens
 
 
 class SessionService:
