@@ -2,7 +2,7 @@
 architecture), each in a fresh bare interpreter that sees only the function's code, the layer and the runtime's
 boto3, as Lambda does; beside `import boto3` in the same interpreter. Median of 5.
 
-Targets (issue 12): HTTP functions at most 3x `import boto3`, queue and stream functions at most 1.5x.
+Targets: HTTP functions at most 3x `import boto3`, queue and stream functions at most 1.5x.
 
 A function that imports less at first pays the rest on its first event (boto3 and its clients, the services it
 runs, the tokenizer), so beside the import there is a second figure: the import and a first realistic event

@@ -1,4 +1,4 @@
-"""Requests at 1,000 and 10,000 blocks (issue 13): DynamoDB calls by API, read and write capacity units, response
+"""Requests at 1,000 and 10,000 blocks: DynamoDB calls by API, read and write capacity units, response
 bytes, for each request whose work used to grow with the session, and the background jobs that replace that work.
 
 Capacity units are computed from the items on the wire (moto reports none that mean anything): a read is the

@@ -240,7 +240,7 @@ def main() -> None:
 
     from tests.benchmarks.bounded_bench import bounded_rows
 
-    print("\n## Requests at 1,000, 10,000 and 100,000 blocks: calls, capacity units, response bytes (issue 13)\n")
+    print("\n## Requests at 1,000, 10,000 and 100,000 blocks: calls, capacity units, response bytes\n")
     print("\n".join(bounded_rows()))
 
 
