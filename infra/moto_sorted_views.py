@@ -12,9 +12,9 @@ from typing import Any
 
 def keep_sorted_views_of_each_partition() -> None:
     """moto answers a Query by collecting the whole table's items, sorting the partition (or the index) and walking
-    past the earlier pages: every page of a 100,000-block session cost seconds, and seeding or reading one at the
-    sizes of 100,000 blocks took hours. Here each table with a range key keeps, once a Query has asked for it, each partition
-    and each secondary index sorted (as moto sorts them), updated on every write, and a Query reads its page from
+    past the earlier pages: every page of a 100,000-block session cost seconds, and seeding or reading one took
+    hours. Here each table with a range key keeps, once a Query has asked for it, each partition and each secondary
+    index sorted (as moto sorts them), updated on every write, and a Query reads its page from
     the key condition's slice of that order. What a Query answers is unchanged (same items, order, pages, limits and
     LastEvaluatedKey); anything beyond the plain key conditions (the legacy KeyConditions, multi-attribute keys)
     goes to moto's own Query."""
