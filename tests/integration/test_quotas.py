@@ -176,8 +176,8 @@ def test_every_block_writer_counts_stored_tokens_and_a_spent_storage_quota_refus
     stored tokens, the purge counts them out, and once the quota is spent every one of those requests is refused,
     by a container that never served the tenant as by a warm one."""
     from agentctx.errors import Throttled
-    from tests.integration.test_bounded_requests import run_session_jobs
-    from tests.integration.test_turns import say
+    from tests.integration.bounded_requests.helpers import run_session_jobs
+    from tests.integration.turns.helpers import say
 
     runtime = api.post("/v1/sessions", json={"agent_id": code_assistant["agent"]["id"], "title": "t"}).json()
     aip_id = "sess_" + runtime["id"].removeprefix("session_")

@@ -139,7 +139,7 @@ def session_model(api) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_a_hundred_block_batch_that_crosses_the_threshold_is_stored_with_its_compaction(api):
-    from tests.integration.test_compaction import jobs_of
+    from tests.integration.compaction.helpers import jobs_of
 
     model = api.post("/v1/models", json=OFFLINE_MODEL | {"context_window": 2_000, "max_output_tokens": 100}).json()
     api.post("/v1/agents", json={"name": "Small", "slug": "small", "default_model_id": model["id"]})
