@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from infra.template import local_names, resource_environment
+
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = [
     "sessions",
@@ -31,21 +33,7 @@ FUNCTIONS = [
 ]
 SIZES = [10, 1_000, 10_000]
 RUNS = 5
-BENCH_RESOURCES = {
-    "ContextTable": "bench-context",
-    "TenantsTable": "bench-tenants",
-    "IdempotencyTable": "bench-idempotency",
-    "EventBus": "bench-events",
-    "EventsDeadLetterQueue": "bench-events-dlq",
-    "TriggerQueue": "bench-triggers",
-    "TriggerDeadLetterQueue": "bench-triggers-dlq",
-    "CompactionQueue": "bench-compaction",
-    "CompactionDeadLetterQueue": "bench-compaction-dlq",
-    "TurnQueue": "bench-turns.fifo",
-    "TurnDeadLetterQueue": "bench-turns-dlq.fifo",
-    "SessionJobQueue": "bench-session-jobs",
-    "SessionJobDeadLetterQueue": "bench-session-jobs-dlq",
-}
+BENCH_RESOURCES = local_names("bench")
 
 
 def _fresh_import_ms(statement: str, pythonpath: str) -> float:
@@ -193,11 +181,7 @@ def bench_environment() -> None:
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
-            "CONTEXT_TABLE_NAME": "bench-context",
-            "TENANTS_TABLE_NAME": "bench-tenants",
-            "IDEMPOTENCY_TABLE_NAME": "bench-idempotency",
-            "COMPACTION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-compaction",
-            "SESSION_JOB_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-session-jobs",
+            **resource_environment(BENCH_RESOURCES),
             "POWERTOOLS_METRICS_NAMESPACE": "AgentContextBench",
             "POWERTOOLS_METRICS_DISABLED": "true",  # keep the turn worker's metric lines out of the figures
             "POWERTOOLS_LOG_LEVEL": "WARNING",

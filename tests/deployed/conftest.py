@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from infra.package import Artifacts, build, host_target
-from infra.template import create_event_buses, create_queues, create_tables, load_template
+from infra.template import create_event_buses, create_queues, create_tables, load_template, local_names
 from tests.conftest import ADMIN_KEY
 from tests.deployed.runtime import LambdaRuntime, managed_runtime
 from tests.template.conftest import template, translated  # noqa: F401 - fixtures the permission test uses
@@ -131,15 +131,6 @@ class _Recorder:
         return self.app(environ, start_response)
 
 
-def _resource_names(resources_of: dict[str, Any]) -> dict[str, str]:
-    names = {}
-    for logical_id, resource in resources_of["Resources"].items():
-        if resource["Type"] in ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus"):
-            fifo = resource.get("Properties", {}).get("FifoQueue")
-            names[logical_id] = f"dep-{logical_id}" + (".fifo" if fifo else "")
-    return names
-
-
 @contextmanager
 def local_aws_server() -> Iterator[LocalAws]:
     """moto's server on loopback, with the template's tables, buses, queues and the secrets in Parameter Store."""
@@ -159,7 +150,7 @@ def local_aws_server() -> Iterator[LocalAws]:
     endpoint = f"http://127.0.0.1:{server.server_address[1]}"
 
     sam = load_template()
-    names = _resource_names(sam)
+    names = local_names("dep", sam)
     clients = {s: boto3.client(s, endpoint_url=endpoint, region_name=REGION) for s in ("dynamodb", "sqs", "events")}
     create_tables(clients["dynamodb"], names, sam)
     create_event_buses(clients["events"], names, sam)
