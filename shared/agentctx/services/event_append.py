@@ -1,6 +1,6 @@
 """Appending to a session's event log, which other writers (messages posted at once, a running turn, a cancel)
-append to as well: each append is conditioned on the event sequence last read, so a writer that was overtaken reads
-the session again and builds its write anew from what it finds."""
+append to as well: each append is conditioned on the event sequence last read, so a writer that was overtaken builds
+its write anew from the session as its refused write found it."""
 
 import random
 import time
