@@ -110,7 +110,7 @@ def _local_tenant(saved_local: dict[str, Any], api_key: str) -> dict[str, Any]:
 
 def _turn_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The items whose insertion dispatches a turn (the events function's outbox rule, turn_jobs)."""
-    from agentctx.turn_jobs import job_from_stream_record
+    from agentctx.store.turn_jobs import job_from_stream_record
 
     return [
         item

@@ -1,5 +1,5 @@
 """Lambda entry point for the context table's stream: publishes the domain events of committed changes, and
-dispatches the turns of committed input messages to the turn queue (the outbox of shared/agentctx/turn_jobs.py).
+dispatches the turns of committed input messages to the turn queue (the outbox of shared/agentctx/store/turn_jobs.py).
 
 A record whose events could not all be published, or whose turn could not be queued, is reported as a batch item
 failure; the event source mapping retries from it. Subscribers deduplicate on the event id and the turn queue on
@@ -11,9 +11,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from agentctx.events import events_from_stream_record
 from agentctx.observability import logger, metrics
-from agentctx.turn_jobs import job_from_stream_record
+from agentctx.store.stream_events import events_from_stream_record
+from agentctx.store.turn_jobs import job_from_stream_record
 from agentctx.wiring import dispatch_turn, event_bus
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)

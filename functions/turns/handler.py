@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from agentctx import metering
 from agentctx.observability import logger, metrics
 from agentctx.settings import get_settings
-from agentctx.turn_jobs import TurnJob
+from agentctx.store.turn_jobs import TurnJob
 from agentctx.wiring import turn_queue, turn_service, usage_recorder
 
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from agentctx.store.event_bus import EventBus
     from agentctx.store.file_store import SessionFileStore
     from agentctx.store.queue import MessageQueue
+    from agentctx.store.turn_jobs import TurnJob
     from agentctx.store.usage_store import UsageStore
-    from agentctx.turn_jobs import TurnJob
 
 
 @lru_cache(maxsize=1)

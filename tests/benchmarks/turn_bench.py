@@ -52,7 +52,7 @@ def turn_figures() -> list[str]:
     from agentctx.schemas.catalog import AgentCreate, CapabilityRefIn, ModelCreate
     from agentctx.schemas.runtime import MessageCreate, RuntimeSessionCreate
     from agentctx.settings import get_settings
-    from agentctx.turn_jobs import TurnJob
+    from agentctx.store.turn_jobs import TurnJob
     from agentctx.wiring import (
         catalog_service,
         context_store,

@@ -7,7 +7,7 @@ import sys
 import boto3
 import pytest
 
-from agentctx.events import events_from_stream_record
+from agentctx.store.stream_events import events_from_stream_record
 from tests.events import LambdaContext
 from tests.integration.test_sessions_api import append, create_session, note
 from tests.template.conftest import functions, load_handler, sam_template

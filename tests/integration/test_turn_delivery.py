@@ -276,7 +276,7 @@ def test_a_job_that_arrives_before_its_message_commits_does_not_hold_the_session
     import json
 
     from agentctx.store.queue import sqs_client
-    from agentctx.turn_jobs import TurnJob
+    from agentctx.store.turn_jobs import TurnJob
     from infra.local_worker import QueueWorker, sqs_event
     from tests.events import LambdaContext
     from tests.template.conftest import functions, load_handler, sam_template

@@ -21,7 +21,7 @@ from agentctx.services.session_agent import agent_of
 from agentctx.services.sessions import SessionService
 from agentctx.store.context_store import ContextStore
 from agentctx.store.event_log import SessionChanges
-from agentctx.turn_jobs import TurnJob
+from agentctx.store.turn_jobs import TurnJob
 
 PREVIEW_CHARS = 200
 

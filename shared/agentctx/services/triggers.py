@@ -16,13 +16,13 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError
 
 from agentctx.errors import DomainError, Throttled, UpstreamFailed
-from agentctx.events import DomainEvent
 from agentctx.idempotency import once
 from agentctx.schemas import BlockIn, RequestModel
 from agentctx.schemas.invoke import InvokeRequest
 from agentctx.services.blocks import BlockService
 from agentctx.services.invocations import InvocationService, command_from
 from agentctx.store.event_bus import EventBus
+from agentctx.store.stream_events import DomainEvent
 
 RESULT_TYPE = "Invocation Result"
 

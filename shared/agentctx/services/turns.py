@@ -32,7 +32,7 @@ from agentctx.services.turn_reasoning import ReasonAndAct
 from agentctx.store.context_store import ContextStore
 from agentctx.store.event_log import SessionChanges
 from agentctx.store.transactions import SessionGone
-from agentctx.turn_jobs import TurnJob
+from agentctx.store.turn_jobs import TurnJob
 
 
 class TurnService:

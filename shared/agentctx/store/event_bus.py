@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.config import Config
 
-from agentctx.events import SOURCE, DomainEvent
+from agentctx.store.stream_events import SOURCE, DomainEvent
 
 
 @lru_cache(maxsize=1)

@@ -78,7 +78,7 @@ def test_a_turn_cut_off_mid_answer_is_delivered_again_and_finishes_once(api, ses
 
     # delivered once more (a duplicate), the finished turn is left alone
     session_hex = session["id"][8:]
-    from agentctx.turn_jobs import TurnJob
+    from agentctx.store.turn_jobs import TurnJob
     from agentctx.wiring import turn_service
 
     job = TurnJob.from_body(json.loads(message["Body"]))
@@ -89,7 +89,7 @@ def test_a_turn_cut_off_mid_answer_is_delivered_again_and_finishes_once(api, ses
 
 def test_the_last_attempt_ends_the_turn_as_failed(api, session, aws, crash_once):
     from agentctx.store.queue import sqs_client
-    from agentctx.turn_jobs import TurnJob
+    from agentctx.store.turn_jobs import TurnJob
     from agentctx.wiring import turn_service
 
     crash_once.stream = lambda request: (_ for _ in ()).throw(ConnectionResetError("down"))  # type: ignore[method-assign]
