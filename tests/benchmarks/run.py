@@ -14,23 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from infra.template import local_names, resource_environment
+from infra.template import load_template, local_names, logical_ids, resource_environment
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = [
-    "sessions",
-    "blocks",
-    "admin",
-    "authorizer",
-    "catalog",
-    "runtime",
-    "invoke",
-    "compaction",
-    "compaction_dlq",
-    "events",
-    "triggers",
-    "turns",
-]
 SIZES = [10, 1_000, 10_000]
 RUNS = 5
 BENCH_RESOURCES = local_names("bench")
@@ -44,6 +30,13 @@ def _fresh_import_ms(statement: str, pythonpath: str) -> float:
     return float(output.stdout.strip())
 
 
+def function_folders() -> list[str]:
+    """Each function's folder under functions/, in the template's order."""
+    template = load_template()
+    functions = logical_ids("AWS::Serverless::Function", template)
+    return [Path(template["Resources"][function]["Properties"]["CodeUri"]).name for function in functions]
+
+
 def import_times() -> list[str]:
     shared = str(ROOT / "shared")
     boto3_ms = statistics.median(_fresh_import_ms("import boto3", shared) for _ in range(RUNS))
@@ -52,7 +45,7 @@ def import_times() -> list[str]:
         "|---|---|---|",
         f"| `import boto3` | {boto3_ms:.0f} | 1.00 |",
     ]
-    for name in FUNCTIONS:
+    for name in function_folders():
         path = f"{ROOT / 'functions' / name}{os.pathsep}{shared}"
         module = "handler" if (ROOT / "functions" / name / "handler.py").exists() else "app"
         ms = statistics.median(_fresh_import_ms(f"import {module}", path) for _ in range(RUNS))
