@@ -118,13 +118,9 @@ def parse_order_id(value: str, prefix: str) -> str | None:
     return rest if _ORDER_KEY.match(rest) else None
 
 
-def order_key_at(reference: str) -> str:
-    """A fresh key in the same millisecond as `reference`, so it sorts beside it."""
-    return reference[:10] + _encode(int.from_bytes(os.urandom(10), "big"), 16)
-
-
 def order_key_at_seeded(reference: str, seed: str) -> str:
-    """Like order_key_at, but the same for the same seed: a write that may be retried finds what it wrote."""
+    """A key in the same millisecond as `reference`, so it sorts beside it, and the same for the same seed: a write
+    that may be retried finds what it wrote."""
     digest = hashlib.sha256(seed.encode()).digest()
     return reference[:10] + _encode(int.from_bytes(digest[:10], "big"), 16)
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from agentctx import ids
-from agentctx.domain import Session, utc_now
+from agentctx.domain import utc_now
 from agentctx.errors import NotFound
 from agentctx.services.auto_compaction import CompactionParams, compaction_job
 from agentctx.services.sessions import SessionService
@@ -32,32 +32,21 @@ class CompactionService:
         self.send = send
         self.default_target_share = default_target_share
 
-    def request(self, tenant_id: str, session_id: str, params: CompactionParams, trigger: str = "manual") -> dict:
+    def request(self, tenant_id: str, session_id: str, params: CompactionParams) -> dict:
         session = self.sessions.load(tenant_id, session_id)
         if params.target_tokens is None:
             params = replace(params, target_tokens=int(session.max_tokens * self.default_target_share))
-        job = self._new_job(session, params, trigger)
-        self.store.compaction_jobs.queue(tenant_id, session.hex, job, once=False)
-        self._send(tenant_id, session.hex, job)
-        return job
-
-    def request_automatic(self, session: Session, params: CompactionParams) -> dict | None:
-        """Queue one automatic compaction unless one is already pending for the session."""
-        job = self._new_job(session, params, "auto")
-        if not self.store.compaction_jobs.queue(session.tenant_id, session.hex, job, once=True):
-            return None
-        self._send(session.tenant_id, session.hex, job)
-        return job
-
-    def _new_job(self, session: Session, params: CompactionParams, trigger: str) -> dict[str, Any]:
-        return compaction_job(
+        job = compaction_job(
             session.hex,
             ids.new_order_key(),
             params.target_tokens,
-            trigger,
+            "manual",
             params.preserve_pinned,
             params.preserve_recent,
         )
+        self.store.compaction_jobs.queue(tenant_id, session.hex, job)
+        self._send(tenant_id, session.hex, job)
+        return job
 
     def _send(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> None:
         try:

@@ -34,37 +34,25 @@ class CompactionJobs:
     def put(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> None:
         dynamodb_client().put_item(TableName=self.table, Item=self._item(tenant_id, session_hex, job))
 
-    def queue(self, tenant_id: str, session_hex: str, job: dict[str, Any], *, once: bool) -> bool:
-        """Record a queued job, with the session checked in the same transaction. With `once`, only while no
-        automatic compaction is pending (the session's `autoCompactionJob`): False when one already is."""
+    def queue(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> None:
+        """Record a queued job, with the session checked in the same transaction."""
         pk = session_pk(tenant_id, session_hex)
-        session_check: dict[str, Any] = {
+        session_check = {
             "TableName": self.table,
             "Key": to_item({"pk": pk, "sk": SESSION_SK}),
+            "ConditionExpression": "attribute_exists(pk)",
         }
-        if once:
-            session_check |= {
-                "UpdateExpression": "SET autoCompactionJob = :job",
-                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(autoCompactionJob)",
-                "ExpressionAttributeValues": to_item({":job": job["id"]}),
-            }
-            first: dict[str, Any] = {"Update": session_check}
-        else:
-            first = {"ConditionCheck": session_check | {"ConditionExpression": "attribute_exists(pk)"}}
         try:
             dynamodb_client().transact_write_items(
                 TransactItems=[
-                    first,
+                    {"ConditionCheck": session_check},
                     {"Put": {"TableName": self.table, "Item": self._item(tenant_id, session_hex, job)}},
                 ]
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "TransactionCanceledException":
-                if once and self.sessions.get(tenant_id, session_hex) is not None:
-                    return False
                 raise SessionGone("session not found") from error
             raise
-        return True
 
     def save_progress(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> None:
         """Record a running job's progress, unless a later leg took it over or it ended (Superseded)."""
