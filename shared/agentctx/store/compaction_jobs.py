@@ -42,15 +42,14 @@ class CompactionJobs:
             "Key": to_item({"pk": pk, "sk": SESSION_SK}),
             "ConditionExpression": "attribute_exists(pk)",
         }
+        actions = [
+            {"ConditionCheck": session_check},
+            {"Put": {"TableName": self.table, "Item": self._item(tenant_id, session_hex, job)}},
+        ]
         try:
-            dynamodb_client().transact_write_items(
-                TransactItems=[
-                    {"ConditionCheck": session_check},
-                    {"Put": {"TableName": self.table, "Item": self._item(tenant_id, session_hex, job)}},
-                ]
-            )
+            with_conflict_retry(lambda: dynamodb_client().transact_write_items(TransactItems=actions))
         except ClientError as error:
-            if error.response["Error"]["Code"] == "TransactionCanceledException":
+            if cancellation_codes(error)[:1] == ["ConditionalCheckFailed"]:
                 raise SessionGone("session not found") from error
             raise
 

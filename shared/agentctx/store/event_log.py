@@ -197,16 +197,7 @@ class EventLog:
 
     def read(self, tenant_id: str, session_hex: str, after_seq: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
         """Events after a sequence, oldest first; True when more follow."""
-        items = dynamodb_client().query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
-            ExpressionAttributeValues=to_item(
-                {":pk": session_pk(tenant_id, session_hex), ":from": event_sk(after_seq + 1), ":to": EVENTS_END_SK}
-            ),
-            ConsistentRead=True,
-            Limit=limit + 1,
-        )["Items"]
-        return [load_json(from_item(item)["record"]) for item in items[:limit]], len(items) > limit
+        return self.scan(tenant_id, session_hex, after_seq, None, False, limit, lambda event: True)
 
     def scan(
         self,
@@ -237,7 +228,7 @@ class EventLog:
         while True:
             response = dynamodb_client().query(**query)
             for item in response["Items"]:
-                event = json.loads(from_item(item)["record"])
+                event = load_json(from_item(item)["record"])
                 if keep(event):
                     if len(found) == wanted:
                         return found, True
