@@ -17,26 +17,12 @@ from agentctx.schemas.runtime import MessageCreate
 from agentctx.services.block_builder import BlockBuilder
 from agentctx.services.catalog import CatalogService
 from agentctx.services.event_append import Append, append_with_retry
+from agentctx.services.message_text import preview, public_message, text_of
 from agentctx.services.session_agent import agent_of
 from agentctx.services.sessions import SessionService
 from agentctx.store.context_store import ContextStore
 from agentctx.store.event_log import SessionChanges
 from agentctx.store.turn_jobs import TurnJob
-
-PREVIEW_CHARS = 200
-
-
-def text_of(content: list[dict[str, Any]]) -> str:
-    return "\n".join(part["text"] for part in content if part.get("type") == "text")
-
-
-def preview(text: str) -> str:
-    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
-
-
-def public_message(message: dict[str, Any]) -> dict[str, Any]:
-    """A stored message without its storage keys."""
-    return {key: value for key, value in message.items() if key not in ("order_key", "block_id")}
 
 
 class RuntimeMessageService:

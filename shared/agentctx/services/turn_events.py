@@ -9,7 +9,7 @@ from agentctx import metering
 from agentctx.domain import Block, Session, SessionStatus, utc_now
 from agentctx.services.auto_compaction import AutoCompactionTrigger
 from agentctx.services.event_append import Append, append_with_retry
-from agentctx.services.runtime_messages import preview
+from agentctx.services.message_text import preview
 from agentctx.store.context_store import ContextStore
 from agentctx.store.event_log import SessionChanges
 from agentctx.store.transactions import AutoCompaction

@@ -24,7 +24,7 @@ from agentctx.services.agent_loop import (
 from agentctx.services.block_builder import BlockBuilder
 from agentctx.services.catalog import CatalogService, with_controls
 from agentctx.services.context import ContextAssembler, Selection
-from agentctx.services.runtime_messages import public_message, text_of
+from agentctx.services.message_text import public_message, text_of
 from agentctx.services.session_agent import agent_of, merge_capabilities
 from agentctx.services.turn_events import EventWriter
 from agentctx.tokens import count_tokens
