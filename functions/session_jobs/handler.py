@@ -8,7 +8,6 @@ stand, and tokens are counted once (see store/purge.py and store/fork_copy.py).
 """
 
 import json
-import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -32,13 +31,13 @@ def record_handler(record: SQSRecord, lambda_context: Any) -> None:
     tenant_id, session_hex = message["tenantId"], message["sessionHex"]
     logger.append_keys(tenant_id=tenant_id, session_job=message.get("kind"), session=session_hex)
     remaining = lambda_context.get_remaining_time_in_millis() / 1000
-    deadline = time.monotonic() + max(1.0, remaining - MARGIN_SECONDS)
+    seconds = max(1.0, remaining - MARGIN_SECONDS)
     service, retry = session_service(), get_settings().session_job_retry_seconds
     with metering.metered() as usage:
         if message.get("kind") == "purge":
-            done = service.purge(tenant_id, session_hex, deadline)
+            done = service.purge(tenant_id, session_hex, seconds)
         elif message.get("kind") == "copy":
-            copied = service.copy(tenant_id, session_hex, message["sourceHex"], deadline)
+            copied = service.copy(tenant_id, session_hex, message["sourceHex"], seconds)
             done = copied is not False
             if copied is None and message["attempt"] < FORK_WAIT_ATTEMPTS:  # its request has not committed yet
                 service.queue_copy(tenant_id, session_hex, message["sourceHex"], message["attempt"] + 1, retry)

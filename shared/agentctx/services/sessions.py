@@ -1,6 +1,5 @@
 """Sessions: create (optionally as a fork), read with metrics, list, fork by tag, delete (and purge)."""
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -148,7 +147,7 @@ class SessionService:
         self.limits.apply(fork)
         self.queue_copy(fork.tenant_id, fork.hex, source.hex)
         self.store.sessions.create(fork)
-        self.copy(fork.tenant_id, fork.hex, source.hex, deadline=time.monotonic() + 60, pages=1)
+        self.copy(fork.tenant_id, fork.hex, source.hex, seconds=60, pages=1)
         return self.get(fork.tenant_id, fork.id)
 
     def queue_copy(self, tenant_id: str, fork_hex: str, source_hex: str, attempt: int = 0, delay: int = 0) -> None:
@@ -156,12 +155,12 @@ class SessionService:
         self.queue_job(job | {"attempt": attempt}, delay)
 
     def copy(
-        self, tenant_id: str, fork_hex: str, source_hex: str, deadline: float, pages: int | None = None
+        self, tenant_id: str, fork_hex: str, source_hex: str, seconds: float, pages: int | None = None
     ) -> bool | None:
-        """Copy a fork's blocks until done (True), `deadline` or `pages` pages of its source (False); None when
+        """Copy a fork's blocks until done (True), for `seconds` or `pages` pages of its source (False); None when
         the fork does not exist (yet). The tokens copied count as the tenant's stored tokens."""
         done, tokens = self.store.fork_copy.step(
-            tenant_id, fork_hex, source_hex, deadline, self.purge_write_units, pages
+            tenant_id, fork_hex, source_hex, seconds, self.purge_write_units, pages
         )
         metering.add(storedTokens=tokens)
         return done
@@ -192,12 +191,12 @@ class SessionService:
     def queue_purge(self, tenant_id: str, session_hex: str, delay: int = 0) -> None:
         self.queue_job({"kind": "purge", "tenantId": tenant_id, "sessionHex": session_hex}, delay)
 
-    def purge(self, tenant_id: str, session_hex: str, deadline: float) -> bool:
-        """Remove a deleted session's items until done or `deadline` (time.monotonic()); True when done, when its
+    def purge(self, tenant_id: str, session_hex: str, seconds: float) -> bool:
+        """Remove a deleted session's items until done or for `seconds`; True when done, when its
         tokens are counted out of the tenant's storage."""
         if not self.store.sessions.purge_pending(tenant_id, session_hex):
             return True
-        tokens = self.store.purge.run(tenant_id, session_hex, deadline, self.purge_write_units)
+        tokens = self.store.purge.run(tenant_id, session_hex, seconds, self.purge_write_units)
         if tokens is None:
             return not self.store.sessions.purge_pending(tenant_id, session_hex)
         metering.add(storedTokens=-tokens)

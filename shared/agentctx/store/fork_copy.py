@@ -32,17 +32,18 @@ class ForkCopier:
         tenant_id: str,
         fork_hex: str,
         source_hex: str,
-        deadline: float,
+        seconds: float,
         write_units_per_second: int,
         pages: int | None = None,
     ) -> tuple[bool | None, int]:
         """Copy a fork's next blocks from its source, in order, each batch in one transaction that also moves
         `copiedThrough` on from the value read (so two deliveries never copy a block twice) and adds the batch to
-        the fork's metrics, paced to `write_units_per_second`, until done or the pacer's clock passes `deadline`.
+        the fork's metrics, paced to `write_units_per_second`, until done or `seconds` have passed on the pacer's clock.
         The last transaction ends the copy: the fork's copy state and compaction lock go, and so does the source's
         `COPY#` item. At most `pages` pages of 100 source blocks, when given. True when done (or there is nothing
         to copy), False when more is left, None when the fork does not exist yet (its request queues this job
         before it commits); with the tokens copied."""
+        deadline = self.pacer.now() + seconds
         fork = self.sessions.get(tenant_id, fork_hex)
         copied = 0
         if fork is None:

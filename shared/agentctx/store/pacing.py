@@ -1,8 +1,8 @@
 """Time for the background jobs that pace their writes (the purge, the fork copy): their clock and their waits.
 
 Wiring gives the stores a Pacer, which reads time.monotonic() and really sleeps. A test that wants those jobs
-without the waits gives one whose `sleep` moves its own clock on instead (deadlines are on `now()`, so they still
-end a job's run where its time would have run out).
+without the waits gives one whose `sleep` moves its own clock on instead. A job is given its time in seconds and
+sets its deadline on `now()`, so with either pacer its run ends where its time would have run out.
 """
 
 import time

@@ -13,12 +13,13 @@ class SessionPurge:
         self.table = table
         self.pacer = pacer
 
-    def run(self, tenant_id: str, session_hex: str, deadline: float, write_units_per_second: int) -> int | None:
+    def run(self, tenant_id: str, session_hex: str, seconds: float, write_units_per_second: int) -> int | None:
         """Remove a deleted session's items, 25 a call, paced to `write_units_per_second` (one partition takes
-        1,000), until none is left or the pacer's clock passes `deadline`. Resumable at any point: it reads what is
-        left each time. When nothing but the marker is left, the marker goes too, and the tokens it named are
+        1,000), until none is left or `seconds` have passed on the pacer's clock. Resumable at any point: it reads
+        what is left each time. When nothing but the marker is left, the marker goes too, and the tokens it named are
         returned, once (its delete is conditional); None while items remain, or when there was no purge to do. It
         waits (None) while a fork is still being copied from the session."""
+        deadline = self.pacer.now() + seconds
         pk = session_pk(tenant_id, session_hex)
         client = dynamodb_client()
         copies = client.query(

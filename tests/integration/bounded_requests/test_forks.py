@@ -1,8 +1,6 @@
 """A fork at one cost at any size, usable at once and copied in the background: isolated from later source writes,
 copied once when interrupted, safe against a delete of either side, and not forked again while it copies."""
 
-import time
-
 from agentctx import ids
 from agentctx.domain import Session
 from agentctx.services.context import ContextAssembler, Selection
@@ -68,7 +66,7 @@ def test_a_fork_is_isolated_from_later_source_writes_and_copies_once_when_interr
     append(api, source.id, note("later", tags=["rare"]))
 
     for _ in range(2):  # interrupted after one page each time, and a duplicate delivery of the same step
-        assert session_service().copy(api.tenant_id, fork_hex, source.hex, time.monotonic() + 30, pages=1) is False
+        assert session_service().copy(api.tenant_id, fork_hex, source.hex, 30, pages=1) is False
     run_session_jobs(aws)
 
     copied = context_store().sessions.get(api.tenant_id, fork_hex)
@@ -85,7 +83,7 @@ def test_a_source_deleted_while_its_fork_copies_is_purged_after_the_copy(api, aw
     api.delete(f"/v1/aip/sessions/{source.id}")
     from agentctx.wiring import session_service
 
-    assert session_service().purge(api.tenant_id, source.hex, time.monotonic() + 30) is False  # waits for the copy
+    assert session_service().purge(api.tenant_id, source.hex, 30) is False  # waits for the copy
     assert len(listed_ids(api, fork["id"])) == 100  # still read through the deleted source
     run_session_jobs(aws)
 
