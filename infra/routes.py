@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute
 from agentctx.api.app import routers_named
 from agentctx.api.deps import current_tenant
 from agentctx.api.registry import FUNCTIONS, HttpFunction
+from agentctx.api.registry import function as registered
 from infra.template import TEMPLATE_PATH, parse_template
 
 BEGIN = "# BEGIN routes of {}: `make routes` writes this block from shared/agentctx/api/registry.py"
@@ -95,13 +96,12 @@ def _block(function: HttpFunction, template: dict[str, Any], indent: str) -> str
 def generate(text: str) -> str:
     """The template text with every function's marked block written anew from the registry."""
     template = parse_template(text)
-    by_id = {function.logical_id: function for function in FUNCTIONS}
     marked = [match.group("function") for match in _BLOCK.finditer(text)]
     _require(
-        sorted(marked) == sorted(by_id),
-        f"template.yaml must mark each HTTP function of the registry once: marked {marked}, registry {sorted(by_id)}",
+        sorted(marked) == sorted(f.logical_id for f in FUNCTIONS),
+        f"template.yaml must mark each HTTP function of the registry once: marked {marked}",
     )
-    written = _BLOCK.sub(lambda m: _block(by_id[m.group("function")], template, m.group("indent")), text)
+    written = _BLOCK.sub(lambda m: _block(registered(m.group("function")), template, m.group("indent")), text)
     _check(parse_template(written), FUNCTIONS)
     return written
 

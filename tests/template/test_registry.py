@@ -1,5 +1,6 @@
 """The registry (agentctx.api.registry) is the one source of what each HTTP function serves: its entry point is built
-from it and loads only its own routers, and the full app is the union of the functions' routers."""
+from it and loads only its own routers. That the template routes exactly the registry's functions, each to its own
+code, is checked where the template's routes are written (infra/routes.py, tests/template/test_generated_routes.py)."""
 
 import json
 import subprocess
@@ -8,8 +9,7 @@ import sys
 import pytest
 
 from agentctx.api import registry
-from agentctx.api.full import full_app
-from tests.template.conftest import ROOT, functions, sam_template
+from tests.template.conftest import ROOT
 
 LOADED_ROUTERS = """
 import json, sys
@@ -21,16 +21,6 @@ print(json.dumps(sorted(name for name in sys.modules if name.startswith("agentct
 
 def entry_module(function: registry.HttpFunction) -> str:
     return "app" if function.streams else "handler"
-
-
-def test_every_routed_function_of_the_template_is_in_the_registry_with_its_code():
-    routed = {
-        name: properties["CodeUri"].strip("/")
-        for name, properties in functions(sam_template()).items()
-        if any(event["Type"] == "Api" for event in properties.get("Events", {}).values())
-    }
-
-    assert routed == {function.logical_id: f"functions/{function.folder}" for function in registry.FUNCTIONS}
 
 
 def test_each_function_loads_only_its_own_routers():
@@ -55,17 +45,6 @@ def test_each_function_loads_only_its_own_routers():
         loaded = set(json.loads(output))
 
         assert loaded == {f"agentctx.api.routers.{name}" for name in function.routers + function.unrouted}
-
-
-def test_the_full_app_serves_each_function_s_routes_and_nothing_else():
-    def paths(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
-        return {(method, path) for path, methods in app.openapi()["paths"].items() for method in methods}
-
-    from agentctx.api.app import function_app
-
-    served = set().union(*(paths(function_app(function.logical_id)) for function in registry.FUNCTIONS))
-
-    assert paths(full_app()) == served
 
 
 def test_a_router_served_unrouted_is_routed_to_another_function():
