@@ -60,7 +60,8 @@ def compaction_runs() -> list[str]:
     from agentctx.wiring import compaction_runner, compaction_service
     from infra.local_aws import local_aws
     from infra.local_worker import load_function_handler, sqs_event
-    from tests.benchmarks.run import BENCH_RESOURCES, ROOT, CallCounter
+    from tests.benchmarks.run import BENCH_RESOURCES, ROOT
+    from tests.dynamo_calls import CallCounter
     from tests.events import DeadlineContext
     from tests.template.conftest import functions, sam_template
 

@@ -94,7 +94,8 @@ def context_assembly() -> list[str]:
     from agentctx.tokens import count_tokens
     from agentctx.wiring import context_store, session_service
     from infra.local_aws import local_aws
-    from tests.benchmarks.run import BENCH_RESOURCES, CallCounter, _seed_session
+    from tests.benchmarks.run import BENCH_RESOURCES, _seed_session
+    from tests.dynamo_calls import CallCounter
 
     rows = [
         "| blocks in session | ours: DynamoDB calls | ours: ms | blocks chosen | load all blocks: calls / ms "

@@ -7,14 +7,12 @@ import os
 import statistics
 import subprocess
 import sys
-import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from infra.template import load_template, local_names, logical_ids, resource_environment
+from tests.dynamo_calls import CallCounter
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = [10, 1_000, 10_000]
@@ -51,29 +49,6 @@ def import_times() -> list[str]:
         ms = statistics.median(_fresh_import_ms(f"import {module}", path) for _ in range(RUNS))
         rows.append(f"| functions/{name}/{module}.py | {ms:.0f} | {ms / boto3_ms:.2f} |")
     return rows
-
-
-class CallCounter:
-    """Counts DynamoDB API calls through botocore's event hooks on the shared client."""
-
-    def __init__(self) -> None:
-        from agentctx.store.dynamo import dynamodb_client
-
-        self.calls: Counter[str] = Counter()
-        dynamodb_client().meta.events.register("before-call.dynamodb", self._count)
-
-    def _count(self, model: Any, **_: Any) -> None:
-        self.calls[model.name] += 1
-
-    @contextmanager
-    def measure(self) -> Iterator[dict[str, Any]]:
-        self.calls.clear()
-        result: dict[str, Any] = {}
-        start = time.perf_counter()
-        yield result
-        result["ms"] = (time.perf_counter() - start) * 1000
-        result["calls"] = sum(self.calls.values())
-        result["detail"] = ", ".join(f"{name} {count}" for name, count in sorted(self.calls.items()))
 
 
 def _seed_session(tenant: str, blocks: int) -> str:

@@ -66,7 +66,8 @@ def turn_figures() -> list[str]:
     from infra.local_server import DEMO_AGENT, DEMO_MODEL
     from infra.local_worker import QueueWorker, load_function_handler
     from tests.benchmarks.invoke_bench import _serve
-    from tests.benchmarks.run import BENCH_RESOURCES, ROOT, CallCounter
+    from tests.benchmarks.run import BENCH_RESOURCES, ROOT
+    from tests.dynamo_calls import CallCounter
 
     get_settings.cache_clear()
     rows = ["| operation | DynamoDB calls | calls by API | wall ms |", "|---|---|---|---|"]

@@ -5,7 +5,7 @@ from agentctx import ids
 from agentctx.domain import Block, BlockType, Session, utc_now
 from agentctx.services.context import ContextAssembler, Enrichment, EnrichmentConfig, Selection, bm25_scores
 from agentctx.wiring import context_store, session_service
-from tests.benchmarks.run import CallCounter
+from tests.dynamo_calls import CallCounter
 
 TENANT = "org_" + "e" * 32
 

@@ -3,7 +3,7 @@ write itself says where the session stands, so trying again costs no read."""
 
 import pytest
 
-from tests.benchmarks.run import CallCounter
+from tests.dynamo_calls import CallCounter
 from tests.integration.test_sessions_api import create_session
 
 

@@ -1,13 +1,11 @@
 """The bounded-request tests' thresholds and tools: sessions seeded through the store, the context-table calls a
 request makes, a session's stored items, and the session job queue delivered as SQS would."""
 
-import json
-from collections import Counter
-from typing import Any
-
 from agentctx import ids
 from agentctx.domain import Block, BlockType, Session, utc_now
 from agentctx.wiring import context_store
+from tests.conftest import RESOURCES
+from tests.dynamo_calls import CallCounter
 from tests.events import LambdaContext
 from tests.template.conftest import functions, load_handler, sam_template
 
@@ -45,29 +43,12 @@ def seed(api, count: int, *, pinned_every: int = 0, tag_every: int = 0, summary_
     return session
 
 
-class ContextTableCalls:
-    """Counts the DynamoDB calls on the context table by API (the tenants table's key, quota and usage reads are
-    cached for a time, so they are left out to compare requests)."""
-
-    def __init__(self) -> None:
-        from agentctx.store.dynamo import dynamodb_client
-
-        self.calls: Counter[str] = Counter()
-        dynamodb_client().meta.events.register("before-call.dynamodb", self._count)
-
-    def _count(self, model: Any, params: dict[str, Any], **_: Any) -> None:
-        if "test-context" in json.dumps(params, default=str):
-            self.calls[model.name] += 1
-
-    def detail(self) -> str:
-        return ", ".join(f"{name} {count}" for name, count in sorted(self.calls.items()))
-
-
 def calls_of(request) -> dict:  # type: ignore[no-untyped-def]
-    """The context-table calls one request makes, by API, and its response."""
-    counter = ContextTableCalls()
-    response = request()
-    return {"detail": counter.detail(), "response": response}
+    """The context-table calls one request makes, by API (the tenants table's key, quota and usage reads are cached
+    for a time, so they are left out to compare requests), and its response."""
+    with CallCounter(RESOURCES["ContextTable"]).measure() as counted:
+        response = request()
+    return {"detail": counted["detail"], "response": response}
 
 
 def run_session_jobs(aws, until_empty: bool = True) -> int:

@@ -6,7 +6,7 @@ from agentctx import ids
 from agentctx.domain import Block, BlockType, utc_now
 from agentctx.services.context import ContextAssembler, Selection
 from agentctx.wiring import context_store
-from tests.integration.bounded_requests.helpers import ASSEMBLY_PAGE, ContextTableCalls, calls_of, listed_ids, seed
+from tests.integration.bounded_requests.helpers import ASSEMBLY_PAGE, calls_of, listed_ids, seed
 from tests.integration.test_sessions_api import append, create_session, note
 
 
@@ -44,9 +44,9 @@ def test_append_and_assembly_cost_the_same_whatever_the_pinned_blocks_and_summar
         loaded = context_store().sessions.get(api.tenant_id, session.hex)
         assert loaded is not None
         appended = calls_of(lambda session=session: append(api, session.id, note("one more", pinned=True)))
-        counter = ContextTableCalls()
-        context = assembler.assemble(loaded, Selection(include_by_tag=["rare"]), budget=100)
-        measured.append((appended["detail"], counter.detail()))
+        assembled = calls_of(lambda loaded=loaded: assembler.assemble(loaded, Selection(include_by_tag=["rare"]), 100))
+        context = assembled["response"]
+        measured.append((appended["detail"], assembled["detail"]))
         assert 90 <= context.token_count <= 100 and all(block.content for block in context.blocks)
     assert measured[0] == measured[1]
     item = context_store().sessions.get(api.tenant_id, large.hex)

@@ -2,7 +2,7 @@
 the session past 80 % of it queues one compaction job."""
 
 from infra.local_worker import QueueWorker
-from tests.benchmarks.run import CallCounter
+from tests.dynamo_calls import CallCounter
 from tests.integration.compaction.helpers import SENTENCE, compaction_handler, jobs_of, long_note, small_agent
 from tests.integration.test_sessions_api import append, create_session
 
