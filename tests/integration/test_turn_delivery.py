@@ -20,13 +20,11 @@ pytestmark = pytest.mark.timeout(480)  # a hundred turns, one after another, on 
 
 
 @pytest.fixture
-def live(aws) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def live(aws, app) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
     """The app under uvicorn on a loopback port, a tenant with its key, and the demo agent."""
     import uvicorn
 
-    from agentctx.api.full import full_app
-
-    server = uvicorn.Server(uvicorn.Config(full_app(), host="127.0.0.1", port=0, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -85,6 +83,7 @@ def post_concurrently(client: httpx.Client, session_id: str, count: int) -> list
             refused = response.status_code == 409 and response.json()["error"]["code"] == "conflict"
             if not refused or time.monotonic() > deadline:
                 return response
+            time.sleep(0.05)  # as a client backs off before it sends again
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         return list(pool.map(post, range(count)))
