@@ -6,7 +6,6 @@ entries (block_actions.py); one too large for a transaction is cut into several,
 back when a later one fails.
 """
 
-import json
 from dataclasses import replace
 from typing import Any
 
@@ -20,7 +19,8 @@ from agentctx.store.block_actions import (
     transaction_groups,
 )
 from agentctx.store.dynamo import MAX_TRANSACTION_ACTIONS, dynamodb_client, to_item, with_conflict_retry
-from agentctx.store.keys import INVOCATION_SK_PREFIX, block_sk, session_pk
+from agentctx.store.items import invocation_item
+from agentctx.store.keys import block_sk, session_pk
 from agentctx.store.sessions import SessionStore
 from agentctx.store.transactions import AutoCompaction, Transactions
 
@@ -80,8 +80,7 @@ class BlockWrites:
                 written.append(group)
             actions = [self.transactions.metrics_update(pk, now, invocations=1, **block_metrics(last))]
             actions += [action for block in last for action in block_put_actions(self.table, pk, block)]
-            record = {"pk": pk, "sk": INVOCATION_SK_PREFIX + invocation["orderKey"], "record": json.dumps(invocation)}
-            actions.append({"Put": {"TableName": self.table, "Item": to_item(record)}})
+            actions.append({"Put": {"TableName": self.table, "Item": invocation_item(pk, invocation)}})
             added = block_metrics(last)["tokens"]
             return self._watching_threshold(tenant_id, session_hex, actions, added, auto)
         except Exception:

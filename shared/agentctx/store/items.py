@@ -26,6 +26,7 @@ from agentctx.store.dynamo import from_item, load_json, to_item
 from agentctx.store.keys import (
     BLOCK_SK_PREFIX,
     FILE_SK_PREFIX,
+    INVOCATION_SK_PREFIX,
     JOB_SK_PREFIX,
     MESSAGE_SK_PREFIX,
     PINNED_ENTRY_SK_PREFIX,
@@ -245,6 +246,11 @@ def file_item(pk: str, path: str, content: str) -> dict[str, Any]:
 def message_item(pk: str, message: dict[str, Any]) -> dict[str, Any]:
     """An input or output message (JSON text) of the session's partition `pk`, by its order key."""
     return to_item({"pk": pk, "sk": MESSAGE_SK_PREFIX + message["order_key"], "record": json.dumps(message)})
+
+
+def invocation_item(pk: str, invocation: dict[str, Any]) -> dict[str, Any]:
+    """An invocation's record (JSON text) in the session's partition `pk`, by its order key."""
+    return to_item({"pk": pk, "sk": INVOCATION_SK_PREFIX + invocation["orderKey"], "record": json.dumps(invocation)})
 
 
 def job_item(tenant_id: str, session_hex: str, job: dict[str, Any], retention_days: int) -> dict[str, Any]:

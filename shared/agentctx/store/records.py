@@ -2,13 +2,13 @@
 partition (JSON text), in order-key order. Invocations and compaction jobs are listed newest first, messages oldest
 first; a fork still being copied lists its source's messages up to the fork point as its own, then its own."""
 
-import json
 from enum import StrEnum
 from typing import Any
 
 from agentctx import ids
 from agentctx.domain import Page, Session
 from agentctx.store.dynamo import dynamodb_client, from_item, load_json, to_item
+from agentctx.store.items import invocation_item
 from agentctx.store.keys import INVOCATION_SK_PREFIX, JOB_SK_PREFIX, MESSAGE_SK_PREFIX, session_pk
 
 
@@ -26,12 +26,8 @@ class RecordStore:
 
     def put_invocation(self, tenant_id: str, session_hex: str, record: dict[str, Any]) -> None:
         """Write an invocation's record (as it starts, say) by its order key."""
-        item = {
-            "pk": session_pk(tenant_id, session_hex),
-            "sk": RecordKind.INVOCATION + record["orderKey"],
-            "record": json.dumps(record),
-        }
-        dynamodb_client().put_item(TableName=self.table, Item=to_item(item))
+        item = invocation_item(session_pk(tenant_id, session_hex), record)
+        dynamodb_client().put_item(TableName=self.table, Item=item)
 
     def get_invocation(self, tenant_id: str, session_hex: str, order_key: str) -> dict[str, Any] | None:
         return self._get(tenant_id, session_hex, RecordKind.INVOCATION, order_key)
