@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from agentctx.services.catalog import CatalogService
     from agentctx.services.compaction import CompactionService
     from agentctx.services.compaction_runner import CompactionRunner
+    from agentctx.services.context import ContextAssembler
     from agentctx.services.event_query import EventQueryService
     from agentctx.services.invocations import InvocationService
     from agentctx.services.quotas import QuotaGuard
@@ -195,7 +196,6 @@ def agent_loop() -> "AgentLoop":
 
 @lru_cache(maxsize=1)
 def invocation_service() -> "InvocationService":
-    from agentctx.services.context import ContextAssembler
     from agentctx.services.invocation_records import InvocationRecorder
     from agentctx.services.invocations import InvocationService
 
@@ -203,11 +203,18 @@ def invocation_service() -> "InvocationService":
         catalog=catalog_service(),
         sessions=session_service(),
         store=context_store(),
-        assembler=ContextAssembler(context_store(), get_settings().enrichment_candidates),
+        assembler=context_assembler(),
         loop=agent_loop(),
         recorder=InvocationRecorder(context_store(), block_builder(), auto_compaction_trigger()),
         files_for=session_files,
     )
+
+
+@lru_cache(maxsize=1)
+def context_assembler() -> "ContextAssembler":
+    from agentctx.services.context import ContextAssembler
+
+    return ContextAssembler(context_store(), get_settings().enrichment_candidates)
 
 
 def session_files(tenant_id: str, session_hex: str) -> "SessionFileStore":
@@ -290,15 +297,13 @@ def event_query_service() -> "EventQueryService":
 
 @lru_cache(maxsize=1)
 def turn_service() -> "TurnService":
-    from agentctx.services.context import ContextAssembler
     from agentctx.services.turn_reasoning import ReasonAndAct
     from agentctx.services.turns import TurnService
 
     settings = get_settings()
-    assembler = ContextAssembler(context_store(), settings.enrichment_candidates)
     return TurnService(
         context_store(),
-        ReasonAndAct(catalog_service(), agent_loop(), block_builder(), assembler, session_files),
+        ReasonAndAct(catalog_service(), agent_loop(), block_builder(), context_assembler(), session_files),
         auto_compaction_trigger(),
         dispatch_turn,
         settings.turn_max_attempts,

@@ -30,6 +30,7 @@ from agentctx.providers.base import (
 )
 from agentctx.schemas import BlockIn
 from agentctx.services.context import Enrichment, EnrichmentConfig, Selection
+from agentctx.tokens import count_tokens
 
 
 @dataclass
@@ -64,6 +65,13 @@ class PreparedInvocation:
     @property
     def id(self) -> str:
         return ids.INVOCATION_PREFIX + self.order_key
+
+    @property
+    def context_budget(self) -> int:
+        """The tokens left for context in the model's window once the system prompt, the prompt and the answer
+        have their room: the same for an invocation and for a turn."""
+        reserve = count_tokens(self.agent.system_prompt + self.command.prompt) + self.model.max_output_tokens
+        return max(0, self.model.context_window - reserve)
 
 
 def render_system(system_prompt: str, blocks: list[Block]) -> str:

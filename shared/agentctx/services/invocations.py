@@ -33,7 +33,6 @@ from agentctx.services.invocation_records import InvocationRecorder
 from agentctx.services.sessions import SessionService
 from agentctx.store.context_store import ContextStore
 from agentctx.store.records import RecordKind
-from agentctx.tokens import count_tokens
 
 
 class InvocationService:
@@ -146,9 +145,7 @@ class InvocationService:
         )
 
     def _assemble(self, prepared: PreparedInvocation) -> AssembledContext:
-        command, model = prepared.command, prepared.model
-        reserve = count_tokens(prepared.agent.system_prompt + command.prompt) + model.max_output_tokens
-        budget = max(0, model.context_window - reserve)
+        command, budget = prepared.command, prepared.context_budget
         if prepared.session is None:
             return AssembledContext([], 0, budget)
         return self.assembler.assemble(

@@ -27,7 +27,6 @@ from agentctx.services.context import ContextAssembler, Selection
 from agentctx.services.message_text import public_message, text_of
 from agentctx.services.session_agent import agent_of, merge_capabilities
 from agentctx.services.turn_events import EventWriter
-from agentctx.tokens import count_tokens
 
 
 class ReasonAndAct:
@@ -51,10 +50,7 @@ class ReasonAndAct:
         """Answer the turn's input message; `usage` takes the tokens it used."""
         prepared = self._prepare(session, message)
         prompt = prepared.command.prompt
-        reserve = count_tokens(prepared.agent.system_prompt + prompt) + prepared.model.max_output_tokens
-        context = self.assembler.assemble(
-            session, Selection(), max(0, prepared.model.context_window - reserve), prompt=prompt
-        )
+        context = self.assembler.assemble(session, Selection(), prepared.context_budget, prompt=prompt)
         blocks = [block for block in context.blocks if block.id != message["block_id"]]
         usage["contextTokens"] = sum(block.token_count for block in blocks)
         output_id = ids.MESSAGE_PREFIX + ids.new_hex()
