@@ -142,8 +142,15 @@ def _operations_at(size: int, tenant: str, row: Callable[..., None], counter: "C
 
 
 def bench_environment() -> None:
-    """The embedded store's environment, as every benchmark runs in it."""
+    """The embedded store's environment, as every benchmark runs in it. The artifact bench reuses the tests' helpers,
+    and importing tests/conftest.py sets the tests' environment (their table names): imported here first, and what
+    it set undone, so that no benchmark runs against tables it did not create."""
     sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
+    before = dict(os.environ)
+    import tests.conftest  # noqa: F401
+
+    os.environ.clear()
+    os.environ.update(before)
     os.environ.update(
         {
             "AWS_DEFAULT_REGION": "us-east-1",
