@@ -154,6 +154,7 @@ def requests_at(size: int, meter: CapacityMeter, row: Callable[..., None]) -> No
     from agentctx.domain import BlockType
     from agentctx.schemas import BlockIn, SessionFork
     from agentctx.services.context import ContextAssembler, Selection
+    from agentctx.store.purge import PurgeOutcome
     from agentctx.wiring import block_service, context_store, quota_guard, session_service, tenant_service
 
     started = time.perf_counter()
@@ -214,7 +215,7 @@ def requests_at(size: int, meter: CapacityMeter, row: Callable[..., None]) -> No
     sessions.purge_write_units = 10**9  # the pacing only sleeps: measured without it, its time computed below
     try:
         with meter.measure() as result:
-            assert sessions.copy(TENANT, fork.session.hex, session.hex, 3_600)
+            assert sessions.copy(TENANT, fork.session.hex, 3_600)
         row(f"background copy of the fork (at {pace} WCU/s: {result['wcu'] / pace:,.0f} s)", size, result, 0)
 
         with meter.measure() as result:
@@ -222,7 +223,7 @@ def requests_at(size: int, meter: CapacityMeter, row: Callable[..., None]) -> No
         row("delete session", size, result, _response_bytes({"deleted": True}))
 
         with meter.measure() as result:
-            assert sessions.purge(TENANT, session.hex, 3_600)
+            assert sessions.purge(TENANT, session.hex, 3_600) is PurgeOutcome.DONE
         row(f"background purge (at {pace} WCU/s: {result['wcu'] / pace:,.0f} s)", size, result, 0)
     finally:
         sessions.purge_write_units = pace

@@ -12,7 +12,9 @@ from agentctx.schemas import SessionCreate, SessionFork
 from agentctx.services.blocks import listing_query
 from agentctx.services.session_limits import SessionLimits
 from agentctx.store.context_store import ContextStore
+from agentctx.store.purge import PurgeOutcome
 from agentctx.store.records import RecordKind
+from agentctx.store.session_jobs import copy_job, purge_job
 
 # A session shows the ids of at most this many of its blocks (and of its pinned blocks); the rest are paged
 # through GET .../blocks from the cursor its `meta` gives.
@@ -121,11 +123,11 @@ class SessionService:
         turns: TurnState | None = None,
     ) -> SessionView:
         """A fork usable at once, whose kept blocks (same order keys, so the same order) are copied in the background
-        and read through its source until they are: its request writes the fork and its copy state in one
-        transaction and copies one page of the source itself, so a small source is copied before the answer.
-        The copy job is queued before the fork commits, so a fork never lacks one; a job that finds no fork waits a
-        while, then drops. A runtime fork (`runtime`) gets its source's messages the same way, before its blocks.
-        A session with a turn running or queued, or still being copied itself, is not forked."""
+        and read through its source until they are: its request writes the fork with as many of them as one
+        transaction holds, so a small source is copied before the answer, then queues the copy of the rest (the
+        table's stream queues it too, should the request stop between the two). A runtime fork (`runtime`) gets
+        its source's messages the same way, before its blocks, all in the background. A session with a turn running
+        or queued, or still being copied itself, is not forked."""
         if source.busy:
             raise Conflict(f"session {source.id} has a turn running or queued; fork it when it is idle")
         if source.copy is not None:
@@ -144,24 +146,18 @@ class SessionService:
             copy=ForkCopy(source.hex, through=ids.new_order_key(), copied_through="", filter=fork_filter),
             turns=turns or TurnState(),
         )
+        first = self.store.fork_copy.first_batch(fork)
         self.limits.apply(fork)
-        self.queue_copy(fork.tenant_id, fork.hex, source.hex)
-        self.store.sessions.create(fork)
-        self.copy(fork.tenant_id, fork.hex, source.hex, seconds=60, pages=1)
+        self.store.sessions.create(fork, copied=first, source_hex=source.hex)
+        metering.add(storedTokens=fork.total_tokens)
+        if fork.copy is not None:
+            self.queue_job(copy_job(fork.tenant_id, fork.hex, source.hex), 0)
         return self.get(fork.tenant_id, fork.id)
 
-    def queue_copy(self, tenant_id: str, fork_hex: str, source_hex: str, attempt: int = 0, delay: int = 0) -> None:
-        job = {"kind": "copy", "tenantId": tenant_id, "sessionHex": fork_hex, "sourceHex": source_hex}
-        self.queue_job(job | {"attempt": attempt}, delay)
-
-    def copy(
-        self, tenant_id: str, fork_hex: str, source_hex: str, seconds: float, pages: int | None = None
-    ) -> bool | None:
-        """Copy a fork's blocks until done (True), for `seconds` or `pages` pages of its source (False); None when
-        the fork does not exist (yet). The tokens copied count as the tenant's stored tokens."""
-        done, tokens = self.store.fork_copy.step(
-            tenant_id, fork_hex, source_hex, seconds, self.purge_write_units, pages
-        )
+    def copy(self, tenant_id: str, fork_hex: str, seconds: float) -> bool:
+        """Copy a fork's blocks for `seconds`: True when nothing is left for this job (see ForkCopier.step). The
+        tokens copied count as the tenant's stored tokens."""
+        done, tokens = self.store.fork_copy.step(tenant_id, fork_hex, seconds, self.purge_write_units)
         metering.add(storedTokens=tokens)
         return done
 
@@ -188,16 +184,14 @@ class SessionService:
         self.store.sessions.delete(session, utc_now())
         self.queue_purge(tenant_id, session.hex)
 
-    def queue_purge(self, tenant_id: str, session_hex: str, delay: int = 0) -> None:
-        self.queue_job({"kind": "purge", "tenantId": tenant_id, "sessionHex": session_hex}, delay)
+    def queue_purge(self, tenant_id: str, session_hex: str, delay: int = 0, waits: int = 0) -> None:
+        self.queue_job(purge_job(tenant_id, session_hex, waits), delay)
 
-    def purge(self, tenant_id: str, session_hex: str, seconds: float) -> bool:
-        """Remove a deleted session's items until done or for `seconds`; True when done, when its
-        tokens are counted out of the tenant's storage."""
+    def purge(self, tenant_id: str, session_hex: str, seconds: float) -> PurgeOutcome:
+        """Remove a deleted session's items until done or for `seconds`. Done, when its tokens are counted out of
+        the tenant's storage; more items left; or waiting for a fork still copying from it."""
         if not self.store.sessions.purge_pending(tenant_id, session_hex):
-            return True
-        tokens = self.store.purge.run(tenant_id, session_hex, seconds, self.purge_write_units)
-        if tokens is None:
-            return not self.store.sessions.purge_pending(tenant_id, session_hex)
+            return PurgeOutcome.DONE
+        outcome, tokens = self.store.purge.run(tenant_id, session_hex, seconds, self.purge_write_units)
         metering.add(storedTokens=-tokens)
-        return True
+        return outcome

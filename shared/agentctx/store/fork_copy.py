@@ -6,12 +6,12 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from agentctx.domain import Block, Session, utc_now
+from agentctx.domain import Block, ForkCopy, Session, utc_now
 from agentctx.store.block_actions import actions_for_blocks, block_metrics, block_put_actions, transaction_groups
 from agentctx.store.block_listing import BlockListing
 from agentctx.store.block_segments import Segment, Source
 from agentctx.store.dynamo import MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, dynamodb_client, to_item
-from agentctx.store.keys import MESSAGE_SK_PREFIX, SESSION_SK, copy_sk, session_pk
+from agentctx.store.keys import MESSAGE_SK_PREFIX, SESSION_SK, copy_sk, listing_pks, session_pk
 from agentctx.store.pacing import Pacer
 from agentctx.store.sessions import SessionStore
 from agentctx.store.transactions import SessionGone, Transactions
@@ -27,72 +27,79 @@ class ForkCopier:
         self.transactions = transactions
         self.pacer = pacer
 
+    def first_batch(self, fork: Session) -> list[Block]:
+        """The blocks a new fork is created with (SessionStore.create writes them in the transaction that creates
+        it), its metrics and copy state set to match: a small source is copied whole (the fork then has no copy
+        state and needs no job), and after its creation only copy jobs move its `copiedThrough` on. A runtime fork's
+        messages come before its blocks, so its copy is left to its job."""
+        assert fork.copy is not None
+        if fork.runtime is not None:
+            return []
+        reserved = 3 + len(listing_pks(fork.tenant_id, fork.tags))  # the session, its listings, the mark, the check
+        batch, reached = self._next_batch(fork.tenant_id, fork.hex, fork.copy, reserved)
+        metrics = block_metrics(batch)
+        fork.total_tokens, fork.block_count = metrics["tokens"], metrics["count"]
+        fork.pinned_count, fork.summary_count = metrics["pinned"], metrics["summaries"]
+        fork.copy = replace(fork.copy, copied_through=reached) if reached else None
+        return batch
+
     def step(
         self,
         tenant_id: str,
         fork_hex: str,
-        source_hex: str,
         seconds: float,
         write_units_per_second: int,
-        pages: int | None = None,
-    ) -> tuple[bool | None, int]:
+    ) -> tuple[bool, int]:
         """Copy a fork's next blocks from its source, in order, each batch in one transaction that also moves
         `copiedThrough` on from the value read (so two deliveries never copy a block twice) and adds the batch to
-        the fork's metrics, paced to `write_units_per_second`, until done or `seconds` have passed on the pacer's clock.
-        The last transaction ends the copy: the fork's copy state and compaction lock go, and so does the source's
-        `COPY#` item. At most `pages` pages of 100 source blocks, when given. True when done (or there is nothing
-        to copy), False when more is left, None when the fork does not exist yet (its request queues this job
-        before it commits); with the tokens copied."""
+        the fork's metrics, paced to `write_units_per_second`, until done or `seconds` have passed on the pacer's
+        clock. The last transaction ends the copy: the fork's copy state and compaction lock go, and so does the
+        source's `COPY#` item. True when nothing is left for this job: the copy is done, or the fork is gone (its
+        delete took the mark), or another delivery of the job moved the copy on meanwhile (that delivery goes on:
+        it is running, or its message comes back, or it queued its continuation; only jobs copy after the fork's
+        creation). False when more is left. With the tokens copied."""
         deadline = self.pacer.now() + seconds
         fork = self.sessions.get(tenant_id, fork_hex)
         copied = 0
         if fork is None:
-            if not self.sessions.purge_pending(tenant_id, fork_hex):
-                return None, 0
-            self._end_copy_mark(tenant_id, fork_hex, source_hex)  # the fork was deleted while copying
             return True, 0
         records_after = self._records_copied_through(fork) if fork.copy and fork.runtime else None
-        while fork.copy is not None:
-            if self.pacer.now() >= deadline or pages == 0:
-                return False, copied
-            pages = None if pages is None else pages - 1
+        while fork.copy is not None:  # each turn copies something, so a run that stops for time has progressed
             copy = fork.copy
             if records_after is not None:  # a runtime fork's messages first, then its blocks
                 try:
                     records_after = self._copy_records_page(fork, records_after, write_units_per_second)
                 except SessionGone:
-                    fork = self.sessions.get(tenant_id, fork_hex)  # finished by another delivery, or deleted
-                    if fork is None:
-                        self._end_copy_mark(tenant_id, fork_hex, source_hex)
-                        return True, copied
-                    continue
-                if records_after is not None:
-                    continue
-            remaining = Segment(copy.source_hex, copy.copied_through or None, copy.through)
-            found, more = self.blocks.source_page(Source("meta"), remaining, tenant_id, None, 100, False)
-            scanned = [block for block in found if isinstance(block, Block)]
-            kept = [block.order_key for block in scanned if copy.filter.keeps(block)]
-            blocks = [replace(b, session_hex=fork_hex) for b in self.blocks.get_many(tenant_id, copy.source_hex, kept)]
-            groups = transaction_groups(blocks, reserved=3)
-            batch = groups[0]
-            if len(groups) > 1:
-                reached: str | None = batch[-1].order_key
+                    return True, copied  # deleted, or copied by another delivery
             else:
-                reached = scanned[-1].order_key if more is not None else None  # None: through the fork point
-            started = self.pacer.now()
-            try:
-                self._copy_batch(fork, batch, reached)
-            except SessionGone:
-                fork = self.sessions.get(tenant_id, fork_hex)  # moved on by another delivery, or deleted
-                if fork is None:
-                    self._end_copy_mark(tenant_id, fork_hex, source_hex)
-                    return True, copied
-                continue
-            copied += block_metrics(batch)["tokens"]
-            units = 2 * (1 + actions_for_blocks(batch) + sum(len(json.dumps(b.content)) // 1024 for b in batch))
-            self.pacer.pace(started, units, write_units_per_second)
-            fork.copy = replace(copy, copied_through=reached) if reached else None
+                batch, reached = self._next_batch(tenant_id, fork_hex, copy, reserved=3)
+                started = self.pacer.now()
+                try:
+                    self._copy_batch(fork, batch, reached)
+                except SessionGone:
+                    return True, copied  # deleted, or moved on by another delivery
+                copied += block_metrics(batch)["tokens"]
+                units = 2 * (1 + actions_for_blocks(batch) + sum(len(json.dumps(b.content)) // 1024 for b in batch))
+                self.pacer.pace(started, units, write_units_per_second)
+                fork.copy = replace(copy, copied_through=reached) if reached else None
+            if fork.copy is not None and self.pacer.now() >= deadline:
+                return False, copied
         return True, copied
+
+    def _next_batch(
+        self, tenant_id: str, fork_hex: str, copy: ForkCopy, reserved: int
+    ) -> tuple[list[Block], str | None]:
+        """The fork's next blocks from its source (from a page of 100 source blocks), as many as one transaction
+        holds beside `reserved` actions, and where its copy then stands: None when through the fork point."""
+        remaining = Segment(copy.source_hex, copy.copied_through or None, copy.through)
+        found, more = self.blocks.source_page(Source("meta"), remaining, tenant_id, None, 100, False)
+        scanned = [block for block in found if isinstance(block, Block)]
+        kept = [block.order_key for block in scanned if copy.filter.keeps(block)]
+        blocks = [replace(b, session_hex=fork_hex) for b in self.blocks.get_many(tenant_id, copy.source_hex, kept)]
+        groups = transaction_groups(blocks, reserved)
+        if len(groups) > 1:
+            return groups[0], groups[0][-1].order_key
+        return groups[0], (scanned[-1].order_key if scanned else more) if more is not None else None
 
     def _records_copied_through(self, fork: Session) -> str:
         """Where a runtime fork's copy of its source's messages (`M#` records up to the fork point) goes on: after
@@ -174,10 +181,6 @@ class ForkCopier:
             mark = to_item({"pk": session_pk(fork.tenant_id, fork.copy.source_hex), "sk": copy_sk(fork.hex)})
             actions.append({"Delete": {"TableName": self.table, "Key": mark}})
         self.transactions.on_session(actions)
-
-    def _end_copy_mark(self, tenant_id: str, fork_hex: str, source_hex: str) -> None:
-        mark = to_item({"pk": session_pk(tenant_id, source_hex), "sk": copy_sk(fork_hex)})
-        dynamodb_client().delete_item(TableName=self.table, Key=mark)
 
 
 def _records_bound(fork: Session) -> str:

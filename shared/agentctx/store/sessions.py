@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from agentctx.domain import Block, Page, Session
+from agentctx.store.block_actions import block_put_actions
 from agentctx.store.dynamo import batch_get, batch_write, cancellation_codes, dynamodb_client, from_item, to_item
 from agentctx.store.items import block_item, entry_items, file_item, session_from, session_item
 from agentctx.store.keys import PURGE_SK, SESSION_SK, copy_sk, listing_pk, listing_pks, listing_sk, session_pk
@@ -21,9 +22,18 @@ class SessionStore:
         self.table = table
         self.transactions = transactions
 
-    def create(self, session: Session, blocks: list[Block] | None = None, files: dict[str, str] | None = None) -> None:
+    def create(
+        self,
+        session: Session,
+        blocks: list[Block] | None = None,
+        files: dict[str, str] | None = None,
+        copied: list[Block] | None = None,
+        source_hex: str | None = None,
+    ) -> None:
         """Write the blocks and files first and the session last, so a session is never visible without them. A
-        fork (`session.copy`) also marks its source, which must exist, as being copied from."""
+        fork is written with the first blocks copied from its source (`source_hex`; `copied`, as many as fit the
+        transaction) after a check that its source exists; while it still copies (`session.copy`), its source is
+        marked as being copied from."""
         pk = session_pk(session.tenant_id, session.hex)
         items = [item for block in blocks or [] for item in [block_item(pk, block), *entry_items(pk, block)]]
         items += [file_item(pk, path, content) for path, content in (files or {}).items()]
@@ -43,27 +53,27 @@ class SessionStore:
             {"Put": {"TableName": self.table, "Item": to_item({"pk": listing, "sk": listed, "hex": session.hex})}}
             for listing in listing_pks(session.tenant_id, session.tags)
         ]
-        if session.copy:
-            actions += self._copy_start_actions(session)
+        actions += [action for block in copied or [] for action in block_put_actions(self.table, pk, block)]
+        if source_hex is not None:
+            actions += self._fork_actions(session, source_hex)
         try:
             dynamodb_client().transact_write_items(TransactItems=actions)
         except ClientError as error:
-            if session.copy and cancellation_codes(error)[-1:] == ["ConditionalCheckFailed"]:
+            if source_hex and cancellation_codes(error)[-1:] == ["ConditionalCheckFailed"]:
                 raise SessionGone("session not found") from error
             raise
 
-    def _copy_start_actions(self, fork: Session) -> list[dict[str, Any]]:
-        """A fork whose copy starts: a `COPY#{fork}` item in its source's partition, which keeps the source's purge
-        from removing blocks the fork still reads, with the source checked to exist (the last action)."""
-        assert fork.copy is not None
-        source_pk = session_pk(fork.tenant_id, fork.copy.source_hex)
-        mark = to_item({"pk": source_pk, "sk": copy_sk(fork.hex)})
+    def _fork_actions(self, fork: Session, source_hex: str) -> list[dict[str, Any]]:
+        """A fork's source checked to exist (the last action), and while the fork copies, a `COPY#{fork}` item in
+        its source's partition, which keeps the source's purge from removing blocks the fork still reads."""
+        source_pk = session_pk(fork.tenant_id, source_hex)
         check = {
             "TableName": self.table,
             "Key": to_item({"pk": source_pk, "sk": SESSION_SK}),
             "ConditionExpression": "attribute_exists(pk)",
         }
-        return [{"Put": {"TableName": self.table, "Item": mark}}, {"ConditionCheck": check}]
+        mark = to_item({"pk": source_pk, "sk": copy_sk(fork.hex)})
+        return ([{"Put": {"TableName": self.table, "Item": mark}}] if fork.copy else []) + [{"ConditionCheck": check}]
 
     def get(self, tenant_id: str, session_hex: str) -> Session | None:
         response = dynamodb_client().get_item(
@@ -120,7 +130,9 @@ class SessionStore:
     def delete(self, session: Session, now: str) -> None:
         """One transaction: the session item goes, so every reader and every conditional writer finds the session
         gone at once; its listings go with it; and a purge marker takes its place, naming the tokens the background
-        purge counts out of the tenant's storage when it has removed the session's items."""
+        purge counts out of the tenant's storage when it has removed the session's items. A fork still being copied
+        also takes its `COPY#` mark off its source (a mark exists exactly while its fork exists and copies), so the
+        source's purge never waits on a fork that is gone; deleting a mark its copy has just removed is harmless."""
         pk = session_pk(session.tenant_id, session.hex)
         listed = listing_sk(session.created_at, session.hex)
         marker = {"pk": pk, "sk": PURGE_SK, "totalTokens": session.total_tokens, "deletedAt": now}
@@ -138,6 +150,9 @@ class SessionStore:
             {"Delete": {"TableName": self.table, "Key": to_item({"pk": listing, "sk": listed})}}
             for listing in listing_pks(session.tenant_id, session.tags)
         ]
+        if session.copy is not None:
+            mark = {"pk": session_pk(session.tenant_id, session.copy.source_hex), "sk": copy_sk(session.hex)}
+            actions.append({"Delete": {"TableName": self.table, "Key": to_item(mark)}})
         self.transactions.on_session(actions)
 
     def purge_pending(self, tenant_id: str, session_hex: str) -> bool:

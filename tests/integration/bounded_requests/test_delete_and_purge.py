@@ -6,6 +6,7 @@ import json
 import pytest
 
 from agentctx import ids
+from agentctx.store.purge import PurgeOutcome
 from tests.events import LambdaContext
 from tests.integration.bounded_requests.helpers import calls_of, partition_items, run_session_jobs, seed
 from tests.integration.test_sessions_api import append, create_session, note
@@ -43,7 +44,7 @@ def test_purge_counts_out_stored_tokens_once(api, aws):
     hex_ = ids.parse_session_id(session["id"])
     from agentctx.wiring import session_service
 
-    assert session_service().purge(api.tenant_id, hex_, 5)  # a duplicate delivery: nothing more
+    assert session_service().purge(api.tenant_id, hex_, 5) is PurgeOutcome.DONE  # a duplicate delivery: nothing more
 
     assert stored_tokens(api) == 0
 
@@ -57,7 +58,7 @@ def test_an_interrupted_purge_resumes_and_a_retried_delete_queues_it_again(api, 
     sqs_client().purge_queue(QueueUrl=aws["SessionJobQueue"])  # the purge job was lost
     before = len(partition_items(api.tenant_id, session.hex))
 
-    assert store().purge.run(api.tenant_id, session.hex, 5, write_units_per_second=10) is None
+    assert store().purge.run(api.tenant_id, session.hex, 5, write_units_per_second=10) == (PurgeOutcome.MORE, 0)
     # paced: at 10 units a second a call of 25 deletes takes 2.5 s, so two calls fit in 5 s, not the 120 items
     assert len(partition_items(api.tenant_id, session.hex)) == before - 50
 

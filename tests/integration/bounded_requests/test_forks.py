@@ -4,6 +4,7 @@ copied once when interrupted, safe against a delete of either side, and not fork
 from agentctx import ids
 from agentctx.domain import Session
 from agentctx.services.context import ContextAssembler, Selection
+from agentctx.store.purge import PurgeOutcome
 from agentctx.wiring import context_store
 from tests.integration.bounded_requests.helpers import calls_of, listed_ids, partition_items, run_session_jobs, seed
 from tests.integration.test_sessions_api import append, note
@@ -57,7 +58,7 @@ def source_keys(api, session: Session, indexes: list[int]) -> list[str]:  # type
     return [everything.items[i].order_key for i in indexes]
 
 
-def test_a_fork_is_isolated_from_later_source_writes_and_copies_once_when_interrupted(api, aws):
+def test_a_fork_is_isolated_from_later_source_writes_and_copies_once_when_interrupted(api, aws, instant_pacing):
     from agentctx.wiring import session_service
 
     source = seed(api, 300, tag_every=3)
@@ -65,8 +66,8 @@ def test_a_fork_is_isolated_from_later_source_writes_and_copies_once_when_interr
     fork_hex = ids.parse_session_id(fork["id"])
     append(api, source.id, note("later", tags=["rare"]))
 
-    for _ in range(2):  # interrupted after one page each time, and a duplicate delivery of the same step
-        assert session_service().copy(api.tenant_id, fork_hex, source.hex, 30, pages=1) is False
+    for _ in range(2):  # runs that stop after one batch each, the queued job's still to come
+        assert session_service().copy(api.tenant_id, fork_hex, seconds=0.001) is False
     run_session_jobs(aws)
 
     copied = context_store().sessions.get(api.tenant_id, fork_hex)
@@ -83,7 +84,7 @@ def test_a_source_deleted_while_its_fork_copies_is_purged_after_the_copy(api, aw
     api.delete(f"/v1/aip/sessions/{source.id}")
     from agentctx.wiring import session_service
 
-    assert session_service().purge(api.tenant_id, source.hex, 30) is False  # waits for the copy
+    assert session_service().purge(api.tenant_id, source.hex, 30) is PurgeOutcome.WAITING
     assert len(listed_ids(api, fork["id"])) == 100  # still read through the deleted source
     run_session_jobs(aws)
 
@@ -104,16 +105,14 @@ def test_a_fork_deleted_while_copying_leaves_nothing_behind(api, aws):
     assert api.get(f"/v1/aip/sessions/{source.id}").json()["data"]["metrics"]["blockCount"] == 200
 
 
-def test_a_copy_job_for_a_fork_that_never_committed_gives_up(api, aws):
-    from agentctx.store.queue import sqs_client
-    from agentctx.wiring import session_service
+def test_a_copy_job_for_a_fork_that_is_not_there_ends_at_once(api, aws):
+    from agentctx.store.session_jobs import copy_job
+    from agentctx.wiring import session_job_queue
 
     source = seed(api, 10)
-    session_service().queue_copy(api.tenant_id, "f" * 32, source.hex, attempt=11)
+    session_job_queue().send(copy_job(api.tenant_id, "f" * 32, source.hex))
 
-    assert run_session_jobs(aws) == 2  # looked again once (its twelfth try), then dropped
-    queue = sqs_client().get_queue_attributes(QueueUrl=aws["SessionJobQueue"], AttributeNames=["All"])["Attributes"]
-    assert queue["ApproximateNumberOfMessages"] == "0"
+    assert run_session_jobs(aws) == 1  # jobs are queued only for forks that committed: this one was deleted
     assert partition_items(api.tenant_id, "f" * 32) == []
 
 
