@@ -82,6 +82,8 @@ class BlockListing:
             source = listing_source(session_pk(tenant_id, segment.session_hex), block_type, tag, pinned)
             if include_compacted:
                 source = Source("table")
+            elif source.kind == "meta" and segment.marked:
+                source = segment.marked
             at = position if segment.holds(position) else None
             while True:
                 wanted = limit + 1 - len(matched)
@@ -191,7 +193,9 @@ class BlockListing:
     ) -> tuple[list[Block | str], str | None]:
         """One Query of a listing source within a segment's key range, from after `position` (an order key):
         blocks (or, from filter entries or with a `projection` of keys, order keys) and the order key to go on
-        from, None at the segment's end."""
+        from, None at the segment's end. Merged filter entries take a Query per prefix."""
+        if source.kind == "marked":
+            return self._marked_page(source, segment, tenant_id, position, page_size, newest_first)
         pk = session_pk(tenant_id, segment.session_hex)
         prefix = source.key if source.kind == "entries" else BLOCK_SK_PREFIX
         sort_key = "sk" if source.kind in ("table", "entries") else "bsk"
@@ -228,6 +232,24 @@ class BlockListing:
             found = [block_from(item) for item in response["Items"]]
         last = response.get("LastEvaluatedKey")
         return found, last["sk"]["S"][len(prefix) :] if last else None
+
+    def _marked_page(
+        self, source: Source, segment: Segment, tenant_id: str, position: str | None, page_size: int, newest_first: bool
+    ) -> tuple[list[Block | str], str | None]:
+        """The next order keys any of the prefixes holds, in order, each once: a page of each, merged, up to the
+        first key where a prefix that has more stopped (what lies beyond it there is not read yet)."""
+        pages = [
+            self.source_page(Source("entries", prefix), segment, tenant_id, position, page_size, newest_first)
+            for prefix in source.prefixes
+        ]
+        merged = sorted({key for found, _ in pages for key in found if isinstance(key, str)}, reverse=newest_first)
+        stops = [found[-1] for found, more in pages if more is not None and isinstance(found[-1], str)]
+        if stops:
+            stop = max(stops) if newest_first else min(stops)
+            merged = [key for key in merged if (key >= stop if newest_first else key <= stop)]
+        more = bool(stops) or len(merged) > page_size
+        keys: list[Block | str] = list(merged[:page_size])
+        return keys, (str(keys[-1]) if more and keys else None)
 
     def _with_details(
         self, tenant_id: str, session_hex: str, found: list[Block | str], with_content: bool

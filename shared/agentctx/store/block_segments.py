@@ -5,7 +5,7 @@ source's after that up to the fork point through the fork's filter (shown as the
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from agentctx.domain import Block, BlockType, ForkCopy
+from agentctx.domain import Block, BlockType, ForkCopy, ForkFilter
 from agentctx.store.keys import (
     PINNED_ENTRY_SK_PREFIX,
     SUMMARY_ENTRY_SK_PREFIX,
@@ -17,10 +17,12 @@ from agentctx.store.keys import (
 @dataclass
 class Source:
     """Where a listing reads its keys: the table itself, the BlockMeta index, the BlockType index (`key` is its
-    partition key) or filter entries (`key` is their prefix)."""
+    partition key), filter entries (`key` is their prefix), or the merged filter entries of several prefixes
+    (`marked`, `prefixes`)."""
 
     kind: str
     key: str = ""
+    prefixes: tuple[str, ...] = ()
 
     def exact(self, block_type: BlockType | None, tag: str | None, pinned: bool | None) -> bool:
         """True when everything this source gives passes the filters, so a page needs no more than it asks for."""
@@ -51,6 +53,7 @@ class Segment:
     high: str | None = None
     keeps: Callable[[Block], bool] | None = None
     shown_as: str | None = None
+    marked: Source | None = None  # the filter entries that hold every block `keeps` keeps, when some do
 
     def bounds(self, prefix: str) -> dict[str, str]:
         # Order keys are 26 characters of Crockford base 32: a space sorts before them and a tilde after.
@@ -68,7 +71,19 @@ class Segment:
 
 def inherited(fork_hex: str, copy: ForkCopy) -> Segment:
     """The part of a fork still read from its source: after what is copied, up to the fork point."""
-    return Segment(copy.source_hex, copy.copied_through, copy.through, copy.filter.keeps, fork_hex)
+    return Segment(copy.source_hex, copy.copied_through, copy.through, copy.filter.keeps, fork_hex, marked(copy.filter))
+
+
+def marked(fork_filter: ForkFilter) -> Source | None:
+    """The filter entries that hold every block a fork filter with `includeByTag` keeps (its tags', and the pinned
+    blocks' and summaries' when it keeps those whatever their tags), so reading through it reads only candidates;
+    None for a filter that keeps every block but some (no `includeByTag`)."""
+    if fork_filter.include_by_tag is None:
+        return None
+    prefixes = [tag_entry_sk_prefix(tag) for tag in fork_filter.include_by_tag]
+    prefixes += [PINNED_ENTRY_SK_PREFIX] if fork_filter.include_pinned else []
+    prefixes += [SUMMARY_ENTRY_SK_PREFIX] if fork_filter.include_summaries else []
+    return Source("marked", prefixes=tuple(dict.fromkeys(prefixes)))
 
 
 def segments(session_hex: str, copy: ForkCopy | None, newest_first: bool, after: str | None) -> list[Segment]:

@@ -9,7 +9,7 @@ from typing import Any
 from agentctx.domain import Block, ForkCopy, Session, utc_now
 from agentctx.store.block_actions import actions_for_blocks, block_metrics, block_put_actions, transaction_groups
 from agentctx.store.block_listing import BlockListing
-from agentctx.store.block_segments import Segment, Source
+from agentctx.store.block_segments import Segment, Source, marked
 from agentctx.store.dynamo import MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, dynamodb_client, to_item
 from agentctx.store.keys import MESSAGE_SK_PREFIX, SESSION_SK, copy_sk, listing_pks, session_pk
 from agentctx.store.pacing import Pacer
@@ -92,14 +92,18 @@ class ForkCopier:
         """The fork's next blocks from its source (from a page of 100 source blocks), as many as one transaction
         holds beside `reserved` actions, and where its copy then stands: None when through the fork point."""
         remaining = Segment(copy.source_hex, copy.copied_through or None, copy.through)
-        found, more = self.blocks.source_page(Source("meta"), remaining, tenant_id, None, 100, False)
-        scanned = [block for block in found if isinstance(block, Block)]
-        kept = [block.order_key for block in scanned if copy.filter.keeps(block)]
-        blocks = [replace(b, session_hex=fork_hex) for b in self.blocks.get_many(tenant_id, copy.source_hex, kept)]
+        source = marked(copy.filter) or Source("meta")
+        found, more = self.blocks.source_page(source, remaining, tenant_id, None, 100, False)
+        scanned = [item if isinstance(item, str) else item.order_key for item in found]
+        candidates = [item for item in found if isinstance(item, str) or copy.filter.keeps(item)]
+        read = self.blocks.get_many(
+            tenant_id, copy.source_hex, [item if isinstance(item, str) else item.order_key for item in candidates]
+        )
+        blocks = [replace(block, session_hex=fork_hex) for block in read if copy.filter.keeps(block)]
         groups = transaction_groups(blocks, reserved)
         if len(groups) > 1:
             return groups[0], groups[0][-1].order_key
-        return groups[0], (scanned[-1].order_key if scanned else more) if more is not None else None
+        return groups[0], (scanned[-1] if scanned else more) if more is not None else None
 
     def _records_copied_through(self, fork: Session) -> str:
         """Where a runtime fork's copy of its source's messages (`M#` records up to the fork point) goes on: after

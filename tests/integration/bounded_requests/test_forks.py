@@ -17,8 +17,8 @@ def fork_by_rare(api, source: Session) -> dict:  # type: ignore[no-untyped-def]
 
 
 def test_fork_costs_the_same_at_any_size_and_is_usable_at_once(api, aws):
-    small = seed(api, 150, tag_every=10, pinned_every=100)
-    large = seed(api, 300, tag_every=10, pinned_every=100)
+    small = seed(api, 150, tag_every=2, pinned_every=100)  # 75 and 150 kept: more than the fork's first batch
+    large = seed(api, 300, tag_every=2, pinned_every=100)
 
     on_small, on_large = fork_by_rare(api, small), fork_by_rare(api, large)
 
@@ -26,19 +26,19 @@ def test_fork_costs_the_same_at_any_size_and_is_usable_at_once(api, aws):
     fork = on_large["response"].json()
     assert on_large["response"].status_code == 201 and fork["data"]["forkedFrom"] == large.id
     fork_id, fork_hex = fork["data"]["id"], ids.parse_session_id(fork["data"]["id"])
-    kept = [i for i in range(300) if i % 10 == 0 or i % 100 == 0]
+    kept = list(range(0, 300, 2))
     expected = [ids.block_id(fork_hex, key) for key in source_keys(api, large, kept)]
     # Before the copy has run: listing, filters, a block by id and assembly read through the source.
     assert listed_ids(api, fork_id) == expected
-    assert listed_ids(api, fork_id, "pinned=true") == [expected[0], expected[10], expected[20]]
-    assert api.get(f"/v1/aip/blocks/{expected[-1]}").json()["data"]["content"] == "block 290"
+    assert listed_ids(api, fork_id, "pinned=true") == [expected[0], expected[50], expected[100]]
+    assert api.get(f"/v1/aip/blocks/{expected[-1]}").json()["data"]["content"] == "block 298"
     (appended,) = append(api, fork_id, note("fork's own", tags=["rare"]))
     append(api, large.id, note("source's later block", tags=["rare"]))
     loaded = context_store().sessions.get(api.tenant_id, fork_hex)
     assert loaded is not None and loaded.copy is not None
     context = ContextAssembler(context_store(), 50).assemble(loaded, Selection(include_by_tag=["rare"]), budget=45)
     chosen = [block.id for block in context.blocks]
-    assert appended["id"] in chosen and expected[-1] in chosen and expected[20] in chosen  # newest, and pinned
+    assert appended["id"] in chosen and expected[-1] in chosen and expected[100] in chosen  # newest, and pinned
     assert set(chosen) <= set(expected) | {appended["id"]} and all(block.content for block in context.blocks)
 
     run_session_jobs(aws)
@@ -61,7 +61,7 @@ def source_keys(api, session: Session, indexes: list[int]) -> list[str]:  # type
 def test_a_fork_is_isolated_from_later_source_writes_and_copies_once_when_interrupted(api, aws, instant_pacing):
     from agentctx.wiring import session_service
 
-    source = seed(api, 300, tag_every=3)
+    source = seed(api, 600, tag_every=3)  # 200 kept: more than the fork's first batch and two more
     fork = api.post(f"/v1/aip/sessions/{source.id}/fork", json={"name": "f", "includeByTag": ["rare"]}).json()["data"]
     fork_hex = ids.parse_session_id(fork["id"])
     append(api, source.id, note("later", tags=["rare"]))
@@ -71,9 +71,9 @@ def test_a_fork_is_isolated_from_later_source_writes_and_copies_once_when_interr
     run_session_jobs(aws)
 
     copied = context_store().sessions.get(api.tenant_id, fork_hex)
-    assert copied is not None and copied.copy is None and copied.block_count == 100
-    assert len(set(listed_ids(api, fork["id"]))) == len(listed_ids(api, fork["id"])) == 100
-    assert api.get(f"/v1/aip/sessions/{fork['id']}").json()["data"]["metrics"]["blockCount"] == 100
+    assert copied is not None and copied.copy is None and copied.block_count == 200
+    assert len(set(listed_ids(api, fork["id"]))) == len(listed_ids(api, fork["id"])) == 200
+    assert api.get(f"/v1/aip/sessions/{fork['id']}").json()["data"]["metrics"]["blockCount"] == 200
 
 
 def test_a_source_deleted_while_its_fork_copies_is_purged_after_the_copy(api, aws):
@@ -125,3 +125,18 @@ def test_a_session_still_being_copied_is_not_forked_again(api, aws):
     assert again.status_code == 409
     run_session_jobs(aws)
     assert api.post(f"/v1/aip/sessions/{fork['id']}/fork", json={"name": "g"}).status_code == 201
+
+
+def test_a_sparse_fork_reads_only_what_it_keeps_and_its_first_page_is_whole(api, aws):
+    source = seed(api, 2_000, tag_every=10)  # 200 blocks tagged `rare`, far apart, beyond one listing's key reads
+
+    fork = fork_by_rare(api, source)
+    fork_id = fork["response"].json()["data"]["id"]
+    page = api.get(f"/v1/aip/sessions/{fork_id}/blocks?limit=200").json()
+
+    loaded = context_store().sessions.get(api.tenant_id, ids.parse_session_id(fork_id))
+    assert loaded is not None and loaded.copy is not None  # read through the source
+    assert len(page["data"]) == 200 and page["meta"].get("nextCursor") is None
+    kept = source_keys(api, source, list(range(0, 2_000, 10)))
+    assert [block["id"] for block in page["data"]] == [ids.block_id(loaded.hex, key) for key in kept]
+    assert fork["detail"] == fork_by_rare(api, seed(api, 1_000, tag_every=5))["detail"]  # the same calls
