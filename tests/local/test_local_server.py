@@ -242,3 +242,18 @@ def test_with_agentctx_bedrock_a_bedrock_models_calls_go_to_bedrock(start):
     assert answered.json()["data"]["output"] == "Hello from Bedrock."
     assert [sent["path"] for sent in bedrock.requests] == ["/model/anthropic.claude-test/converse-stream"]
     assert "bedrock    on, with your AWS credentials" in server.output
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_stopping_after_an_event_stream_client_left_is_quiet_and_prompt(start, stop_signal):
+    server = start(AIP_API_KEY=KEY)
+    with client(server) as http:
+        agent = http.get("/v1/agents").json()["data"][0]
+        session = http.post("/v1/sessions", json={"agent_id": agent["id"], "title": "watched"}).json()
+        with http.stream("GET", f"/v1/sessions/{session['id']}/sse") as stream:
+            assert next(stream.iter_lines()).startswith("retry:")
+    # the client has left; its stream would next write at the heartbeat, seconds away
+
+    assert server.stop(stop_signal, timeout=10) == 0
+    assert "Traceback" not in server.output and "ERROR" not in server.output, server.output
+    assert "state saved" in server.output
