@@ -128,6 +128,9 @@ def _turn_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m infra.local_server", description=__doc__.splitlines()[0])
     parser.add_argument("--clean", action="store_true", help="start empty, discarding the saved state")
+    parser.add_argument(
+        "--print-key", action="store_true", help="print the local tenant's API key, as the state keeps it, and exit"
+    )
     options = parser.parse_args()
     options.clean = options.clean or os.environ.get("AGENTCTX_CLEAN", "").lower() in {"1", "true", "yes"}
     options.bedrock = os.environ.get("AGENTCTX_BEDROCK", "").lower() in {"1", "true", "yes"}
@@ -136,8 +139,23 @@ def _options() -> argparse.Namespace:
     return options
 
 
+def _print_key(state_dir: Path) -> None:
+    """The key a running server uses (it saves its state before it answers), or the one the next start keeps."""
+    from infra import local_state
+
+    try:
+        saved = local_state.load(state_dir)
+    except local_state.UnreadableState as error:
+        sys.exit(str(error))
+    if saved is None:
+        sys.exit(f"no state in {state_dir} yet: start `make serve` first")
+    print(saved["local"]["api_key"])
+
+
 def main() -> None:
     options = _options()
+    if options.print_key:
+        return _print_key(options.state_dir)
     listener = _listen(options.host, options.port)
 
     from infra import local_state
