@@ -5,11 +5,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.moto_sorted_views import keep_sorted_views_of_each_partition
 from infra.template import create_event_buses, create_queues, create_tables
+
+if TYPE_CHECKING:
+    from moto.core.config import DefaultConfig
 
 _dynamodb_lock = threading.RLock()
 _sqs_lock = threading.RLock()
@@ -159,17 +163,61 @@ def _failed_conditions(backend: Any, transact_items: list[dict[str, Any]]) -> li
     return reasons if any(code is not None for code, _, _ in reasons) else None
 
 
+BEDROCK_NOT_REACHABLE = (
+    "Bedrock is not reachable in local mode: start the server with AGENTCTX_BEDROCK=1 (`make serve "
+    "AGENTCTX_BEDROCK=1`) to send Bedrock models' calls to Bedrock with your AWS credentials"
+)
+_bedrock_refused = False
+
+
+def _refuse_bedrock_unless_let_through(**kwargs: Any) -> None:
+    """Every Bedrock runtime call, whatever its endpoint, before it is sent: refused while an embedded AWS runs
+    that does not let Bedrock through (moto has no Bedrock to answer it), so no call leaves the machine."""
+    if _bedrock_refused:
+        from agentctx.providers.base import ProviderError
+
+        raise ProviderError("unavailable", BEDROCK_NOT_REACHABLE)
+
+
+@cache
+def _answer_bedrock_here() -> None:
+    """Bedrock's calls pass moto by (`passthrough`); this handler, in every botocore session made from now on (as
+    moto registers its own), decides whether they go on."""
+    from botocore.handlers import BUILTIN_HANDLERS
+
+    BUILTIN_HANDLERS.append(("before-send.bedrock-runtime", _refuse_bedrock_unless_let_through))
+
+
 @contextmanager
-def local_aws(names: dict[str, str]) -> Iterator[dict[str, str]]:
+def local_aws(names: dict[str, str], bedrock: bool = False) -> Iterator[dict[str, str]]:
     """moto for the duration, with the template's tables, buses and queues under the given names (logical id -> name);
-    yields the queues' URLs by logical id."""
+    yields the queues' URLs by logical id.
+
+    - Bedrock's runtime calls go to Bedrock, signed with the credentials botocore finds, when `bedrock` is true; they
+      are refused with a ProviderError naming AGENTCTX_BEDROCK otherwise.
+    """
+    global _bedrock_refused
     import boto3
     from moto import mock_aws
 
+    _answer_bedrock_here()
     _apply_dynamodb_requests_one_at_a_time()
-    # moto drops boto3's default session on every start by default; a new one reloads botocore's endpoint and service
-    # data (~0.4 s for the first clients), which the tests, starting one embedded AWS each, paid every time.
-    with mock_aws(config={"core": {"reset_boto3_session": False}}):
-        create_tables(boto3.client("dynamodb"), names)
-        create_event_buses(boto3.client("events"), names)
-        yield create_queues(boto3.client("sqs"), names)
+    config: DefaultConfig = {
+        "core": {
+            # moto drops boto3's default session on every start by default; a new one reloads botocore's endpoint and
+            # service data (~0.4 s for the first clients), which the tests, starting one embedded AWS each, paid each
+            # time.
+            "reset_boto3_session": False,
+            # moto's stand-in credentials would replace the caller's, which Bedrock's calls need.
+            "mock_credentials": not bedrock,
+            "passthrough": {"services": ["bedrockruntime"], "urls": []},
+        }
+    }
+    _bedrock_refused = not bedrock
+    try:
+        with mock_aws(config=config):
+            create_tables(boto3.client("dynamodb"), names)
+            create_event_buses(boto3.client("events"), names)
+            yield create_queues(boto3.client("sqs"), names)
+    finally:
+        _bedrock_refused = False

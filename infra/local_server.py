@@ -7,6 +7,9 @@ Environment (the README lists the same):
 - AIP_API_KEY: the local tenant's key, AIP_ADMIN_KEY: the operator key; generated when unset, then kept with the state.
 - AGENTCTX_STATE_DIR (default .local/ in the project): where the state is saved and restored (infra/local_state.py).
 - AGENTCTX_CLEAN=1 (or --clean): start empty, discarding the saved state.
+- AGENTCTX_BEDROCK=1: Bedrock models' calls go to Bedrock (in BEDROCK_REGION, else AWS_DEFAULT_REGION, else
+  us-east-1) with the AWS credentials botocore finds (environment, profile, SSO); otherwise they fail at once, saying
+  so.
 - LOG_LEVEL (default INFO): one line per request and per queue job at INFO.
 """
 
@@ -63,13 +66,16 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _prepare_environment(saved_local: dict[str, Any]) -> tuple[str, str]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-    }.items():
-        os.environ.setdefault(name, value)
+def _prepare_environment(saved_local: dict[str, Any], bedrock: bool) -> tuple[str, str]:
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    if bedrock:
+        import boto3
+
+        if boto3.Session().get_credentials() is None:
+            sys.exit("AGENTCTX_BEDROCK=1 calls Bedrock with your AWS credentials, and none were found")
+    else:  # the embedded AWS takes any; these keep a profile's real ones out of it
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     for name, value in LOCAL_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     api_key = os.environ.get("AIP_API_KEY") or saved_local.get("api_key") or "ctx_" + secrets.token_urlsafe(24)
@@ -122,15 +128,34 @@ def _turn_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m infra.local_server", description=__doc__.splitlines()[0])
     parser.add_argument("--clean", action="store_true", help="start empty, discarding the saved state")
+    parser.add_argument(
+        "--print-key", action="store_true", help="print the local tenant's API key, as the state keeps it, and exit"
+    )
     options = parser.parse_args()
     options.clean = options.clean or os.environ.get("AGENTCTX_CLEAN", "").lower() in {"1", "true", "yes"}
+    options.bedrock = os.environ.get("AGENTCTX_BEDROCK", "").lower() in {"1", "true", "yes"}
     options.state_dir = Path(os.environ.get("AGENTCTX_STATE_DIR") or ROOT / ".local")
     options.host, options.port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "3000"))
     return options
 
 
+def _print_key(state_dir: Path) -> None:
+    """The key a running server uses (it saves its state before it answers), or the one the next start keeps."""
+    from infra import local_state
+
+    try:
+        saved = local_state.load(state_dir)
+    except local_state.UnreadableState as error:
+        sys.exit(str(error))
+    if saved is None:
+        sys.exit(f"no state in {state_dir} yet: start `make serve` first")
+    print(saved["local"]["api_key"])
+
+
 def main() -> None:
     options = _options()
+    if options.print_key:
+        return _print_key(options.state_dir)
     listener = _listen(options.host, options.port)
 
     from infra import local_state
@@ -139,7 +164,7 @@ def main() -> None:
         saved = None if options.clean else local_state.load(options.state_dir)
     except local_state.UnreadableState as error:
         sys.exit(f"{error}; move it away, or start with AGENTCTX_CLEAN=1 to discard it")
-    api_key, admin_key = _prepare_environment(saved["local"] if saved else {})
+    api_key, admin_key = _prepare_environment(saved["local"] if saved else {}, options.bedrock)
 
     import uvicorn
 
@@ -150,7 +175,7 @@ def main() -> None:
     from infra.local_worker import QueueWorker, load_function_handler
 
     tables = {logical_id: LOCAL_RESOURCES[logical_id] for logical_id in TABLES}
-    with local_aws(LOCAL_RESOURCES) as queues:
+    with local_aws(LOCAL_RESOURCES, bedrock=options.bedrock) as queues:
         if saved:
             local_state.restore(saved, tables, queues)
         workers = [
@@ -178,10 +203,12 @@ def main() -> None:
         local["admin_key"] = admin_key
         snapshots = local_state.Snapshotter(options.state_dir, tables, queues, local).start()
         host, port = options.host, options.port
+        bedrock = "on, with your AWS credentials" if options.bedrock else "off (AGENTCTX_BEDROCK=1 turns it on)"
         print(
             f"\nAgent context service on http://{host}:{port}  (docs: http://{host}:{port}/docs)\n"
             f"  tenant     {local['tenant_id']}\n  API key    {api_key}\n  admin key  {admin_key}\n"
             f"  agent      code-assistant ({local['agent_id']}) on the offline model {local['model_id']}\n"
+            f"  bedrock    {bedrock}\n"
             f"  state      {'restored from' if saved else 'new, saved to'} {options.state_dir} "
             f"(every {local_state.SNAPSHOT_SECONDS:g} s and on stop; AGENTCTX_CLEAN=1 starts empty)\n",
             flush=True,

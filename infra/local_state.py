@@ -157,6 +157,12 @@ class Snapshotter(BackgroundPoller):
         self._saved_mark = mark
         return 1
 
+    def start(self) -> "Snapshotter":
+        """Saves once before it returns, so from the moment the server answers, the saved keys are those in use."""
+        self.poll()
+        super().start()
+        return self
+
     def stop(self) -> None:
         super().stop()
         self.poll()

@@ -119,6 +119,8 @@ class QueueWorker(BackgroundPoller):
         except Exception:  # a failed invocation: the whole batch comes back after the visibility timeout
             logger.exception("queue batch failed", extra={"queue": self.queue_name})
             failed = {message["MessageId"] for message in received}
+        finally:
+            logger.thread_safe_clear_keys()  # the keys its records appended end with the invocation
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         for message in received:
             if message["MessageId"] not in failed:

@@ -21,7 +21,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     message = json.loads(record.body)
-    logger.append_keys(tenant_id=message["tenantId"], compaction_job=message["jobKey"])
+    logger.thread_safe_append_keys(tenant_id=message["tenantId"], compaction_job=message["jobKey"])
     with metering.metered() as usage:
         job = compaction_runner().run(
             message["tenantId"],

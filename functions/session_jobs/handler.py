@@ -40,7 +40,7 @@ class JobStalled(Exception):
 def record_handler(record: SQSRecord, lambda_context: Any) -> None:
     message = json.loads(record.body)
     tenant_id, session_hex, kind = message["tenantId"], message["sessionHex"], message.get("kind")
-    logger.append_keys(tenant_id=tenant_id, session_job=kind, session=session_hex)
+    logger.thread_safe_append_keys(tenant_id=tenant_id, session_job=kind, session=session_hex)
     remaining = lambda_context.get_remaining_time_in_millis() / 1000
     seconds = max(1.0, remaining - MARGIN_SECONDS)
     service, retry = session_service(), get_settings().session_job_retry_seconds

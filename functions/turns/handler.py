@@ -24,7 +24,7 @@ processor.raise_on_entire_batch_failure = False  # report every failure the same
 
 def record_handler(record: SQSRecord, lambda_context: Any) -> None:
     job = TurnJob.from_body(json.loads(record.body))
-    logger.append_keys(tenant_id=job.tenant_id, session_hex=job.session_hex, turn_seq=job.turn_seq)
+    logger.thread_safe_append_keys(tenant_id=job.tenant_id, session_hex=job.session_hex, turn_seq=job.turn_seq)
     with metering.metered() as usage:
         outcomes = turn_service().run(job, lambda: lambda_context.get_remaining_time_in_millis() / 1000)
     usage_recorder().write(job.tenant_id, usage)

@@ -3,6 +3,10 @@
 Inside Lambda the logger writes Powertools' JSON lines and Metrics prints EMF lines for CloudWatch. Elsewhere (`make
 serve`, the tests) the same log records read as one line each, `12:00:01.234 INFO request method=GET ...`, and no EMF
 is printed. LOG_LEVEL (or POWERTOOLS_LOG_LEVEL) sets the level, INFO by default.
+
+The keys a request or a queue record adds go through `logger.thread_safe_append_keys`: they belong to its thread and
+end with its invocation. Locally one process runs the HTTP app and every queue worker, each on threads of its own,
+around this one logger; keys appended with `append_keys` would go on every later line of all of them.
 """
 
 import os

@@ -74,6 +74,29 @@ def test_the_walkthrough_with_the_cli(service):
     assert missing.returncode == 1 and "not_found" in missing.stderr and "request" in missing.stderr
 
 
+def test_a_compaction_short_of_its_target_prints_why(service):
+    sid = agentctx(service, "sessions", "create", "Small").stdout.strip()
+    agentctx(service, "blocks", "add", sid, "Use JWT with refresh tokens " * 20, "--pinned")
+
+    printed = agentctx(service, "compact", sid, "--target-tokens", "50").stdout
+
+    job_id, status, tokens, reason = printed.rstrip("\n").split("\t")
+    assert job_id.startswith("cmp_") and status == "completed" and tokens.endswith(" tokens")
+    assert reason.startswith("target not reached: pinned and recent blocks alone hold")
+
+
+def test_a_service_that_cannot_be_reached_is_one_line_and_a_failure_status(service):
+    from tests.local.server import free_port
+
+    down = type(service)(url=f"http://127.0.0.1:{free_port()}", key=service.key, agent_id=service.agent_id)
+
+    result = agentctx(down, "sessions", "list", check=False)
+
+    assert result.returncode != 0 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: cannot reach the service at {down.url} (") and "is it running?" in line
+
+
 def test_invoke_stream_prints_the_text_as_it_arrives(service):
     sid = agentctx(service, "sessions", "create", "Streamed").stdout.strip()
     events = agentctx(service, "--json", "invoke", "code-assistant", "Hello", "--session", sid, "--stream").stdout

@@ -11,7 +11,10 @@ import time
 import httpx
 import pytest
 
+from tests.infra.test_local_bedrock import ANSWER, create_bedrock_agent
 from tests.local.server import LocalServer, free_port
+from tests.providers.loopback import Recorded, serve
+from tests.providers.test_bedrock import STREAM_HEADERS
 
 pytestmark = pytest.mark.timeout(300)  # a test starts the server up to three times, each a cold start
 
@@ -227,3 +230,30 @@ def test_a_turn_committed_but_not_yet_queued_at_the_snapshot_runs_after_the_rest
             time.sleep(0.2)
         types = [event["type"] for event in http.get(f"/v1/sessions/{session['id']}/events").json()["data"]]
     assert "turn.completed" in types
+
+
+def test_with_agentctx_bedrock_a_bedrock_models_calls_go_to_bedrock(start):
+    with serve([Recorded(200, STREAM_HEADERS, ANSWER)]) as bedrock:
+        server = start(AIP_API_KEY=KEY, AGENTCTX_BEDROCK="1", AWS_ENDPOINT_URL_BEDROCK_RUNTIME=bedrock.url)
+        with client(server) as http:
+            answered = http.post("/v1/aip/invoke", json={"agent": create_bedrock_agent(http), "prompt": "hi"})
+
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["data"]["output"] == "Hello from Bedrock."
+    assert [sent["path"] for sent in bedrock.requests] == ["/model/anthropic.claude-test/converse-stream"]
+    assert "bedrock    on, with your AWS credentials" in server.output
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_stopping_after_an_event_stream_client_left_is_quiet_and_prompt(start, stop_signal):
+    server = start(AIP_API_KEY=KEY)
+    with client(server) as http:
+        agent = http.get("/v1/agents").json()["data"][0]
+        session = http.post("/v1/sessions", json={"agent_id": agent["id"], "title": "watched"}).json()
+        with http.stream("GET", f"/v1/sessions/{session['id']}/sse") as stream:
+            assert next(stream.iter_lines()).startswith("retry:")
+    # the client has left; its stream would next write at the heartbeat, seconds away
+
+    assert server.stop(stop_signal, timeout=10) == 0
+    assert "Traceback" not in server.output and "ERROR" not in server.output, server.output
+    assert "state saved" in server.output

@@ -69,3 +69,43 @@ def test_outside_lambda_the_same_request_is_one_readable_line_and_no_emf():
     assert f"tenant_id={tenant_id}" in request_lines[0] and f"request_id={request_id}" in request_lines[0]
     assert not any(line.startswith("{") for line in lines)
     assert "Warning" not in stderr
+
+
+# A queue job on a worker thread, then a request, in one process as `make serve` runs them.
+JOB_THEN_REQUEST = """
+import threading
+from fastapi.testclient import TestClient
+from tests.conftest import RESOURCES
+from tests.template.conftest import functions, load_handler, sam_template
+from infra.local_aws import local_aws
+from infra.local_worker import QueueWorker
+
+with local_aws(RESOURCES) as queues:
+    from agentctx.api.full import full_app
+    from agentctx.wiring import tenant_service
+    tenant = tenant_service().create_tenant("logs")
+    _, key = tenant_service().issue_key(tenant.id)
+    worker = QueueWorker(queues["SessionJobQueue"], load_handler(functions(sam_template())["SessionJobFunction"]))
+    with TestClient(full_app()) as http:
+        session = http.post("/v1/aip/sessions", json={"name": "purged"}, headers={"X-API-Key": key}).json()["data"]
+        http.delete(f"/v1/aip/sessions/{session['id']}", headers={"X-API-Key": key}).raise_for_status()
+        job = threading.Thread(target=worker.poll, kwargs={"wait_seconds": 1})
+        job.start()
+        job.join()
+        print("HEALTH", http.get("/health").status_code)
+"""
+
+
+def test_a_request_after_a_queue_job_carries_none_of_the_jobs_keys():
+    environment = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'shared'}"}
+    environment.pop("AWS_LAMBDA_FUNCTION_NAME", None)
+    result = subprocess.run(
+        [sys.executable, "-c", JOB_THEN_REQUEST], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+
+    [job] = [line for line in lines if " job queue=" in line]
+    [health] = [line for line in lines if "request method=GET path=/health" in line]
+    assert "outcome=done" in job and "HEALTH 200" in lines
+    assert not any(key in health for key in ("session_job=", "session=", "tenant_id=org_")), health

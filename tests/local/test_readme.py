@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.local.server import ROOT, free_port, server_environment
+from tests.local.server import ROOT, LocalServer, free_port, server_environment
 
 # Each curl also writes its status and URL to stderr (`%{stderr}`), so its output stays what the reader sees.
 CURL_STATUS = """curl() { command curl --write-out '%{stderr}HTTP %{http_code} %{method} %{url_effective}\\n' "$@"; }"""
@@ -23,7 +23,10 @@ def walkthrough_blocks() -> list[str]:
 
 
 @pytest.mark.timeout(300)  # the walk-through, start to stop (`make test` installed what `make serve` needs)
-def test_the_readme_walkthrough_runs_as_written(tmp_path):
+@pytest.mark.parametrize("already_serving", [False, True], ids=["starts make serve", "make serve already runs"])
+def test_the_readme_walkthrough_runs_as_written(tmp_path, already_serving):
+    """As pasted into a terminal with nothing running, or beside a `make serve` started earlier with a key of its own
+    (which the walk-through then uses, and leaves running)."""
     blocks = walkthrough_blocks()
     script = "\n".join(
         [
@@ -33,8 +36,10 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path):
             *blocks,
         ]
     )
-    environment = server_environment(PORT=str(free_port()), AGENTCTX_STATE_DIR=str(tmp_path / "state"))
+    port, state = free_port(), tmp_path / "state"
+    environment = server_environment(PORT=str(port), AGENTCTX_STATE_DIR=str(state))
     environment.pop("AIP_API_KEY", None)
+    running = LocalServer(state, port, tmp_path / "serving.log").wait_ready() if already_serving else None
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     # files, not pipes: the backgrounded server would hold a pipe open after bash ends
     with open(out, "w") as stdout_file, open(err, "w") as stderr_file:
@@ -49,11 +54,17 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path):
         )
         try:
             process.wait(timeout=240)
-            stopped = _wait_for(lambda: "state saved" in out.read_text(), seconds=30)
+            # the `make serve` the walk-through started saves its state on its way out
+            stopped = already_serving or _wait_for(lambda: "state saved" in out.read_text(), seconds=30)
         finally:
             _end_group(process)
+            left_running = running is not None and running.process.poll() is None
+            if running is not None:
+                running.stop()
     stdout, stderr = out.read_text(), err.read_text()
     report = f"--- stdout\n{stdout[-6000:]}\n--- stderr\n{stderr[-6000:]}"
+    if already_serving:
+        assert left_running and "Agent context service" not in stdout, report  # used, neither started nor stopped
 
     assert process.returncode == 0, report
     calls = STATUS_LINE.findall(stderr)
@@ -64,7 +75,7 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path):
     expected_calls = sum(len(re.findall(r"\bcurl ", block)) for block in blocks)
     assert len(answered) >= expected_calls - 1, (len(answered), expected_calls, report)
     assert {"POST", "GET", "DELETE"} <= {method for _, method, _ in answered}
-    assert stopped, report  # `kill %1` stopped make serve, which saved the state on its way out
+    assert stopped, report
 
 
 def _wait_for(condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]

@@ -1,11 +1,14 @@
-"""An invocation's SSE stream sends a heartbeat comment whenever the model is quiet, and nothing is lost."""
+"""An SSE stream sends a heartbeat comment whenever its frames are quiet, nothing is lost, and a stream no one reads
+any more stops producing (unless it must drain, as an invocation saving its answer does)."""
 
+import asyncio
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from agentctx.api.routers.invoke import with_heartbeats
+from agentctx.api.streaming import HEARTBEAT, in_background
 
 
 def slow_frames() -> Iterator[str]:
@@ -14,16 +17,23 @@ def slow_frames() -> Iterator[str]:
     yield "event: complete\n\n"
 
 
+def read_all(stream: AsyncIterator[str]) -> list[str]:
+    async def collect() -> list[str]:
+        return [frame async for frame in stream]
+
+    return asyncio.run(collect())
+
+
 @pytest.mark.serial  # heartbeats every 0.1 s within 0.35 s of wall clock
 def test_a_quiet_stream_gets_heartbeats_between_its_frames():
-    frames = list(with_heartbeats(slow_frames(), seconds=0.1))
+    frames = read_all(in_background(slow_frames(), heartbeat_seconds=0.1))
 
     assert frames[0] == "event: start\n\n" and frames[-1] == "event: complete\n\n"
-    assert set(frames[1:-1]) == {": heartbeat\n\n"} and len(frames[1:-1]) >= 2
+    assert set(frames[1:-1]) == {HEARTBEAT} and len(frames[1:-1]) >= 2
 
 
 def test_a_busy_stream_gets_none():
-    assert list(with_heartbeats(iter(["a", "b", "c"]), seconds=5)) == ["a", "b", "c"]
+    assert read_all(in_background(iter(["a", "b", "c"]), heartbeat_seconds=5)) == ["a", "b", "c"]
 
 
 def test_an_error_while_producing_reaches_the_response():
@@ -31,7 +41,34 @@ def test_an_error_while_producing_reaches_the_response():
         yield "event: start\n\n"
         raise RuntimeError("provider failed")
 
-    stream = with_heartbeats(failing(), seconds=5)
-    assert next(stream) == "event: start\n\n"
     with pytest.raises(RuntimeError, match="provider failed"):
-        next(stream)
+        read_all(in_background(failing()))
+
+
+@pytest.mark.parametrize("drain", [False, True])
+def test_a_stream_left_unread_stops_producing_unless_it_drains(drain):
+    produced, ended = [], threading.Event()
+    more = threading.Semaphore(0)
+
+    def frames() -> Iterator[str]:
+        try:
+            for n in range(5):
+                more.acquire()
+                produced.append(n)
+                yield f"frame {n}"
+        finally:
+            ended.set()
+
+    async def read_one_then_leave() -> str:
+        stream = in_background(frames(), drain=drain)
+        more.release()
+        first = await anext(stream)
+        await stream.aclose()  # the client left
+        for _ in range(4):
+            more.release()
+        return first
+
+    assert asyncio.run(read_one_then_leave()) == "frame 0"
+    assert ended.wait(timeout=10)
+    # without draining, at most the frame being made when the reader left
+    assert produced == [0, 1, 2, 3, 4] if drain else produced in ([0], [0, 1])

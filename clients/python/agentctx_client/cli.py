@@ -1,6 +1,7 @@
 """`agentctx`: the client on the command line. AGENTCTX_URL and AGENTCTX_API_KEY (or --url, --api-key) say where and
 as whom. Commands that create print the new id alone (for `ID=$(agentctx ...)`); --json prints the API's objects
-as JSON instead (one per line when streaming). An API error exits 1 with its code and request id on stderr."""
+as JSON instead (one per line when streaming). An API error exits 1 with its code and request id on stderr, a service
+that cannot be reached exits 1 with one line saying so."""
 
 import argparse
 import json
@@ -8,6 +9,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+import httpx
 from pydantic import BaseModel
 
 from agentctx_client.client import Client
@@ -103,6 +105,8 @@ def run(args: argparse.Namespace, client: Client) -> None:  # noqa: C901 - one b
     elif args.group == "compact":
         job = client.sessions.compact(args.session_id, target_tokens=args.target_tokens, wait=not args.no_wait)
         plain = f"{job.id}\t{job.status}\t{job.previous_tokens} -> {job.new_tokens} tokens"
+        if job.reason:
+            plain += f"\ttarget not reached: {job.reason}"
         _emit(args, job, plain if job.status == "completed" else f"{job.id}\t{job.status}")
     elif command == ("events", "tail"):
         until = set(args.until or [])
@@ -224,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
             run(args, client)
     except ApiError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except httpx.TransportError as error:  # after the transport's retries
+        where = f"{error.request.url.scheme}://{error.request.url.netloc.decode()}"
+        print(
+            f"error: cannot reach the service at {where} ({error}); is it running? (AGENTCTX_URL or --url says where)",
+            file=sys.stderr,
+        )
         return 1
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -32,7 +32,7 @@ def http_handler(logical_id: str) -> Callable[[dict[str, Any], Any], dict[str, A
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         tenant_id = ((event.get("requestContext") or {}).get("authorizer") or {}).get("tenantId")
         if tenant_id:
-            logger.append_keys(tenant_id=tenant_id)
+            logger.thread_safe_append_keys(tenant_id=tenant_id)
         metrics.add_metric(name="ApiRequests", unit="Count", value=1)
         return adapter(event, context)
 

@@ -1,11 +1,8 @@
 """Invocation: `POST /v1/aip/invoke` (seed 001), the AIP 0.1.0 `/.well-known/aip/*` endpoints, the AIP agent
 list, and a session's invocation records. With `stream: true` the answer is Server-Sent Events."""
 
-import contextvars
 import json
 from collections.abc import Iterator
-from queue import Empty, Queue
-from threading import Thread
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -14,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from agentctx.api.deps import Tenant
 from agentctx.api.envelope import request_id
 from agentctx.api.openapi import ERROR_RESPONSES, SSE_EVENT_SCHEMA
+from agentctx.api.streaming import in_background
 from agentctx.domain import BlockType
 from agentctx.schemas import Envelope, ListEnvelope, ListMeta, Meta
 from agentctx.schemas.invoke import (
@@ -50,35 +48,6 @@ def sse(events: Iterator[StreamEvent]) -> Iterator[str]:
         yield f"event: {event.name}\ndata: {json.dumps(event.data, ensure_ascii=False)}\n\n"
 
 
-def with_heartbeats(frames: Iterator[str], seconds: float) -> Iterator[str]:
-    """The frames as they come, and a comment line whenever none came for `seconds`, so a model that thinks for a
-    while does not let an idle timeout (API Gateway's, a proxy's) cut the stream. The frames are produced on their
-    own thread, which finishes (and saves the invocation) even if the client has gone."""
-    frames_out: Queue[tuple[str, Any]] = Queue()
-
-    def produce() -> None:
-        try:
-            for frame in frames:
-                frames_out.put(("frame", frame))
-        except BaseException as error:  # handed to the response, which reports it
-            frames_out.put(("error", error))
-        else:
-            frames_out.put(("end", None))
-
-    Thread(target=contextvars.copy_context().run, args=(produce,), daemon=True).start()
-    while True:
-        try:
-            kind, value = frames_out.get(timeout=seconds)
-        except Empty:
-            yield ": heartbeat\n\n"
-            continue
-        if kind == "end":
-            return
-        if kind == "error":
-            raise value
-        yield value
-
-
 def _respond(request: Request, tenant: str, command: InvokeCommand, stream: bool) -> Any:
     quota_guard().check_tokens(tenant)
     if command.session_id and command.save_to_session:
@@ -87,7 +56,7 @@ def _respond(request: Request, tenant: str, command: InvokeCommand, stream: bool
     prepared = service.prepare(tenant, command)
     if stream:
         return StreamingResponse(
-            with_heartbeats(sse(service.run(prepared)), get_settings().sse_heartbeat_seconds),
+            in_background(sse(service.run(prepared)), get_settings().sse_heartbeat_seconds, drain=True),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Invocation-Id": prepared.id},
         )

@@ -15,6 +15,7 @@ from agentctx import ids
 from agentctx.api.channels import channel_session
 from agentctx.api.deps import Tenant
 from agentctx.api.openapi import ERROR_RESPONSES, SSE_EVENT_SCHEMA
+from agentctx.api.streaming import in_background
 from agentctx.errors import NotFound
 from agentctx.settings import get_settings
 from agentctx.wiring import event_query_service
@@ -76,7 +77,7 @@ def stream_events(
         settings.sse_poll_seconds,
     )
     return StreamingResponse(
-        _frames(events, retry_ms=1000, keep=keep),
+        in_background(_frames(events, retry_ms=1000, keep=keep)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
