@@ -111,13 +111,15 @@ def deliver(deployment: Deployment, queue: str, function: str) -> int:
 
 
 def test_each_function_sees_only_its_code_the_layer_and_the_runtime(deployment: Deployment):
-    allowed = (str(deployment.artifacts.root), str(deployment.runtime.runtime_dir))
-    deployment.start(name for name in deployment.artifacts.functions if name not in WEB_ADAPTER_FUNCTIONS)
-    for name in deployment.artifacts.functions:
+    """Each function runs from the directories `make deploy`'s template names, and everything it imports is there."""
+    code = deployment.code
+    deployment.start(name for name in code.functions if name not in WEB_ADAPTER_FUNCTIONS)
+    for name in code.functions:
         if name in WEB_ADAPTER_FUNCTIONS:
             continue
         init = deployment.function(name).init
         stdlib = Path(init["modules"]["os"]).parent
+        allowed = (str(code.functions[name]), str(code.layer), str(deployment.runtime.runtime_dir))
         outside = {
             module: path
             for module, path in init["modules"].items()
@@ -125,7 +127,7 @@ def test_each_function_sees_only_its_code_the_layer_and_the_runtime(deployment: 
         }
         assert outside == {}, name
         handler_module = functions(sam_template())[name]["Handler"].rsplit(".", 1)[0]
-        assert Path(init["modules"][handler_module]).parent == deployment.artifacts.functions[name]
+        assert Path(init["modules"][handler_module]).parent == code.functions[name]
 
 
 def test_the_authorizer_maps_a_key_to_its_tenant_and_refuses_others(deployment: Deployment, tenant):
@@ -238,10 +240,10 @@ def web_adapter_app(deployment: Deployment) -> Iterator[str]:
     (name,) = WEB_ADAPTER_FUNCTIONS
     environment = deployment.environment(name)
     environment["PORT"] = str(free_port())  # the template's 8080 may be taken on a shared machine
-    code = deployment.artifacts.functions[name]
+    code = deployment.code.functions[name]
     mount = 'mount --bind "$0" /opt && exec "$LAMBDA_TASK_ROOT/$_HANDLER"'
     process = subprocess.Popen(
-        ["unshare", "-m", "sh", "-c", mount, str(deployment.artifacts.layer.parent)],
+        ["unshare", "-m", "sh", "-c", mount, str(deployment.code.layer)],
         env=environment,
         cwd=code,
         stdout=subprocess.PIPE,
