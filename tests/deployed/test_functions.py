@@ -141,6 +141,17 @@ def test_the_authorizer_maps_a_key_to_its_tenant_and_refuses_others(deployment: 
         authorizer.invoke(authorizer_request_event({"X-API-Key": "wrong"}))
 
 
+def test_the_default_model_is_the_one_the_stack_s_parameters_name(api: Api):
+    """A stack deployed with the template's defaults lists its Bedrock model as the built-in default, not the
+    offline model (which local runs and the tests keep)."""
+    status, models = api.call("GET", "/v1/models")
+
+    assert status == 200, models
+    default = models["data"][0]
+    assert (default["source"], default["provider"]) == ("predefined", "bedrock")
+    assert default["model_id"] == sam_template()["Parameters"]["DefaultModelId"]["Default"]
+
+
 def test_every_route_of_the_buffered_functions_is_served(api: Api):
     for (method, resource), function in sorted(api.routes.items()):
         if function in WEB_ADAPTER_FUNCTIONS:
