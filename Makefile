@@ -13,7 +13,7 @@ PYTEST_ARGS ?= --durations=10
 extra = $$($(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['$(1)'])")
 SAM := $(VENV)/sam/bin/sam
 
-.PHONY: serve test lint bench package deploy routes clean
+.PHONY: serve test lint bench package deploy smoke routes clean
 
 $(SERVE_STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ package: $(STAMP)
 # `sam deploy` of exactly what `make package` built; ARGS go to `sam deploy` (ARGS=--guided the first time).
 deploy: package
 	SAM=$(SAM) $(PY) -m infra.deploy $(ARGS)
+
+# After a deploy: a tenant, its key, an agent on the default model, a session, a block and a streamed invocation,
+# one line each (docs/deploy.md). URL is the stack's ApiUrl output, ADMIN_KEY the operator key.
+smoke: $(SERVE_STAMP)
+	@$(PY) -m infra.smoke --url "$(URL)" --admin-key "$(ADMIN_KEY)"
 
 # template.yaml's API events and HTTP function descriptions, from shared/agentctx/api/registry.py and the routers.
 routes: $(STAMP)
