@@ -1,5 +1,7 @@
-"""`make smoke URL=... ADMIN_KEY=...`, as docs/deploy.md gives it after a deploy, run against `make serve`'s app."""
+"""docs/deploy.md's steps after a deploy, run against `make serve`'s app: `make smoke URL=... ADMIN_KEY=...`, and the
+shell block that creates the first tenant, its key, a model and an agent."""
 
+import json
 import os
 import re
 import signal
@@ -81,3 +83,24 @@ def test_an_unreachable_url_fails_with_the_reason():
 
     assert status == 2 and "smoke] Error 1" in output, output
     assert steps["create tenant"][0] == "failed" and "connect" in steps["create tenant"][1].lower(), output
+
+
+def first_tenant_block() -> str:
+    """docs/deploy.md's block for the first tenant, key, model and agent, without its `API=` line (the stack's URL)."""
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    (block,) = [b for b in re.findall(r"^```sh\n(.*?)^```$", guide, flags=re.MULTILINE | re.DOTALL) if "TENANT=" in b]
+    return block.removeprefix(block.splitlines()[0] + "\n")
+
+
+def test_the_first_tenant_key_model_and_agent_are_made_as_the_guide_writes(server: LocalServer):
+    script = "set -euo pipefail\n" + first_tenant_block() + 'echo; echo "KEY $KEY"\n'
+    environment = {**os.environ, "API": server.url, "OPERATOR_KEY": ADMIN}
+    finished = subprocess.run(["bash", "-c", script], env=environment, capture_output=True, text=True, timeout=60)
+
+    assert finished.returncode == 0, finished.stderr
+    *_, agent_line, key_line = finished.stdout.splitlines()
+    agent = json.loads(agent_line)
+    assert agent["slug"] == "code-assistant" and [c["ref"] for c in agent["capabilities"]] == ["current_time"]
+    key = key_line.removeprefix("KEY ")
+    model = httpx.get(f"{server.url}/v1/models/{agent['default_model_id']}", headers={"X-API-Key": key}).json()
+    assert (model["provider"], model["model_id"]) == ("bedrock", "us.anthropic.claude-haiku-4-5-20251001-v1:0")
