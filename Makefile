@@ -8,8 +8,12 @@ STAMP := $(VENV)/.installed
 # Modules are compiled when first imported, not all at install (botocore alone is thousands of files).
 PIP_INSTALL := -m pip install -q --no-compile
 PYTEST_ARGS ?= --durations=10
+# An optional-dependency extra of pyproject.toml, as pip arguments: the tools whose pins clash with the project's get a
+# venv each, installed from the extra that names them.
+extra = $$($(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['$(1)'])")
+SAM := $(VENV)/sam/bin/sam
 
-.PHONY: serve test lint bench package routes clean
+.PHONY: serve test lint bench package deploy smoke routes clean
 
 $(SERVE_STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +22,11 @@ $(SERVE_STAMP): pyproject.toml clients/python/pyproject.toml
 
 $(STAMP): $(SERVE_STAMP)
 	$(PY) $(PIP_INSTALL) -e '.[local,dev]'
-	# checkov pins boto3 below the project's, so it gets a venv of its own (the `scan` extra names it).
+	# checkov and the SAM CLI pin boto3 below the project's: a venv each (the `scan` and `deploy` extras name them).
 	$(PYTHON) -m venv $(VENV)/checkov
-	$(VENV)/checkov/bin/python $(PIP_INSTALL) $$($(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['scan'])")
+	$(VENV)/checkov/bin/python $(PIP_INSTALL) $(call extra,scan)
+	$(PYTHON) -m venv $(VENV)/sam
+	$(VENV)/sam/bin/python $(PIP_INSTALL) $(call extra,deploy)
 	touch $(STAMP)
 
 serve: $(SERVE_STAMP)
@@ -39,9 +45,19 @@ lint: $(STAMP)
 	MYPYPATH=shared $(VENV)/bin/mypy --explicit-package-bases shared/agentctx functions infra
 	$(VENV)/bin/mypy --strict clients/python/agentctx_client
 
-# The artifacts as deployed (functions and the layer for the template's runtime and architecture, precompiled).
+# The artifacts as deployed (functions and the layer for the template's runtime and architecture, precompiled), and
+# build/<target>/template.json, the template that names them.
 package: $(STAMP)
 	$(PY) -m infra.package
+
+# `sam deploy` of exactly what `make package` built; ARGS go to `sam deploy` (ARGS=--guided the first time).
+deploy: package
+	SAM=$(SAM) $(PY) -m infra.deploy $(ARGS)
+
+# After a deploy: a tenant, its key, an agent on the default model, a session, a block and a streamed invocation,
+# one line each (docs/deploy.md). URL is the stack's ApiUrl output, ADMIN_KEY the operator key.
+smoke: $(SERVE_STAMP)
+	@$(PY) -m infra.smoke --url "$(URL)" --admin-key "$(ADMIN_KEY)"
 
 # template.yaml's API events and HTTP function descriptions, from shared/agentctx/api/registry.py and the routers.
 routes: $(STAMP)

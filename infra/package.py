@@ -1,9 +1,12 @@
-"""`make package`: the artifacts `sam build` deploys, built without Docker, precompiled so no cold start compiles.
+"""`make package`: the artifacts `make deploy` deploys, built without Docker, precompiled so no cold start compiles.
 
 Each function's code directory and the shared layer's `python/` directory (the agentctx package and its
 dependencies as wheels for the template's runtime and architecture) land under build/<target>/. Every module is
 compiled to unchecked-hash .pyc by an interpreter of the target's Python version, recorded under the path it has
 in Lambda (/var/task, /opt/python), so the runtime loads the bytecode without reading or checking the source.
+Beside them, build/<target>/template.json is template.yaml with each CodeUri and ContentUri naming the built
+directories: the template `make deploy` gives `sam deploy` (template.yaml's own name the sources, which hold none
+of the layer's dependencies).
 
 The dependencies are the slow part; they are installed once per (requirements, Python version, architecture, trims)
 into a cache outside the checkout, ~/.cache/agentctx/layer-deps/<target>-<hash>/ (AGENTCTX_CACHE moves it), and
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.template import load_template
+from infra.template import TEMPLATE_PATH, load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -39,6 +42,8 @@ _MANYLINUX = ("manylinux_2_28", "manylinux2014")  # Lambda's python3.12 runs on 
 # Left out of the layer: pydantic's copy of its 1.x API, which nothing here uses. FastAPI imports it (when present)
 # only to refuse 1.x models, on the first route with a model: ~30 ms of every HTTP function's cold start.
 UNUSED_PACKAGES = ("pydantic/v1",)
+# The template that deploys a build, written beside its artifacts (write_deploy_template).
+DEPLOY_TEMPLATE = "template.json"
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,11 @@ class Target:
     def name(self) -> str:
         return f"python{self.python_version}-{self.machine}"
 
+    @property
+    def build_root(self) -> Path:
+        """Where `make package` puts this target's artifacts (the tests build theirs in a folder of their own)."""
+        return BUILD / self.name
+
 
 @dataclass(frozen=True)
 class Artifacts:
@@ -91,6 +101,10 @@ class Artifacts:
     @property
     def manifest(self) -> Path:
         return self.root / "manifest.json"
+
+    @property
+    def template(self) -> Path:
+        return self.root / DEPLOY_TEMPLATE
 
 
 def lambda_target(template: dict[str, Any] | None = None) -> Target:
@@ -200,7 +214,7 @@ def _fresh_copy(source: Path, destination: Path) -> None:
 def build(target: Target, python: str, template: dict[str, Any] | None = None, root: Path | None = None) -> Artifacts:
     """Build every function and the layer for the target into `root` (build/<target>/), compiled by `python`."""
     template = template or load_template()
-    root = root or BUILD / target.name
+    root = root or target.build_root
     deps = _dependencies(target, _requirements(template), python)
 
     layer = root / "layer" / "python"
@@ -228,7 +242,26 @@ def build(target: Target, python: str, template: dict[str, Any] | None = None, r
         "functions": {name: str(path) for name, path in functions.items()},
     }
     artifacts.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
+    write_deploy_template(artifacts)
     return artifacts
+
+
+def write_deploy_template(artifacts: Artifacts) -> None:
+    """template.yaml as `sam deploy` must be given it for these artifacts: each function's CodeUri and the layer's
+    ContentUri name the built directories (relative to the written template, as SAM reads them), all else as it is.
+
+    Parsed by SAM's own YAML reader, which turns the short intrinsic forms (!Ref, !Sub) into CloudFormation's, so the
+    template is written as JSON that SAM and CloudFormation read unchanged.
+    """
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse(TEMPLATE_PATH.read_text())
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = artifacts.functions[logical_id].relative_to(artifacts.root).as_posix()
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":  # the layer's zip holds python/ at its root
+            resource["Properties"]["ContentUri"] = artifacts.layer.parent.relative_to(artifacts.root).as_posix()
+    artifacts.template.write_text(json.dumps(template, indent=2) + "\n")
 
 
 def main() -> None:
@@ -246,6 +279,7 @@ def main() -> None:
         python = found
     artifacts = build(target, python, template)
     print(f"built {len(artifacts.functions)} functions and the layer for {target.name} in {artifacts.root}")
+    print(f"deploy them with `make deploy` (sam deploy --template-file {artifacts.template.relative_to(ROOT)})")
 
 
 if __name__ == "__main__":

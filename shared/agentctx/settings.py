@@ -48,7 +48,8 @@ _CHECKS = {
     "le": (lambda value, limit: value <= limit, "at most"),
     "lt": (lambda value, limit: value < limit, "less than"),
 }
-_PARSERS: dict[Any, Any] = {int: int, float: float, str: str, Secret: Secret, str | None: str}
+# An optional setting given empty is unset: a template parameter left empty (BEDROCK_REGION) still sets its variable.
+_PARSERS: dict[Any, Any] = {int: int, float: float, str: str, Secret: Secret, str | None: lambda text: text or None}
 
 
 @dataclass
@@ -65,13 +66,14 @@ class Settings:
     tokenizer_encoding: str = "o200k_base"
     # How long the authorizer trusts a key lookup; a revoked key stops working within this time.
     api_key_cache_seconds: int = bounded(60, ge=0)
-    # Model providers. Bedrock's region defaults to the function's; the OpenAI-compatible endpoint and its key
-    # are configuration only (never chosen by a tenant), empty disables that provider.
+    # Model providers. Bedrock's region defaults to the function's (unset or empty); the OpenAI-compatible endpoint
+    # and its key are configuration only (never chosen by a tenant), empty disables that provider.
     bedrock_region: str | None = None
     openai_base_url: str = ""
     openai_api_key: Secret = Secret("")
     # The organization's default model: what an agent created without `default_model_id` runs on (listed under
-    # /v1/models as a built-in model). The offline model locally; a deployment names a Bedrock model here.
+    # /v1/models as a built-in model). The offline model locally and in the tests; a deployment sets these from its
+    # template's DefaultModelProvider and DefaultModelId parameters (a Bedrock inference profile by default).
     default_model_provider: str = "offline"
     default_model_provider_model_id: str = "offline-1"
     default_model_context_window: int = bounded(200_000, ge=1_000)

@@ -1,6 +1,7 @@
 """A deploy-faithful local Lambda: the built artifacts, run in fresh processes that see only what Lambda gives them.
 
-- `make package`'s builder makes the artifacts for this machine's architecture (same code, same .pyc).
+- `make package`'s builder makes the artifacts for this machine's architecture (same code, same .pyc), and each
+  function runs from the directories its template (the one `make deploy` deploys) names.
 - The runtime is an interpreter with nothing installed (a venv without pip) plus a runtime directory holding
   boto3, as Lambda's runtime does; a function sees the standard library, its code, the layer and that boto3.
 - The AWS side is moto in server mode on loopback, so every call crosses a real process boundary. Each function
@@ -35,13 +36,11 @@ from tests.template.conftest import template, translated  # noqa: F401 - fixture
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 RUNNER = Path(__file__).with_name("lambda_runner.py")
-PARAMETERS = {  # the template's parameters, as a deployment would give them
-    "StageName": "live",
+PARAMETERS = {  # the template's parameters as a deployment gives them: their defaults, but for its own secrets
+    **{name: str(spec.get("Default", "")) for name, spec in load_template()["Parameters"].items()},
     "CursorSecretParameter": "/agentctx-deployed/cursor-secret",
     "AdminKeySha256Parameter": "/agentctx-deployed/admin-key-sha256",
-    "OpenAIBaseUrl": "",
     "OpenAIApiKeyParameter": "/agentctx-deployed/openai-api-key",
-    "TriggerEventSource": "agentctx.requests",
 }
 SECRETS = {  # what the operator puts in Parameter Store before deploying (docs/deploy.md)
     "/agentctx-deployed/cursor-secret": "deployed-cursor-secret-that-is-long-enough",
@@ -116,8 +115,9 @@ class _Recorder:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         authorization = environ.get("HTTP_AUTHORIZATION", "")
-        if "Credential=" in authorization:
-            key_id, _, _, service, _ = authorization.split("Credential=")[1].split(",")[0].split("/")
+        credential = authorization.partition("Credential=")[2].split(",")[0].split("/")
+        if credential[0].startswith("FN"):  # a function's call; the tests' own (an S3 upload) are not read
+            key_id, _, _, service, _ = credential
             raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
             environ["wsgi.input"] = io.BytesIO(raw)
             target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -126,8 +126,7 @@ class _Recorder:
             else:  # query protocol
                 form = {key: values[0] for key, values in parse_qs(raw.decode()).items()}
                 target, body = form.get("Action", ""), form
-            if key_id.startswith("FN"):
-                self.calls[key_id[2:]].update(_requested(service, target, body))
+            self.calls[key_id[2:]].update(_requested(service, target, body))
         return self.app(environ, start_response)
 
 
@@ -185,6 +184,31 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
     """Built in this run's own folder (the layer's dependencies come from the build cache, infra/package.py)."""
     target, python = host_target()
     return build(target, python, root=tmp_path_factory.mktemp("artifacts") / target.name)
+
+
+@dataclass(frozen=True)
+class DeployedCode:
+    """What a template's `sam deploy` uploads: each function's code directory (Lambda's /var/task) and the layer's
+    directory (extracted to /opt, so its python/ is on the path)."""
+
+    functions: dict[str, Path]
+    layer: Path
+
+    @classmethod
+    def of(cls, template_file: Path) -> "DeployedCode":
+        """The local directories the template's CodeUri and ContentUri name, relative to it as SAM reads them."""
+        resources = json.loads(template_file.read_text())["Resources"]
+        functions = {
+            logical_id: template_file.parent / resource["Properties"]["CodeUri"]
+            for logical_id, resource in resources.items()
+            if resource["Type"] == "AWS::Serverless::Function"
+        }
+        (layer,) = (
+            template_file.parent / resource["Properties"]["ContentUri"]
+            for resource in resources.values()
+            if resource["Type"] == "AWS::Serverless::LayerVersion"
+        )
+        return cls(functions, layer)
 
 
 @pytest.fixture(scope="session")
@@ -293,8 +317,12 @@ class Deployment:
     artifacts: Artifacts
     processes: dict[str, LambdaProcess] = field(default_factory=dict)
 
+    @property
+    def code(self) -> DeployedCode:
+        return DeployedCode.of(self.artifacts.template)
+
     def environment(self, logical_id: str) -> dict[str, str]:
-        return function_environment(logical_id, self.aws, self.runtime, self.artifacts.functions[logical_id])
+        return function_environment(logical_id, self.aws, self.runtime, self.code.functions[logical_id])
 
     def start(self, logical_ids: Iterable[str]) -> None:
         """Start these functions' containers side by side (each pays its own cold start)."""
@@ -306,7 +334,7 @@ class Deployment:
             sam = load_template()
             timeout = sam["Resources"][logical_id]["Properties"].get("Timeout", sam["Globals"]["Function"]["Timeout"])
             self.processes[logical_id] = LambdaProcess(
-                logical_id, self.environment(logical_id), self.runtime, self.artifacts.layer, timeout
+                logical_id, self.environment(logical_id), self.runtime, self.code.layer / "python", timeout
             )
         return self.processes[logical_id]
 

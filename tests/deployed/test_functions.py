@@ -111,13 +111,15 @@ def deliver(deployment: Deployment, queue: str, function: str) -> int:
 
 
 def test_each_function_sees_only_its_code_the_layer_and_the_runtime(deployment: Deployment):
-    allowed = (str(deployment.artifacts.root), str(deployment.runtime.runtime_dir))
-    deployment.start(name for name in deployment.artifacts.functions if name not in WEB_ADAPTER_FUNCTIONS)
-    for name in deployment.artifacts.functions:
+    """Each function runs from the directories `make deploy`'s template names, and everything it imports is there."""
+    code = deployment.code
+    deployment.start(name for name in code.functions if name not in WEB_ADAPTER_FUNCTIONS)
+    for name in code.functions:
         if name in WEB_ADAPTER_FUNCTIONS:
             continue
         init = deployment.function(name).init
         stdlib = Path(init["modules"]["os"]).parent
+        allowed = (str(code.functions[name]), str(code.layer), str(deployment.runtime.runtime_dir))
         outside = {
             module: path
             for module, path in init["modules"].items()
@@ -125,7 +127,7 @@ def test_each_function_sees_only_its_code_the_layer_and_the_runtime(deployment: 
         }
         assert outside == {}, name
         handler_module = functions(sam_template())[name]["Handler"].rsplit(".", 1)[0]
-        assert Path(init["modules"][handler_module]).parent == deployment.artifacts.functions[name]
+        assert Path(init["modules"][handler_module]).parent == code.functions[name]
 
 
 def test_the_authorizer_maps_a_key_to_its_tenant_and_refuses_others(deployment: Deployment, tenant):
@@ -137,6 +139,17 @@ def test_the_authorizer_maps_a_key_to_its_tenant_and_refuses_others(deployment: 
     assert policy["policyDocument"]["Statement"][0]["Effect"] == "Allow"
     with pytest.raises(AssertionError, match="Unauthorized"):
         authorizer.invoke(authorizer_request_event({"X-API-Key": "wrong"}))
+
+
+def test_the_default_model_is_the_one_the_stack_s_parameters_name(api: Api):
+    """A stack deployed with the template's defaults lists its Bedrock model as the built-in default, not the
+    offline model (which local runs and the tests keep)."""
+    status, models = api.call("GET", "/v1/models")
+
+    assert status == 200, models
+    default = models["data"][0]
+    assert (default["source"], default["provider"]) == ("predefined", "bedrock")
+    assert default["model_id"] == sam_template()["Parameters"]["DefaultModelId"]["Default"]
 
 
 def test_every_route_of_the_buffered_functions_is_served(api: Api):
@@ -238,10 +251,10 @@ def web_adapter_app(deployment: Deployment) -> Iterator[str]:
     (name,) = WEB_ADAPTER_FUNCTIONS
     environment = deployment.environment(name)
     environment["PORT"] = str(free_port())  # the template's 8080 may be taken on a shared machine
-    code = deployment.artifacts.functions[name]
+    code = deployment.code.functions[name]
     mount = 'mount --bind "$0" /opt && exec "$LAMBDA_TASK_ROOT/$_HANDLER"'
     process = subprocess.Popen(
-        ["unshare", "-m", "sh", "-c", mount, str(deployment.artifacts.layer.parent)],
+        ["unshare", "-m", "sh", "-c", mount, str(deployment.code.layer)],
         env=environment,
         cwd=code,
         stdout=subprocess.PIPE,

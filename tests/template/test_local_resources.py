@@ -37,7 +37,9 @@ def test_every_table_queue_and_bus_has_a_local_name_and_each_variable_naming_one
     kinds = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus"}
     defined = {name for name, resource in resources.items() if resource["Type"] in kinds}
     variables = sam_template()["Globals"]["Function"]["Environment"]["Variables"]
-    naming = {variable for variable, value in variables.items() if isinstance(value, dict) and "Ref" in value}
+    naming = {
+        variable for variable, value in variables.items() if isinstance(value, dict) and value.get("Ref") in defined
+    }
 
     assert set(local_server.LOCAL_RESOURCES) == set(RESOURCES) == defined
     assert set(local_server.LOCAL_ENVIRONMENT) == naming

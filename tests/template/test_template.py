@@ -3,6 +3,7 @@ route and handler it names exists in the code."""
 
 import json
 import re
+from fnmatch import fnmatchcase
 
 from agentctx.api.full import full_app
 from tests.template.conftest import LINT_GROUP, functions, is_serverless_rule
@@ -99,3 +100,32 @@ def test_events_come_from_the_table_stream_with_retries_and_a_dead_letter_queue(
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert source["BisectBatchOnFunctionError"] is True and source["MaximumRetryAttempts"] > 0
     assert source["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+
+
+def test_functions_that_call_models_may_call_the_default_profile_wherever_it_routes(template):
+    """The default model is a cross-Region inference profile: a call names the profile in the stack's Region and
+    runs on the model in whichever Region of the profile Bedrock picks, and IAM checks both."""
+    profile = template["Parameters"]["DefaultModelId"]["Default"]
+    model = profile.split(".", 1)[1]  # us.anthropic.claude-... runs anthropic.claude-...
+    calls = [f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{profile}"] + [
+        f"arn:aws:bedrock:{region}::foundation-model/{model}" for region in ("us-east-1", "us-east-2", "us-west-2")
+    ]
+    pseudo = {"${AWS::Partition}": "aws", "${AWS::Region}": "us-east-1", "${AWS::AccountId}": "123456789012"}
+
+    callers = {}
+    for name, properties in functions(template).items():
+        statements = [s for p in properties["Policies"] if "Statement" in p for s in p["Statement"]]
+        resources = [
+            re.sub(r"\$\{AWS::\w+\}", lambda m: pseudo[m.group(0)], resource["Fn::Sub"])
+            for statement in statements
+            if "bedrock:InvokeModelWithResponseStream" in statement["Action"]
+            for resource in statement["Resource"]
+        ]
+        if resources:  # models only: the foundation models, and this account's inference profiles
+            assert set(resources) == {
+                "arn:aws:bedrock:*::foundation-model/*",
+                "arn:aws:bedrock:*:123456789012:inference-profile/*",
+            }, name
+            callers[name] = [call for call in calls if not any(fnmatchcase(call, allowed) for allowed in resources)]
+
+    assert callers == {name: [] for name in ("TriggerFunction", "CompactionFunction", "TurnFunction", "InvokeFunction")}

@@ -25,6 +25,11 @@ def test_what_is_not_set_keeps_its_default():
     assert len(settings.cursor_secret.get_secret_value()) >= 32  # a random one, for a single local process
 
 
+def test_an_optional_setting_given_empty_is_unset():
+    """A template parameter left empty still sets its variable: BEDROCK_REGION="" means the function's own region."""
+    assert Settings.from_environment({"BEDROCK_REGION": ""}).bedrock_region is None
+
+
 def test_a_secret_never_shows_in_a_repr():
     settings = Settings.from_environment({"CURSOR_SECRET": "s3cret", "OPENAI_API_KEY": "sk-live"})
 
