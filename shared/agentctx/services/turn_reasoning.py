@@ -74,7 +74,7 @@ class ReasonAndAct:
                     started = True
                 text.append(event.data["content"])
                 delta = {"message_id": output_id, "turn_id": writer.job.turn_id, "delta": event.data["content"]}
-                writer.emit("output.message.delta", delta | {"accumulated": "".join(text)})
+                writer.emit("output.message.delta", delta | {"index": len(text) - 1})  # `accumulated`: on read
             elif event.name == "tool_call":
                 call_id = ids.TOOL_CALL_PREFIX + ids.new_hex()
                 call = {"id": call_id, "name": event.data["tool"], "arguments": event.data["input"]}

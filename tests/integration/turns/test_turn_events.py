@@ -93,3 +93,44 @@ def test_a_turn_that_fills_the_session_queues_one_automatic_compaction(api, run_
     run_turns()
     messages = api.get(f"/v1/sessions/{session_id}/messages", params={"limit": 100}).json()["data"]
     assert len(messages) == 8 and messages[-1]["role"] == "agent"
+
+
+def test_stored_deltas_grow_with_the_answer_not_its_square_and_every_read_has_the_answer_so_far(
+    api, session, run_turns
+):
+    from agentctx import ids
+    from agentctx.store.dynamo import dynamodb_client
+    from agentctx.store.keys import EVENT_SK_PREFIX, session_pk
+
+    api.post(f"/v1/sessions/{session['id']}/messages", json=say("tell me a long story " + "word " * 300))
+    run_turns()
+    events = events_of(api, session["id"])
+    deltas = [event for event in events if event["type"] == "output.message.delta"]
+    answer = "".join(delta["data"]["delta"] for delta in deltas)
+    assert len(deltas) > 20
+
+    stored = dynamodb_client().query(
+        TableName="test-context",
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :events)",
+        ExpressionAttributeValues={
+            ":pk": {"S": session_pk(api.tenant_id, ids.parse_session_id(session["id"]) or "")},
+            ":events": {"S": EVENT_SK_PREFIX},
+        },
+    )["Items"]
+    stored_deltas = [item["record"]["S"] for item in stored if '"output.message.delta"' in item["record"]["S"]]
+    assert len(stored_deltas) == len(deltas)
+    sizes = [len(record.encode()) for record in stored_deltas]
+    assert max(sizes) - min(sizes) < 40  # what one delta costs does not grow with the answer before it
+
+    for delta in deltas:  # the answer so far, in a page of the whole log
+        assert answer.startswith(delta["data"]["accumulated"]) and delta["data"]["accumulated"].endswith(
+            delta["data"]["delta"]
+        )
+    assert deltas[-1]["data"]["accumulated"] == answer
+    middle = deltas[len(deltas) // 2]
+    resumed = events_of(api, session["id"], since_id=events[events.index(middle) - 1]["id"])
+    assert resumed[0] == middle  # read from the middle of the answer: the same answer so far
+    streamed = api.get(f"/v1/sessions/{session['id']}/sse", params={"since_id": middle["id"]})
+    first = next(frame for frame in streamed.text.split("\n\n") if frame.startswith("event: output.message.delta"))
+    data = json.loads(dict(line.split(": ", 1) for line in first.split("\n"))["data"])
+    assert data == deltas[len(deltas) // 2 + 1]
