@@ -18,6 +18,13 @@ class Conflict(DomainError):
     pass
 
 
+class Busy(Conflict):
+    """A conflict that passes: the same request can succeed in a moment (409 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message, {"retryAfterSeconds": retry_after_seconds})
+
+
 class PayloadTooLarge(DomainError):
     pass
 

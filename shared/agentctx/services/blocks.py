@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from agentctx import ids, metering
 from agentctx.domain import Block, BlockType, utc_now
-from agentctx.errors import Conflict, NotFound
+from agentctx.errors import Busy, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import BlockIn, BlockPatch
 from agentctx.services.auto_compaction import AutoCompactionTrigger
@@ -108,7 +108,7 @@ class BlockService:
                 return after
             except BlockMoved:
                 if attempt == CHANGE_ATTEMPTS - 1:
-                    raise Conflict(
+                    raise Busy(
                         f"block {block_id} keeps changing (or its fork is still copying it); try again"
                     ) from None
         raise AssertionError("unreachable")
@@ -120,7 +120,7 @@ class BlockService:
                 return
             except BlockMoved:
                 if attempt == CHANGE_ATTEMPTS - 1:
-                    raise Conflict(
+                    raise Busy(
                         f"block {block_id} keeps changing (or its fork is still copying it); try again"
                     ) from None
 

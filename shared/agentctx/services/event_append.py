@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentctx.domain import Block, Session
-from agentctx.errors import Conflict
+from agentctx.errors import Busy
 from agentctx.store.context_store import ContextStore
 from agentctx.store.event_log import SessionChanges, SessionMoved
 from agentctx.store.transactions import AutoCompaction
@@ -70,7 +70,7 @@ def append_with_retry(
         if refreshed is not None:
             refreshed(fresh)
         _backoff(number)
-    raise Conflict("the session's event log is too busy; try again")
+    raise Busy("the session's event log is too busy; try again")
 
 
 def _attempts() -> Iterator[int]:

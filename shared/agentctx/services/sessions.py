@@ -6,7 +6,7 @@ from typing import Any
 
 from agentctx import ids, metering
 from agentctx.domain import ForkCopy, ForkFilter, Page, RuntimeConfig, Session, TurnState, utc_now
-from agentctx.errors import Conflict, NotFound
+from agentctx.errors import Busy, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import SessionCreate, SessionFork
 from agentctx.services.blocks import listing_query
@@ -129,9 +129,9 @@ class SessionService:
         its source's messages the same way, before its blocks, all in the background. A session with a turn running
         or queued, or still being copied itself, is not forked."""
         if source.busy:
-            raise Conflict(f"session {source.id} has a turn running or queued; fork it when it is idle")
+            raise Busy(f"session {source.id} has a turn running or queued; fork it when it is idle", 5)
         if source.copy is not None:
-            raise Conflict(f"session {source.id} is still being copied from its source; fork it in a moment")
+            raise Busy(f"session {source.id} is still being copied from its source; fork it in a moment", 5)
         now = utc_now()
         fork = Session(
             tenant_id=source.tenant_id,

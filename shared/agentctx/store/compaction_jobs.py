@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from agentctx.errors import Conflict
+from agentctx.errors import Busy
 from agentctx.store.dynamo import cancellation_codes, dynamodb_client, to_item, with_conflict_retry
 from agentctx.store.items import job_item
 from agentctx.store.keys import SESSION_SK, session_pk
@@ -153,7 +153,7 @@ class CompactionJobs:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 if self.sessions.get(tenant_id, session_hex) is None:
                     raise SessionGone("session not found") from error
-                raise Conflict("another compaction of this session is running") from error
+                raise Busy("another compaction of this session is running", 5) from error
             raise
 
     def release(self, tenant_id: str, session_hex: str, job_id: str) -> None:

@@ -122,7 +122,8 @@ def test_a_session_still_being_copied_is_not_forked_again(api, aws):
 
     again = api.post(f"/v1/aip/sessions/{fork['id']}/fork", json={"name": "g"})
 
-    assert again.status_code == 409
+    assert again.status_code == 409 and again.headers["Retry-After"] == "5"  # a conflict that passes
+    assert again.json()["error"]["details"] == {"retryAfterSeconds": 5}
     run_session_jobs(aws)
     assert api.post(f"/v1/aip/sessions/{fork['id']}/fork", json={"name": "g"}).status_code == 201
 
