@@ -48,8 +48,8 @@ class Route:
         return self.method.title() + "".join(words)
 
 
-def _depends_on(dependant: Any, call: Callable[..., Any]) -> bool:
-    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
+def depends_on(dependant: Any, call: Callable[..., Any]) -> bool:
+    return any(sub.call is call or depends_on(sub, call) for sub in dependant.dependencies)
 
 
 def routes(routers: tuple[str, ...]) -> Iterator[Route]:
@@ -58,7 +58,7 @@ def routes(routers: tuple[str, ...]) -> Iterator[Route]:
         for route in router.routes:
             if isinstance(route, APIRoute) and route.include_in_schema:
                 for method in sorted(route.methods or ()):
-                    yield Route(method, route.path, _depends_on(route.dependant, current_tenant))
+                    yield Route(method, route.path, depends_on(route.dependant, current_tenant))
 
 
 def _scalar(value: str) -> str:
