@@ -78,6 +78,15 @@ def test_docs_pages_reference_only_the_service_and_each_url_answers(live, page):
             assert http.get(url).status_code == 200, url
 
 
+def test_the_service_s_address_leads_to_swagger_ui(live):
+    with httpx.Client(base_url=live) as http:
+        root = http.get("/")
+        page = http.get("/", follow_redirects=True)
+
+    assert root.status_code == 307 and root.headers["location"] == "/docs"
+    assert page.status_code == 200 and "swagger-ui" in page.text
+
+
 def test_swagger_ui_lists_the_operations_in_a_headless_browser(live):
     require_browser()
     from playwright.sync_api import sync_playwright
