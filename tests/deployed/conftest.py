@@ -42,6 +42,7 @@ PARAMETERS = {  # the template's parameters, as a deployment would give them
     "OpenAIBaseUrl": "",
     "OpenAIApiKeyParameter": "/agentctx-deployed/openai-api-key",
     "TriggerEventSource": "agentctx.requests",
+    "CorsAllowedOrigins": "https://console.example.com",
 }
 SECRETS = {  # what the operator puts in Parameter Store before deploying (docs/deploy.md)
     "/agentctx-deployed/cursor-secret": "deployed-cursor-secret-that-is-long-enough",

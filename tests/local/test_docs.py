@@ -27,6 +27,13 @@ CHROMIUM_ARGS = [
 BROWSER_MISSING = (
     f"no browser: {CHROMIUM} is not installed (apt-get install chromium); /docs was checked over HTTP only"
 )
+# the local tenant's key, as `AIP_API_KEY=... make serve` sets it
+LOCAL_KEY = "ctx_docs_page_demo"
+
+
+def require_browser() -> None:
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        pytest.skip(BROWSER_MISSING)
 
 
 @pytest.fixture(scope="module")
@@ -43,19 +50,12 @@ def live(aws, app):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def local_server(tmp_path_factory):  # type: ignore[no-untyped-def]
-    """`make serve`'s process with a known key, as the README starts it."""
+    """`make serve`'s process with a known key, as the README starts it (only for a browser to use)."""
+    require_browser()
     folder = tmp_path_factory.mktemp("local")
     server = LocalServer(folder / "state", free_port(), folder / "server.log", AIP_API_KEY=LOCAL_KEY).wait_ready()
     yield server
     server.stop()
-
-
-LOCAL_KEY = "ctx_docs_page_demo"
-
-
-def require_browser() -> None:
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.skip(BROWSER_MISSING)
 
 
 def referenced_urls(html: str) -> list[str]:
@@ -133,7 +133,6 @@ def try_it_out(page, method: str, path: str, **parameters: str) -> tuple[int, di
 
 
 def test_swagger_ui_authorizes_with_the_tenant_key_and_runs_the_examples(local_server):
-    require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
