@@ -5,7 +5,9 @@ comments; every other line of the template is written by hand and kept as it is.
 An event's rules: path and method as the route declares them; `Auth: Authorizer: NONE` when the route takes no
 tenant key (it does not depend on `current_tenant`: /health, the operator's X-Admin-Key routes); on a streaming
 function the STREAM transfer mode, with the function's timeout as the integration's. Its name is the method and the
-path's words (`GET /v1/aip/sessions/{sessionId}`: GetV1AipSessionsSessionId).
+path's words (`GET /v1/aip/sessions/{sessionId}`: GetV1AipSessionsSessionId). Each path also gets an OPTIONS event,
+on the first function of the registry that serves it, without the authorizer: a browser sends no key on a CORS
+preflight, and the app answers it (agentctx.api.cors).
 
 `python -m infra.routes --check` changes nothing and fails when the template is not what this writes.
 """
@@ -48,8 +50,8 @@ class Route:
         return self.method.title() + "".join(words)
 
 
-def _depends_on(dependant: Any, call: Callable[..., Any]) -> bool:
-    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
+def depends_on(dependant: Any, call: Callable[..., Any]) -> bool:
+    return any(sub.call is call or depends_on(sub, call) for sub in dependant.dependencies)
 
 
 def routes(routers: tuple[str, ...]) -> Iterator[Route]:
@@ -58,7 +60,14 @@ def routes(routers: tuple[str, ...]) -> Iterator[Route]:
         for route in router.routes:
             if isinstance(route, APIRoute) and route.include_in_schema:
                 for method in sorted(route.methods or ()):
-                    yield Route(method, route.path, _depends_on(route.dependant, current_tenant))
+                    yield Route(method, route.path, depends_on(route.dependant, current_tenant))
+
+
+def preflights(function: HttpFunction) -> list[Route]:
+    """A CORS preflight (OPTIONS, no key) for each path that this function is the first of the registry to serve."""
+    earlier = {route.path for other in FUNCTIONS[: FUNCTIONS.index(function)] for route in routes(other.routers)}
+    paths = dict.fromkeys(route.path for route in routes(function.routers))
+    return [Route("OPTIONS", path, keyed=False) for path in paths if path not in earlier]
 
 
 def _scalar(value: str) -> str:
@@ -73,7 +82,7 @@ def _scalar(value: str) -> str:
 def _block(function: HttpFunction, template: dict[str, Any], indent: str) -> str:
     properties = template["Resources"][function.logical_id]["Properties"]
     timeout = properties.get("Timeout", template["Globals"]["Function"]["Timeout"])
-    declared = list(routes(function.routers))
+    declared = [*routes(function.routers), *preflights(function)]
     names = [route.event_name for route in declared]
     _require(len(names) == len(set(names)), f"{function.logical_id}: two routes give one event name")
     lines = [BEGIN.format(function.logical_id), f"Description: {_scalar(function.purpose)}", "Events:"]

@@ -7,6 +7,7 @@ type or is out of its bounds fails at the first get_settings(), naming the varia
 """
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -48,8 +49,37 @@ _CHECKS = {
     "le": (lambda value, limit: value <= limit, "at most"),
     "lt": (lambda value, limit: value < limit, "less than"),
 }
-# An optional setting given empty is unset: a template parameter left empty (BEDROCK_REGION) still sets its variable.
-_PARSERS: dict[Any, Any] = {int: int, float: float, str: str, Secret: Secret, str | None: lambda text: text or None}
+_ORIGIN = re.compile(r"^(\*|https?://[^/?#\s]+)$")
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    """A comma-separated list of origins as a browser sends them (`scheme://host[:port]`, nothing after), or `*`."""
+    listed = tuple(origin.strip() for origin in text.split(",") if origin.strip())
+    if not all(_ORIGIN.match(origin) for origin in listed):
+        raise ValueError("origins (scheme://host[:port], comma-separated)")
+    return listed
+
+
+def _number(parse: Any) -> Any:
+    def parse_number(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError:
+            raise ValueError("a number") from None
+
+    return parse_number
+
+
+# Each type's parser; a value it refuses fails with what it expected ("a number", ...). An optional setting given
+# empty is unset: a template parameter left empty (BEDROCK_REGION) still sets its variable.
+_PARSERS: dict[Any, Any] = {
+    int: _number(int),
+    float: _number(float),
+    str: str,
+    Secret: Secret,
+    str | None: lambda text: text or None,
+    tuple[str, ...]: _origins,
+}
 
 
 @dataclass
@@ -134,6 +164,9 @@ class Settings:
     cursor_secret_parameter: str = ""
     admin_key_sha256_parameter: str = ""
     openai_api_key_parameter: str = ""
+    # The browser origins (`https://console.example.com`) whose scripts may call the API, comma-separated; none by
+    # default, and then no answer carries a CORS header (agentctx.api.cors).
+    cors_allowed_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for setting in fields(self):
@@ -153,8 +186,8 @@ class Settings:
                 text = given[setting.name]
                 try:
                     values[setting.name] = _PARSERS[setting.type](text)
-                except ValueError:
-                    raise ValueError(f"{setting.name.upper()} must be a number, not {text!r}") from None
+                except ValueError as expected:
+                    raise ValueError(f"{setting.name.upper()} must be {expected}, not {text!r}") from None
         return cls(**values)
 
 

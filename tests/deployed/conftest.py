@@ -41,6 +41,7 @@ PARAMETERS = {  # the template's parameters as a deployment gives them: their de
     "CursorSecretParameter": "/agentctx-deployed/cursor-secret",
     "AdminKeySha256Parameter": "/agentctx-deployed/admin-key-sha256",
     "OpenAIApiKeyParameter": "/agentctx-deployed/openai-api-key",
+    "CorsAllowedOrigins": "https://console.example.com",
 }
 SECRETS = {  # what the operator puts in Parameter Store before deploying (docs/deploy.md)
     "/agentctx-deployed/cursor-secret": "deployed-cursor-secret-that-is-long-enough",

@@ -13,7 +13,7 @@ from moto.events.models import EventPattern
 
 from infra.local_worker import sqs_event
 from tests.conftest import ADMIN_KEY, OFFLINE_MODEL
-from tests.deployed.conftest import Deployment, free_port, wait_for
+from tests.deployed.conftest import PARAMETERS, Deployment, free_port, wait_for
 from tests.events import api_gateway_event, authorizer_request_event, sample_path_parameters
 from tests.template.conftest import functions, sam_template
 from tests.template.test_template import template_routes
@@ -161,6 +161,23 @@ def test_every_route_of_the_buffered_functions_is_served(api: Api):
         assert status < 500, (method, resource, body)
         if status >= 400:
             assert body["error"]["message"] != "Not Found", f"{function} does not serve {method} {resource}"
+
+
+def test_a_preflight_from_an_allowed_origin_is_answered_by_the_built_function_without_a_key(deployment: Deployment):
+    origin = PARAMETERS["CorsAllowedOrigins"]
+    preflight = {
+        "Origin": origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "x-api-key",
+    }
+    event = api_gateway_event("OPTIONS", "/v1/aip/sessions", headers=preflight)  # no authorizer ran: no tenant
+    function = template_routes(sam_template())[("OPTIONS", "/v1/aip/sessions")]
+
+    response = deployment.function(function).invoke(event)
+
+    headers = {name.lower(): values[-1] for name, values in response.get("multiValueHeaders", {}).items()}
+    headers |= {name.lower(): value for name, value in response.get("headers", {}).items()}
+    assert response["statusCode"] == 200 and headers["access-control-allow-origin"] == origin
 
 
 def test_blocks_compaction_and_automatic_compaction(deployment: Deployment, api: Api, agents):

@@ -30,7 +30,7 @@ def test_a_function_of_the_registry_without_markers_is_refused():
         generate(unmarked)
 
 
-def test_only_health_and_the_operator_s_routes_skip_the_authorizer(translated):
+def test_only_health_the_operator_s_routes_and_the_preflights_skip_the_authorizer(translated):
     api = next(r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi")
     public = {
         (method.upper(), path)
@@ -40,4 +40,6 @@ def test_only_health_and_the_operator_s_routes_skip_the_authorizer(translated):
     }
 
     operator = {(method, path) for method, path in gateway_routes(translated) if path.startswith("/v1/admin/")}
-    assert public == {("GET", "/health")} | operator
+    # a browser sends no key on a CORS preflight: the authorizer would refuse every one
+    preflights = {("OPTIONS", path) for _, path in gateway_routes(translated)}
+    assert public == {("GET", "/health")} | operator | preflights

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from agentctx.settings import get_settings
 from tests.conftest import ADMIN_KEY, new_caller
 from tests.events import LambdaContext, api_gateway_event, authorizer_request_event, sample_path_parameters
 from tests.template.conftest import functions, load_handler, sam_template, web_adapter_app
@@ -55,6 +56,30 @@ def test_function_serves_its_routes(http, route, function_name):
         assert set(body) == {"error"} and body["error"]["requestId"]
         assert event["requestContext"]["requestId"] in (None, body["error"]["requestId"])
         assert body["error"]["message"] != "Not Found", "the function does not serve this route"
+
+
+@pytest.mark.parametrize("function_name", sorted({function for (method, _), function in ROUTES if method == "OPTIONS"}))
+def test_each_function_answers_a_preflight_without_a_key_when_an_origin_is_allowed(aws, monkeypatch, function_name):
+    origin = "https://console.example.com"
+    monkeypatch.setattr(get_settings(), "cors_allowed_origins", (origin,))
+    resource = next(path for (method, path), function in ROUTES if method == "OPTIONS" and function == function_name)
+    headers = {"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-api-key"}
+    event = api_gateway_event("OPTIONS", resource, sample_path_parameters(resource), headers=headers)  # no authorizer
+
+    properties = functions(sam_template())[function_name]
+    if function_name in WEB_ADAPTER_FUNCTIONS:
+        from fastapi.testclient import TestClient
+
+        with TestClient(web_adapter_app(properties)) as client:
+            answer = client.options(event["path"], headers=headers)
+        status, answer_headers = answer.status_code, {name.lower(): value for name, value in answer.headers.items()}
+    else:
+        response = load_handler(properties)(event, LambdaContext())
+        status = response["statusCode"]
+        answer_headers = {name.lower(): ",".join(values) for name, values in response["multiValueHeaders"].items()}
+        answer_headers |= {name.lower(): value for name, value in response.get("headers", {}).items()}
+
+    assert status == 200 and answer_headers["access-control-allow-origin"] == origin
 
 
 def test_session_lifecycle_through_the_lambda_handlers(aws):

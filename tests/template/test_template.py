@@ -5,7 +5,11 @@ import json
 import re
 from fnmatch import fnmatchcase
 
+import pytest
+
 from agentctx.api.full import full_app
+from agentctx.api.registry import FUNCTIONS
+from agentctx.settings import Settings
 from tests.template.conftest import LINT_GROUP, functions, is_serverless_rule
 
 
@@ -46,8 +50,38 @@ def app_routes() -> set[tuple[str, str]]:
     }
 
 
-def test_every_app_route_is_in_the_template_and_back(template):
-    assert app_routes() == set(template_routes(template))
+def test_every_app_route_and_each_path_s_preflight_is_in_the_template_and_back(template):
+    preflights = {("OPTIONS", path) for _, path in app_routes()}
+    assert app_routes() | preflights == set(template_routes(template))
+
+
+def test_allowed_origins_are_a_parameter_none_by_default_that_every_http_function_reads(template):
+    parameter = template["Parameters"]["CorsAllowedOrigins"]
+    reading = {
+        name
+        for name, properties in functions(template).items()
+        if properties.get("Environment", {}).get("Variables", {}).get("CORS_ALLOWED_ORIGINS")
+        == {"Ref": "CorsAllowedOrigins"}
+    }
+
+    assert parameter["Type"] == "String" and parameter["Default"] == ""
+    assert reading == {function.logical_id for function in FUNCTIONS}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "*", "https://a.example.com", "https://a.example.com,http://localhost:5173", "https://a.example.com/", "a.b"],
+)
+def test_a_deploy_refuses_the_origins_the_functions_would_refuse(template, value):
+    """CloudFormation checks the parameter before anything is deployed; the functions would fail on every request."""
+    accepted_by_the_template = re.fullmatch(template["Parameters"]["CorsAllowedOrigins"]["AllowedPattern"], value)
+    try:
+        Settings.from_environment({"CORS_ALLOWED_ORIGINS": value})
+        accepted_by_the_settings = True
+    except ValueError:
+        accepted_by_the_settings = False
+
+    assert bool(accepted_by_the_template) == accepted_by_the_settings
 
 
 def test_read_only_function_has_read_only_policy(template):

@@ -57,3 +57,17 @@ def test_a_value_of_the_wrong_type_or_out_of_bounds_names_its_variable(variable,
 def test_settings_built_in_code_are_checked_too():
     with pytest.raises(ValueError, match="MAX_TOOL_CALLS must be at most 48"):
         Settings(max_tool_calls=100)
+
+
+def test_allowed_origins_are_a_comma_separated_list_and_none_by_default():
+    settings = Settings.from_environment({"CORS_ALLOWED_ORIGINS": "https://app.example.com, http://localhost:5173,"})
+
+    assert settings.cors_allowed_origins == ("https://app.example.com", "http://localhost:5173")
+    assert Settings.from_environment({}).cors_allowed_origins == ()
+
+
+@pytest.mark.parametrize("value", ["https://app.example.com/", "app.example.com", "https://app.example.com/path"])
+def test_an_allowed_origin_that_a_browser_would_never_send_is_refused(value):
+    # a browser's Origin is scheme://host[:port], nothing after: any other text would match no request, silently
+    with pytest.raises(ValueError, match="CORS_ALLOWED_ORIGINS must be origins"):
+        Settings.from_environment({"CORS_ALLOWED_ORIGINS": value})

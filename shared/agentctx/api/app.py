@@ -1,11 +1,12 @@
 """Builds a FastAPI app from routers, or one function's app from the registry, with one error envelope for every
-failure, the middlewares every request runs through, and the offline docs pages."""
+failure, the middlewares every request runs through (CORS outermost), and the offline docs pages."""
 
 from importlib import import_module
 
 from fastapi import APIRouter, FastAPI
 
 from agentctx.api import registry
+from agentctx.api.cors import add_cors
 from agentctx.api.description import API_DESCRIPTION
 from agentctx.api.docs_pages import serve_docs_offline
 from agentctx.api.error_handlers import add_error_handlers
@@ -24,6 +25,7 @@ def create_app(*routers: APIRouter) -> FastAPI:
     serve_docs_offline(app)
     document_error_envelope(app)
     add_middlewares(app)
+    add_cors(app)
     add_error_handlers(app)
     for router in routers:
         app.include_router(router)

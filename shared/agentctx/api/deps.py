@@ -3,17 +3,37 @@
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
+from fastapi.openapi.models import HTTPBearer
 from fastapi.security import APIKeyHeader
+from fastapi.security.base import SecurityBase
 
 from agentctx.errors import Unauthorized
 from agentctx.services.tenants import admin_key_matches, api_key_from
 from agentctx.settings import get_settings
 from agentctx.wiring import quota_guard, tenant_service
 
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
-# `Bearer <key>` or a bare key (the Everruns SDK sends `Authorization: <key>`)
-authorization_header = APIKeyHeader(name="Authorization", auto_error=False)
-admin_key_header = APIKeyHeader(name="X-Admin-Key", auto_error=False)
+
+class AuthorizationHeader(SecurityBase):
+    """The Authorization header as sent, documented as a bearer token: FastAPI's HTTPBearer would drop the bare
+    `Authorization: <key>` the Everruns SDK sends."""
+
+    def __init__(self, scheme_name: str, description: str) -> None:
+        self.model = HTTPBearer(bearerFormat="API key", description=description)
+        self.scheme_name = scheme_name
+
+    async def __call__(self, request: Request) -> str | None:
+        return request.headers.get("Authorization")
+
+
+# Each scheme named, so that the OpenAPI document declares three: FastAPI names a scheme after its class by default,
+# and the three would collide into one.
+api_key_header = APIKeyHeader(
+    name="X-API-Key", scheme_name="TenantApiKey", description="The tenant's API key", auto_error=False
+)
+authorization_header = AuthorizationHeader("TenantBearer", "The tenant's API key, as `Authorization: Bearer <key>`")
+admin_key_header = APIKeyHeader(
+    name="X-Admin-Key", scheme_name="AdminKey", description="The operator key (the admin API only)", auto_error=False
+)
 
 
 def current_tenant(

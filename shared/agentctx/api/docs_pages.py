@@ -1,12 +1,12 @@
 """/docs (Swagger UI) and /redoc, with their scripts served by the service itself: the pages work where no CDN can be
-reached."""
+reached; and `/`, which leads to /docs."""
 
 import os
 from importlib.util import find_spec
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 DOCS_ASSETS = "/docs/assets"
@@ -25,8 +25,13 @@ def _docs_asset_folder() -> str:
 
 
 def serve_docs_offline(app: FastAPI) -> None:
-    """The two pages, and their assets from the copies the fastapi-offline package ships."""
+    """The two pages, `/` leading to the first, and their assets from the copies the fastapi-offline package ships."""
     app.mount(DOCS_ASSETS, StaticFiles(directory=_docs_asset_folder()), name="docs-assets")
+
+    @app.get("/", include_in_schema=False)
+    async def root(request: Request) -> RedirectResponse:
+        """A browser opening the service's address lands on its interactive docs."""
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/docs")
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:

@@ -81,6 +81,12 @@ class ErrorEnvelope(ResponseModel):
 
 
 class SessionCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "Auth Feature - Q1", "defaultAgent": "code-assistant", "tags": ["project-x", "auth"]}]
+        }
+    )
+
     name: Name
     default_agent: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
     tags: Annotated[list[Tag], Field(max_length=MAX_SESSION_TAGS)] = []
@@ -99,6 +105,14 @@ class SessionCreate(RequestModel):
 
 
 class SessionFork(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "Auth Deep Dive", "includeByTag": ["authentication", "security"], "includePinned": True}
+            ]
+        }
+    )
+
     name: Name
     include_by_tag: Annotated[list[Tag], Field(max_length=MAX_SESSION_TAGS)] | None = None
     exclude_by_tag: Annotated[list[Tag], Field(max_length=MAX_SESSION_TAGS)] | None = None
@@ -209,14 +223,49 @@ class BlockIn(RequestModel):
 
 
 class BlockCreate(BlockIn):
-    session_id: SessionIdIn
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "sessionId": "sess_0123456789abcdef0123456789abcdef",
+                    "type": "note",
+                    "content": "Use JWT with refresh tokens",
+                    "tags": ["authentication"],
+                    "pinned": True,
+                }
+            ]
+        }
+    )
+
+    session_id: SessionIdIn = Field(description="The session's id, as POST /v1/aip/sessions answers it")
 
 
 class BlockBatchCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "blocks": [
+                        {
+                            "type": "conversation",
+                            "content": [{"role": "user", "content": "Add login"}],
+                            "tags": ["auth"],
+                        },
+                        {"type": "note", "content": "Use JWT with refresh tokens", "pinned": True},
+                    ]
+                }
+            ]
+        }
+    )
+
     blocks: Annotated[list[BlockIn], Field(min_length=1, max_length=MAX_BATCH_BLOCKS)]
 
 
 class BlockPatch(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"pinned": True, "tags": ["authentication", "security"]}]}
+    )
+
     pinned: bool | None = None
     tags: Annotated[list[Tag], Field(max_length=MAX_BLOCK_TAGS)] | None = None
     importance: Annotated[float, Field(ge=0, le=1)] | None = None
@@ -254,6 +303,8 @@ class BlockOut(ResponseModel):
 
 
 class TenantCreate(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Acme"}]})
+
     name: Name
 
 
@@ -282,6 +333,10 @@ class Health(ResponseModel):
 
 
 class CompactRequest(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"targetTokens": 2000, "preservePinned": True, "preserveRecent": 5}]}
+    )
+
     target_tokens: Annotated[int, Field(ge=0, le=10_000_000)] | None = Field(
         default=None, description="Target active tokens after compaction; default 40 % of maxTokens"
     )
@@ -327,6 +382,10 @@ class UsageOut(ResponseModel):
 
 
 class QuotasIn(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"requestsPerSecond": 50, "tokensPerMonth": 1000000, "storedTokens": None}]}
+    )
+
     requests_per_second: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
         default=None, description="null: the default"
     )

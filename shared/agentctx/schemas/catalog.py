@@ -57,6 +57,20 @@ class EverrunsFields(SnakeRequestModel):
 
 
 class ModelCreate(SnakeRequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Offline model",
+                    "provider": "offline",
+                    "provider_model_id": "offline-1",
+                    "context_window": 200_000,
+                    "max_output_tokens": 4_096,
+                }
+            ]
+        }
+    )
+
     name: Name
     provider: Provider
     provider_model_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -75,6 +89,10 @@ class ModelCreate(SnakeRequestModel):
 
 
 class ModelUpdate(SnakeRequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Offline model, short answers", "max_output_tokens": 1_024}]}
+    )
+
     name: Name | None = None
     provider_model_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     context_window: Annotated[int, Field(ge=1_000, le=10_000_000)] | None = None
@@ -117,6 +135,20 @@ class CapabilityRefOut(BaseModel):
 
 
 class AgentCreate(EverrunsFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "reviewer",
+                    "display_name": "Code reviewer",
+                    "system_prompt": "You review code changes and point out risks.",
+                    "capabilities": [{"ref": "current_time"}],
+                    "tags": ["review"],
+                }
+            ]
+        }
+    )
+
     id: Reference | None = Field(
         default=None, description="A client-chosen id (agent_ + 32 hex): created, or updated when it exists"
     )
@@ -138,6 +170,12 @@ class AgentCreate(EverrunsFields):
 
 
 class AgentUpdate(SnakeRequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"description": "Reviews diffs for security issues", "tags": ["review", "security"]}]
+        }
+    )
+
     name: Name | None = None
     display_name: Name | None = None
     slug: Slug | None = None

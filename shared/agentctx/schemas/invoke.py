@@ -25,6 +25,12 @@ Prompt = Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)]
 
 
 class InvokeRequest(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"agent": "code-assistant", "prompt": "What is current_time?", "stream": False}]
+        }
+    )
+
     agent: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(description="Agent slug or id")
     prompt: Prompt
     session: SessionIdIn | None = Field(default=None, description="Omitted: an ephemeral invocation that saves nothing")
@@ -96,6 +102,10 @@ class AipOptions(AipModel):
 
 
 class AipInvokeRequest(AipModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"aip_version": "0.1.0", "prompt": {"content": "Build a landing page"}}]}
+    )
+
     aip_version: Literal["0.1.0"] = "0.1.0"
     prompt: AipPrompt
     context: AipContextIn = AipContextIn()

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from agentctx.domain import SessionStatus
 from agentctx.schemas import MAX_SESSION_TAGS, Tag
@@ -20,6 +20,12 @@ def _unique(tags: list[str] | None) -> list[str] | None:
 
 
 class RuntimeSessionCreate(EverrunsFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"agent_name": "code-assistant", "title": "Refactor auth", "tags": ["project-x"]}]
+        }
+    )
+
     agent_id: Reference | None = Field(
         default=None, description="The agent working in this session: agent_{32-hex} (or a dashed UUID)"
     )
@@ -46,6 +52,8 @@ class RuntimeSessionCreate(EverrunsFields):
 class ForkRequest(SnakeRequestModel):
     """Everruns' fork body: omitted fields inherit the parent's (title defaults to "{parent title} (fork)")."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Refactor auth, second try"}]})
+
     title: Title | None = None
     tags: Tags | None = None
 
@@ -58,6 +66,10 @@ class CancelOut(BaseModel):
 
 
 class RuntimeSessionUpdate(SnakeRequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"title": "Refactor auth to JWT", "tags": ["project-x", "auth"]}]}
+    )
+
     title: Title | None = None
     tags: Tags | None = None
 
@@ -124,6 +136,10 @@ class ExternalActor(SnakeRequestModel):
 
 
 class MessageCreate(SnakeRequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"message": {"content": [{"type": "text", "text": "What is current_time?"}]}}]}
+    )
+
     message: InputMessage
     metadata: Annotated[dict[str, Any], Field(max_length=50), SMALL_JSON] | None = None
     tags: Tags = []

@@ -6,7 +6,7 @@ agent's (404 otherwise). Its event stream (`.../sse`) is served by the streaming
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from agentctx.api.channels import channel_agent, channel_session
 from agentctx.api.deps import Tenant
@@ -43,6 +43,8 @@ class AgentCard(BaseModel):
 
 
 class ChannelSessionCreate(SnakeRequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Support chat"}]})
+
     title: Annotated[str, StringConstraints(max_length=256, strip_whitespace=True)] | None = None
 
 

@@ -40,7 +40,12 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     502: ERROR_RESPONSES[400] | {"description": "The model provider failed"},
 }
-AgentHeader = Annotated[str, Header(alias="X-AIP-Agent", min_length=1, max_length=128)]
+AgentHeader = Annotated[
+    str,
+    Header(
+        alias="X-AIP-Agent", min_length=1, max_length=128, description="Agent slug or id", examples=["code-assistant"]
+    ),
+]
 
 
 def sse(events: Iterator[StreamEvent]) -> Iterator[str]:
