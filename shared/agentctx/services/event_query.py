@@ -187,7 +187,7 @@ class AnswerSoFar:
 
     It is not stored: stored with every delta it made an answer of n characters cost about n²/2 over its deltas, in
     storage and in reads. Each stored delta carries its `index` in its answer instead; a reader that starts in the
-    middle of an answer has the deltas before it read once (a backward Query, bounded by the answer's deltas), and
+    middle of an answer has the deltas before it read once (backwards, back to the answer's first delta), and
     the rest follows from what it reads. Events are given in log order (oldest first, or newest first reversed)."""
 
     def __init__(self, store: ContextStore, session: Session) -> None:
@@ -203,8 +203,9 @@ class AnswerSoFar:
                 continue  # deltas stored with `accumulated` keep it
             index, message_id = data.pop("index"), data["message_id"]
             known = self.answers.get(message_id)
-            before = known[1] if known and known[0] == index else self._text_before(event, index)
-            data["accumulated"] = before + data["delta"]
+            if not (known and known[0] == index):  # the first delta of the answer that this reader reads
+                known = (index, self._text_before(event, index) if index else "")
+            data["accumulated"] = known[1] + data["delta"]
             self.answers[message_id] = (index + 1, data["accumulated"])
         return events
 
@@ -215,6 +216,6 @@ class AnswerSoFar:
             return event["type"] == "output.message.delta" and event["data"].get("message_id") == message_id
 
         found, _ = self.store.events.scan(
-            self.session.tenant_id, self.session.hex, 0, delta["sequence"], True, index, earlier
+            self.session.tenant_id, self.session.hex, 0, delta["sequence"], True, index, earlier, look_beyond=False
         )
         return "".join(event["data"]["delta"] for event in reversed(found))

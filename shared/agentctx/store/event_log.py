@@ -208,9 +208,12 @@ class EventLog:
         newest_first: bool,
         wanted: int,
         keep: Callable[[dict[str, Any]], bool],
+        look_beyond: bool = True,
     ) -> tuple[list[dict[str, Any]], bool]:
         """Up to `wanted` events with after_seq < sequence < before_seq that `keep` accepts, read from the oldest (or
-        the newest) end; True when more such events lie beyond them. Events `keep` refuses are read and skipped."""
+        the newest) end; True when more such events lie beyond them. Events `keep` refuses are read and skipped.
+        Without `look_beyond`, reading stops at the `wanted`-th (and False is returned): for a reader that knows how
+        many there are and must not read on past them."""
         if before_seq is not None and before_seq <= after_seq + 1:
             return [], False
         upper = event_sk(before_seq - 1) if before_seq is not None else EVENTS_END_SK
@@ -233,6 +236,8 @@ class EventLog:
                     if len(found) == wanted:
                         return found, True
                     found.append(event)
+                    if len(found) == wanted and not look_beyond:
+                        return found, False
             if "LastEvaluatedKey" not in response:
                 return found, False
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -4,6 +4,7 @@ blocks stay, and a turn's last events queuing an automatic compaction."""
 import json
 import time
 
+from tests.dynamo_calls import CallCounter
 from tests.integration.turns.helpers import events_of, say
 
 
@@ -104,7 +105,8 @@ def test_stored_deltas_grow_with_the_answer_not_its_square_and_every_read_has_th
 
     api.post(f"/v1/sessions/{session['id']}/messages", json=say("tell me a long story " + "word " * 300))
     run_turns()
-    events = events_of(api, session["id"])
+    with CallCounter("test-context").measure() as whole_log:
+        events = events_of(api, session["id"])
     deltas = [event for event in events if event["type"] == "output.message.delta"]
     answer = "".join(delta["data"]["delta"] for delta in deltas)
     assert len(deltas) > 20
@@ -127,8 +129,11 @@ def test_stored_deltas_grow_with_the_answer_not_its_square_and_every_read_has_th
             delta["data"]["delta"]
         )
     assert deltas[-1]["data"]["accumulated"] == answer
+    assert whole_log["detail"] == "GetItem 1, Query 1"  # a read from an answer's start reads nothing more
     middle = deltas[len(deltas) // 2]
-    resumed = events_of(api, session["id"], since_id=events[events.index(middle) - 1]["id"])
+    with CallCounter("test-context").measure() as from_the_middle:
+        resumed = events_of(api, session["id"], since_id=events[events.index(middle) - 1]["id"])
+    assert from_the_middle["detail"] == "GetItem 1, Query 2"  # and from its middle, one Query back
     assert resumed[0] == middle  # read from the middle of the answer: the same answer so far
     streamed = api.get(f"/v1/sessions/{session['id']}/sse", params={"since_id": middle["id"]})
     first = next(frame for frame in streamed.text.split("\n\n") if frame.startswith("event: output.message.delta"))
