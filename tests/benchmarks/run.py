@@ -176,6 +176,11 @@ def main() -> None:
     print("\n## DynamoDB calls and wall time per operation (embedded moto store)\n")
     print("\n".join(dynamodb_operations()))
 
+    from tests.benchmarks.fork_bench import fork_rows
+
+    print("\n## A sparse fork by tag: the request's calls and the fork's first page before its copy job runs\n")
+    print("\n".join(fork_rows()))
+
     from tests.benchmarks.invoke_bench import ASSEMBLY_BUDGET, context_assembly, first_byte_times
 
     print("\n## Streaming invocation: time to first byte (uvicorn on loopback, offline model)\n")
