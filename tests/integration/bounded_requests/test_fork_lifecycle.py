@@ -14,8 +14,8 @@ from tests.events import LambdaContext
 from tests.integration.bounded_requests.helpers import listed_ids, partition_items, seed
 from tests.template.conftest import functions, load_handler, sam_template
 
-SOURCE_BLOCKS = 250  # more than the fork request copies itself, so a copy job has work left
-DRAIN_BOUND = 30  # deliveries after the scripted steps: a purge of 250 blocks, a copy of 125, their continuations
+SOURCE_BLOCKS = 120  # 60 kept: more than the fork request copies itself (48), so a copy job has work left
+DRAIN_BOUND = 30  # deliveries after the scripted steps: two purges, a copy, and any continuations
 
 # The steps of one run: C runs the fork's copy job, DF and DS delete the fork and the source, PF and PS run their
 # purge jobs (each after its delete). Every order of them.
@@ -51,6 +51,8 @@ def test_copy_and_purges_end_in_every_order(api, aws, instant_pacing, order):
     assert fork.status_code == 201
     fork_id = fork.json()["data"]["id"]
     fork_hex = ids.parse_session_id(fork_id)
+    copying = context_store().sessions.get(api.tenant_id, fork_hex or "")
+    assert copying is not None and copying.copy is not None  # its copy job has blocks left to copy
 
     for step in order:
         if step == "C":
