@@ -318,8 +318,25 @@ def test_the_invoke_function_starts_from_run_sh_and_streams(web_adapter_app: str
     assert response.status_code == 200, response.text
 
 
-def test_committed_changes_are_published_from_the_table_stream(deployment: Deployment):
+def _fork_whose_copy_job_was_lost(deployment: Deployment, api: Api) -> str:
+    """A fork with blocks left for its copy job (60 kept: more than its request copies), whose request's own send of
+    that job is taken off the queue, as if the request had stopped after its commit."""
+    _, source = api.call("POST", "/v1/aip/sessions", body={"name": "forked"})
+    sid = {"sessionId": source["data"]["id"]}
+    blocks = [{"type": "note", "content": f"n{number}", "tags": ["kept"]} for number in range(60)]
+    status, _ = api.call("POST", "/v1/aip/sessions/{sessionId}/blocks", sid, {"blocks": blocks})
+    assert status == 201
+    status, fork = api.call("POST", "/v1/aip/sessions/{sessionId}/fork", sid, {"name": "f", "includeByTag": ["kept"]})
+    assert status == 201, fork
+    sqs = deployment.aws.client("sqs")
+    for message in receive_all(deployment, "SessionJobQueue"):
+        sqs.delete_message(QueueUrl=deployment.aws.refs["SessionJobQueue"], ReceiptHandle=message["ReceiptHandle"])
+    return str(fork["data"]["id"])
+
+
+def test_committed_changes_are_published_from_the_table_stream(deployment: Deployment, api: Api):
     """The records the earlier tests committed, read from the table's stream as the event source mapping does."""
+    fork_id = _fork_whose_copy_job_was_lost(deployment, api)
     streams = deployment.aws.client("dynamodbstreams")
     table = deployment.aws.refs["ContextTable"]
     (stream,) = streams.list_streams(TableName=table)["Streams"]
@@ -340,6 +357,9 @@ def test_committed_changes_are_published_from_the_table_stream(deployment: Deplo
     for start in range(0, len(passed), source["BatchSize"]):
         assert events.invoke({"Records": passed[start : start + source["BatchSize"]]}) == {"batchItemFailures": []}
     deliver(deployment, "TurnQueue", "TurnFunction")  # turns dispatched again from the stream run at most once
+    assert deliver(deployment, "SessionJobQueue", "SessionJobFunction") >= 1  # the fork's copy, from the stream
+    _, fork = api.call("GET", "/v1/aip/sessions/{sessionId}", {"sessionId": fork_id})
+    assert fork["data"]["metrics"]["blockCount"] == 60 and fork["meta"].get("blocksTruncated") is not True
 
 
 def _epoch(value: Any) -> Any:
