@@ -60,6 +60,12 @@ def session_pk(tenant_id: str, session_hex: str) -> str:
     return f"T#{tenant_id}#S#{session_hex}"
 
 
+def parse_session_pk(pk: str) -> tuple[str, str] | None:
+    """The tenant id and session hex a session's partition key names; None for any other partition."""
+    parts = pk.split("#")
+    return (parts[1], parts[3]) if len(parts) == 4 and parts[0] == "T" and parts[2] == "S" else None
+
+
 def listing_pk(tenant_id: str, tag: str | None) -> str:
     """The listing of a tenant's sessions, or of those with `tag`."""
     return f"T#{tenant_id}#TAG#{tag}" if tag else f"T#{tenant_id}#SESSIONS"

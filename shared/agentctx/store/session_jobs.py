@@ -10,7 +10,7 @@ function loads it.
 from typing import Any
 
 from agentctx.store.dynamo import from_item
-from agentctx.store.keys import SESSION_SK
+from agentctx.store.keys import SESSION_SK, parse_session_pk
 
 
 def copy_job(tenant_id: str, fork_hex: str, source_hex: str) -> dict[str, Any]:
@@ -27,8 +27,8 @@ def copy_job_from_stream_record(record: dict[str, Any]) -> dict[str, Any] | None
     if record.get("eventName") != "INSERT":
         return None
     keys = from_item(record["dynamodb"]["Keys"])
-    parts = keys["pk"].split("#")
-    if keys["sk"] != SESSION_SK or len(parts) != 4 or parts[0] != "T" or parts[2] != "S":
+    session = parse_session_pk(keys["pk"])
+    if keys["sk"] != SESSION_SK or session is None:
         return None
     source_hex = record["dynamodb"].get("NewImage", {}).get("copySource", {}).get("S")
-    return copy_job(parts[1], parts[3], source_hex) if source_hex else None
+    return copy_job(*session, source_hex) if source_hex else None

@@ -18,6 +18,7 @@ from agentctx.store.keys import (
     INVOCATION_SK_PREFIX,
     JOB_SK_PREFIX,
     SESSION_SK,
+    parse_session_pk,
 )
 
 SOURCE = "agentctx"
@@ -52,10 +53,11 @@ def events_from_stream_record(record: dict[str, Any]) -> list[DomainEvent]:
     """The events one DynamoDB stream record stands for (most records stand for none)."""
     change = record["dynamodb"]
     keys = from_item(change["Keys"])
-    parts = keys["pk"].split("#")
-    if len(parts) != 4 or parts[0] != "T" or parts[2] != "S":
+    session = parse_session_pk(keys["pk"])
+    if session is None:
         return []
-    tenant_id, session_id = parts[1], ids.SESSION_PREFIX + parts[3]
+    tenant_id, session_hex = session
+    session_id = ids.SESSION_PREFIX + session_hex
     new = from_item(change.get("NewImage", {}))
     old = from_item(change.get("OldImage", {}))
     name, sk = record["eventName"], keys["sk"]
@@ -73,7 +75,7 @@ def events_from_stream_record(record: dict[str, Any]) -> list[DomainEvent]:
             return [event("Session Deleted", old.get("updatedAt", ""), {"sessionId": session_id})]
         return []
     if sk.startswith(BLOCK_SK_PREFIX) and name == "INSERT":
-        block_id = ids.block_id(parts[3], sk[len(BLOCK_SK_PREFIX) :])
+        block_id = ids.block_id(session_hex, sk[len(BLOCK_SK_PREFIX) :])
         data = {"sessionId": session_id, "blockId": block_id, "type": new["type"], "tokenCount": new["tokenCount"]}
         return [event("Blocks Appended", new["createdAt"], data)]
     if sk.startswith(INVOCATION_SK_PREFIX) and name in ("INSERT", "MODIFY"):

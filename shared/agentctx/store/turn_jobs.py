@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentctx.store.dynamo import from_item
-from agentctx.store.keys import TURN_SK_PREFIX
+from agentctx.store.keys import TURN_SK_PREFIX, parse_session_pk
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def job_from_stream_record(record: dict[str, Any]) -> TurnJob | None:
     if record.get("eventName") != "INSERT":
         return None
     keys = from_item(record["dynamodb"]["Keys"])
-    parts = keys["pk"].split("#")
-    if not keys["sk"].startswith(TURN_SK_PREFIX) or len(parts) != 4 or parts[0] != "T" or parts[2] != "S":
+    session = parse_session_pk(keys["pk"])
+    if not keys["sk"].startswith(TURN_SK_PREFIX) or session is None:
         return None
-    return TurnJob(parts[1], parts[3], int(keys["sk"][len(TURN_SK_PREFIX) :], 16))
+    return TurnJob(*session, int(keys["sk"][len(TURN_SK_PREFIX) :], 16))
