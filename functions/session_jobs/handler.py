@@ -20,8 +20,7 @@ from agentctx import metering
 from agentctx.observability import logger, metrics
 from agentctx.settings import get_settings
 from agentctx.store.purge import PurgeOutcome
-from agentctx.store.session_jobs import copy_job
-from agentctx.wiring import session_job_queue, session_service, usage_recorder
+from agentctx.wiring import session_service, usage_recorder
 
 processor = BatchProcessor(event_type=EventType.SQS)
 # Time kept back from the function's timeout: the last batch, the continuation and the usage write.
@@ -48,12 +47,12 @@ def record_handler(record: SQSRecord, lambda_context: Any) -> None:
         if kind == "purge":
             outcome = service.purge(tenant_id, session_hex, seconds)
         elif kind == "copy":
-            copied = service.copy(tenant_id, session_hex, seconds)
+            copy_done = service.copy(tenant_id, session_hex, seconds)
         else:
             raise ValueError(f"unknown session job {kind!r}")
     usage_recorder().write(tenant_id, usage)
-    if kind == "copy" and not copied:
-        session_job_queue().send(copy_job(tenant_id, session_hex, message["sourceHex"]))
+    if kind == "copy" and not copy_done:
+        service.queue_copy(tenant_id, session_hex, message["sourceHex"])
     elif kind == "purge" and outcome is PurgeOutcome.MORE:
         service.queue_purge(tenant_id, session_hex)
     elif kind == "purge" and outcome is PurgeOutcome.WAITING:

@@ -151,8 +151,11 @@ class SessionService:
         self.store.sessions.create(fork, copied=first, source_hex=source.hex)
         metering.add(storedTokens=fork.total_tokens)
         if fork.copy is not None:
-            self.queue_job(copy_job(fork.tenant_id, fork.hex, source.hex), 0)
+            self.queue_copy(fork.tenant_id, fork.hex, source.hex)
         return self.get(fork.tenant_id, fork.id)
+
+    def queue_copy(self, tenant_id: str, fork_hex: str, source_hex: str) -> None:
+        self.queue_job(copy_job(tenant_id, fork_hex, source_hex), 0)
 
     def copy(self, tenant_id: str, fork_hex: str, seconds: float) -> bool:
         """Copy a fork's blocks for `seconds`: True when nothing is left for this job (see ForkCopier.step). The
