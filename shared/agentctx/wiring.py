@@ -45,7 +45,7 @@ def context_store() -> "ContextStore":
     from agentctx.store.pacing import Pacer
 
     settings = get_settings()
-    return ContextStore(settings.context_table_name, settings.record_retention_days, Pacer())
+    return ContextStore(settings.context_table_name, settings.record_retention_days, Pacer(), usage_store())
 
 
 @lru_cache(maxsize=1)

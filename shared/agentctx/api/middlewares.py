@@ -16,12 +16,23 @@ from agentctx.settings import get_settings
 from agentctx.wiring import usage_recorder
 
 
+async def _write_usage(request: Request, usage: Counter[str]) -> None:
+    tenant_id = getattr(request.state, "tenant_id", None)
+    if tenant_id:
+        usage["apiCalls"] += 1
+        await run_in_threadpool(lambda: usage_recorder().write(tenant_id, usage))
+
+
 async def metering_middleware(request: Request, call_next: Any) -> Any:
-    """Count the request and the work it did for its tenant, once its answer has been sent in full."""
+    """Count the request and the work it did for its tenant, once its answer has been sent in full, or once it
+    failed (which also releases a monthly-token hold it took)."""
     usage: Counter[str] = Counter()
     token = metering.current.set(usage)
     try:
         response = await call_next(request)
+    except Exception:
+        await _write_usage(request, usage)
+        raise
     finally:
         metering.current.reset(token)
     body = response.body_iterator
@@ -29,10 +40,7 @@ async def metering_middleware(request: Request, call_next: Any) -> Any:
     async def body_then_meter() -> Any:
         async for chunk in body:
             yield chunk
-        tenant_id = getattr(request.state, "tenant_id", None)
-        if tenant_id:
-            usage["apiCalls"] += 1
-            await run_in_threadpool(lambda: usage_recorder().write(tenant_id, usage))
+        await _write_usage(request, usage)
 
     response.body_iterator = body_then_meter()
     return response

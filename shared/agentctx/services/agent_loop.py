@@ -73,6 +73,14 @@ class PreparedInvocation:
         reserve = count_tokens(self.agent.system_prompt + self.command.prompt) + self.model.max_output_tokens
         return max(0, self.model.context_window - reserve)
 
+    @property
+    def call_estimate(self) -> int:
+        """The most one model call of the invocation uses (prompts, the context it may assemble, the longest
+        answer; tool definitions left out), within the model's window: what the monthly token quota holds for it."""
+        budget = self.context_budget
+        context = min(budget, self.command.selection.max_tokens or budget) if self.session else 0
+        return self.model.context_window - budget + context
+
 
 def render_system(system_prompt: str, blocks: list[Block]) -> str:
     """The agent's system prompt followed by the assembled context, one labelled section a block."""

@@ -1,6 +1,7 @@
 """Context blocks: append one or a batch, read, list, change pinned/tags/importance, delete.
 
-Every write counts the block's tokens and updates the session's metrics in the same DynamoDB transaction.
+Every write counts the block's tokens and updates the session's metrics in the same DynamoDB transaction; an
+append also adds them to the tenant's stored tokens there, refused (Throttled) once the storage quota is reached.
 """
 
 from dataclasses import replace
@@ -39,15 +40,23 @@ class BlockService:
         self.builder = builder
         self.auto_compaction = auto_compaction
 
-    def append(self, tenant_id: str, session_id: str, blocks_in: list[BlockIn]) -> list[Block]:
-        """Append blocks in the order given, all or nothing; one transaction for up to 99 blocks."""
+    def append(
+        self, tenant_id: str, session_id: str, blocks_in: list[BlockIn], stored_quota: int | None = None
+    ) -> list[Block]:
+        """Append blocks in the order given, all or nothing; one transaction for up to 99 blocks. Throttled when the
+        tenant's stored tokens have reached `stored_quota` (checked in the append's transaction, so exact)."""
         session_hex = self._session_hex(session_id)
         now = utc_now()
         blocks = [self.builder.build(session_hex, block_in, now) for block_in in blocks_in]
         auto = self.auto_compaction.plan(session_hex) if self.auto_compaction else None
-        if self.store.block_writes.append(tenant_id, session_hex, blocks, now, auto) and self.auto_compaction and auto:
+        if (
+            self.store.block_writes.append(tenant_id, session_hex, blocks, now, auto, stored_quota)
+            and self.auto_compaction
+            and auto
+        ):
             self.auto_compaction.queued(tenant_id, session_hex, auto)
-        metering.add(storedTokens=sum(block.token_count for block in blocks))
+        stored = sum(block.token_count for block in blocks)
+        metering.add(storedTokens=stored, storedTokensCounted=stored)
         return blocks
 
     def get(self, tenant_id: str, block_id: str) -> Block:

@@ -1,11 +1,16 @@
 """Per-tenant quotas: requests per second, tokens per month, stored tokens.
 
-Checked before any work, so a refused request saves nothing. The request rate is counted per container in
-one-second windows (each container holds the tenant to its quota; API Gateway usage plans can hold it exactly at
-the edge). Token and storage quotas are exact: each check reads the tenant's metered usage strongly consistent
-(one call, and none for a tenant without that quota), so once a quota is spent the next request is refused on
-every container; only requests already running may overshoot. Quotas change with the admin API and reach every
-container within 30 seconds.
+A refused request saves nothing. The request rate is counted per container in one-second windows (each container
+holds the tenant to its quota; API Gateway usage plans can hold it exactly at the edge). Token and storage quotas
+are held on one counter item each (usage_store.py), moved by conditional writes, so concurrent requests cannot all
+pass one reading:
+- a block append adds its tokens to the stored tokens in its own transaction, only while they are under the quota:
+  appends are admitted exactly as if they came one at a time;
+- an invocation holds an estimate of its first model call (`PreparedInvocation.call_estimate`) on the month's tokens,
+  only while they are under the quota, before it runs; the request's usage, written when it ends (or fails), replaces
+  the hold by what it used.
+Other requests that use the quotas (messages, forks, saved invocations) check the counters before their work.
+Quotas change with the admin API and reach every container within 30 seconds.
 """
 
 import calendar
@@ -16,10 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from agentctx import metering
 from agentctx.errors import Throttled
 from agentctx.metering import today
+from agentctx.store.usage_store import storage_quota_spent
 
 QUOTA_CACHE_SECONDS = 30
+HELD_RETRY_SECONDS = 5
 
 
 @dataclass
@@ -69,27 +77,49 @@ class QuotaGuard:
         return RateState(limit=limit, remaining=max(0, limit - count), reset=second + 1)
 
     def check_tokens(self, tenant_id: str) -> None:
+        """Throttled when the month's tokens (used, and held by invocations running) have reached the quota."""
         quota = self.quotas(tenant_id).get("tokensPerMonth")
         if quota is None:
             return
-        month = self.usage.totals(tenant_id, today()[:7])
-        used = month["inputTokens"] + month["outputTokens"]
+        used = self.usage.month_tokens(tenant_id, today()[:7])
         if used >= quota:
-            now = datetime.now(UTC)
-            last_day = calendar.monthrange(now.year, now.month)[1]
-            month_end = datetime(now.year, now.month, last_day, 23, 59, 59, tzinfo=UTC)
-            retry = int((month_end - now).total_seconds()) + 1
+            raise _tokens_spent(quota, f" ({used} used or held by invocations running)")
+
+    def hold_tokens(self, tenant_id: str, tokens: int) -> None:
+        """Hold `tokens` of the month's tokens for an invocation about to run, in one conditional write; Throttled
+        when the month's tokens, used and held, have reached the quota. The request's usage releases the hold."""
+        quota = self.quotas(tenant_id).get("tokensPerMonth")
+        if quota is None:
+            return
+        used = self.usage.hold_month_tokens(tenant_id, today()[:7], tokens, quota)
+        if used is None:
+            metering.add(tokensHeld=tokens)
+        elif used < quota:  # only holds of invocations still running fill the quota: they end within minutes
             raise Throttled(
-                f"monthly token quota of {quota} reached ({used} used)", {"retryAfterSeconds": retry, "limit": quota}
+                f"monthly token quota of {quota} is held by invocations running ({used} used)",
+                {"retryAfterSeconds": HELD_RETRY_SECONDS, "limit": quota},
             )
+        else:
+            raise _tokens_spent(quota, f" ({used} used)")
+
+    def stored_quota(self, tenant_id: str) -> int | None:
+        """The storage quota a block append's transaction is conditioned on."""
+        quota: int | None = self.quotas(tenant_id).get("storedTokens")
+        return quota
 
     def check_storage(self, tenant_id: str) -> None:
-        quota = self.quotas(tenant_id).get("storedTokens")
+        quota = self.stored_quota(tenant_id)
         if quota is None:
             return
         stored = self.usage.stored_tokens(tenant_id)
         if stored >= quota:
-            raise Throttled(
-                f"stored token quota of {quota} reached ({stored} stored); compact or delete sessions to make room",
-                {"retryAfterSeconds": 60, "limit": quota},
-            )
+            raise storage_quota_spent(quota, stored)
+
+
+def _tokens_spent(quota: int, how: str) -> Throttled:
+    """The token quota's refusal, to be tried again when the month ends."""
+    now = datetime.now(UTC)
+    last_day = calendar.monthrange(now.year, now.month)[1]
+    month_end = datetime(now.year, now.month, last_day, 23, 59, 59, tzinfo=UTC)
+    retry = int((month_end - now).total_seconds()) + 1
+    return Throttled(f"monthly token quota of {quota} reached{how}", {"retryAfterSeconds": retry, "limit": quota})

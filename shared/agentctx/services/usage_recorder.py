@@ -4,7 +4,7 @@ ends, with the counts agentctx.metering collected while it ran."""
 from collections import Counter
 
 from agentctx.metering import today
-from agentctx.store.usage_store import UsageStore
+from agentctx.store.usage_store import COUNTERS, UsageStore
 
 
 class UsageRecorder:
@@ -26,5 +26,7 @@ class UsageRecorder:
             from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
             for name, value in usage.items():
+                if name not in COUNTERS:
+                    continue  # what a request already counted on the quota counters, no metric
                 with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace="AgentContext") as metric:
                     metric.add_dimension(name="tenant", value=tenant_id)

@@ -3,7 +3,8 @@ tags and importance, deletes, and a compaction's summary over the blocks it cove
 
 Every write moves the session's metrics in the same transaction (transactions.py), with the blocks' filter
 entries (block_actions.py); one too large for a transaction is cut into several, and the earlier ones are taken
-back when a later one fails.
+back when a later one fails. An append also adds its tokens to the tenant's stored tokens in each of its
+transactions, conditioned on the storage quota (usage_store.py), so concurrent appends cannot overshoot it.
 """
 
 from dataclasses import replace
@@ -23,36 +24,47 @@ from agentctx.store.items import invocation_item
 from agentctx.store.keys import block_sk, session_pk
 from agentctx.store.sessions import SessionStore
 from agentctx.store.transactions import AutoCompaction, Transactions
+from agentctx.store.usage_store import UsageStore
 
 
 class BlockWrites:
-    def __init__(self, table: str, transactions: Transactions, sessions: SessionStore) -> None:
+    def __init__(self, table: str, transactions: Transactions, sessions: SessionStore, usage: UsageStore) -> None:
         self.table = table
         self.transactions = transactions
         self.sessions = sessions
+        self.usage = usage
 
     def append(
-        self, tenant_id: str, session_hex: str, blocks: list[Block], now: str, auto: AutoCompaction | None = None
+        self,
+        tenant_id: str,
+        session_hex: str,
+        blocks: list[Block],
+        now: str,
+        auto: AutoCompaction | None = None,
+        stored_quota: int | None = None,
     ) -> bool:
-        """Store the blocks and add them to the session's metrics, in as few transactions as DynamoDB allows.
+        """Store the blocks and add them to the session's metrics and the tenant's stored tokens, in as few
+        transactions as DynamoDB allows.
 
-        A batch that fits one transaction (98 actions, counting each block's filter entries, and 3.5 MB) is atomic.
+        A batch that fits one transaction (97 actions, counting each block's filter entries, and 3.5 MB) is atomic.
         A larger one is written in several; if a later one fails, the earlier ones are taken back before the error
-        is raised. True when the write crossed the session's threshold and queued its automatic compaction job.
+        is raised. Throttled when the tenant's stored tokens have reached `stored_quota`. True when the write
+        crossed the session's threshold and queued its automatic compaction job.
         """
         pk = session_pk(tenant_id, session_hex)
         written: list[list[Block]] = []
         queued = False
         try:
-            for group in transaction_groups(blocks):
+            for group in transaction_groups(blocks, reserved=3):
+                added = block_metrics(group)["tokens"]
                 actions = [self.transactions.metrics_update(pk, now, **block_metrics(group))]
                 actions += [action for block in group for action in block_put_actions(self.table, pk, block)]
-                added = block_metrics(group)["tokens"]
+                actions.append(self.usage.stored_tokens_update(tenant_id, added, stored_quota))
                 queued |= self._watching_threshold(tenant_id, session_hex, actions, added, None if queued else auto)
                 written.append(group)
         except Exception:
             for group in written:
-                self._remove_group(pk, group, now)
+                self._remove_group(pk, group, now, tenant_id)
             raise
         return queued
 
@@ -96,9 +108,13 @@ class BlockWrites:
 
         return self.transactions.watching_threshold(tenant_id, session_hex, actions, added, auto, session_exists)
 
-    def _remove_group(self, pk: str, blocks: list[Block], now: str) -> None:
+    def _remove_group(self, pk: str, blocks: list[Block], now: str, stored_by: str | None = None) -> None:
+        """Take back a group written before a later one failed (`stored_by`: the tenant whose stored tokens it
+        counted)."""
         actions = [self.transactions.metrics_update(pk, now, **block_metrics([], blocks), must_exist=False)]
         actions += [action for block in blocks for action in block_delete_actions(self.table, pk, block)]
+        if stored_by:
+            actions.append(self.usage.stored_tokens_update(stored_by, -block_metrics(blocks)["tokens"], None))
         with_conflict_retry(lambda: dynamodb_client().transact_write_items(TransactItems=actions))
 
     def update(self, tenant_id: str, before: Block, after: Block, now: str) -> None:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from agentctx.store.records import RecordStore
     from agentctx.store.sessions import SessionStore
     from agentctx.store.transactions import Transactions
+    from agentctx.store.usage_store import UsageStore
 
 
 class ContextStore:
@@ -29,18 +30,20 @@ class ContextStore:
     - `retention_days`: event-log entries, turn items and job records expire after this many days (the table's TTL
       attribute `expiresAt`); 0 keeps them. Blocks, messages and sessions never expire.
     - `pacer`: the clock and waits of the paced background jobs (the purge, the fork copy).
+    - `usage`: the tenants' stored-token counter, which a block append moves in its own transaction.
     """
 
-    def __init__(self, table: str, retention_days: int, pacer: "Pacer") -> None:
+    def __init__(self, table: str, retention_days: int, pacer: "Pacer", usage: "UsageStore") -> None:
         self.table = table
         self.retention_days = retention_days
         self.pacer = pacer
+        self.usage = usage
 
     @cached_property
     def transactions(self) -> "Transactions":
         from agentctx.store.transactions import Transactions
 
-        return Transactions(self.table, self.retention_days)
+        return Transactions(self.table, self.retention_days, self.usage)
 
     @cached_property
     def sessions(self) -> "SessionStore":
@@ -59,7 +62,7 @@ class ContextStore:
     def block_writes(self) -> "BlockWrites":
         from agentctx.store.block_writes import BlockWrites
 
-        return BlockWrites(self.table, self.transactions, self.sessions)
+        return BlockWrites(self.table, self.transactions, self.sessions, self.usage)
 
     @cached_property
     def records(self) -> "RecordStore":

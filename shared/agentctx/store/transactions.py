@@ -3,7 +3,8 @@ as domain errors, the session update that goes with every block write, and the w
 automatic-compaction threshold.
 
 Every block write is one transaction whose first action updates the session item (its metrics), conditioned on
-the session existing: a write to a deleted session fails as SessionGone, whatever else it holds.
+the session existing: a write to a deleted session fails as SessionGone, whatever else it holds. An append's
+transaction also moves the tenant's stored-token counter, conditioned on its quota: refused, it fails as Throttled.
 """
 
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from agentctx.errors import NotFound
 from agentctx.store.dynamo import cancellation_codes, dynamodb_client, to_item, with_conflict_retry
 from agentctx.store.items import job_item
 from agentctx.store.keys import SESSION_SK
+from agentctx.store.usage_store import UsageStore
 
 
 @dataclass
@@ -34,16 +36,22 @@ class SessionGone(NotFound):
 
 
 class Transactions:
-    def __init__(self, table: str, retention_days: int) -> None:
+    def __init__(self, table: str, retention_days: int, usage: UsageStore) -> None:
         self.table = table
         self.retention_days = retention_days
+        self.usage = usage
 
     def on_session(self, actions: list[dict[str, Any]]) -> None:
-        """A write whose first action is the session's; NotFound when a later condition (a block's) failed."""
+        """A write whose first action is the session's; Throttled when the storage quota refused it, NotFound when
+        a later condition (a block's) failed."""
         try:
             with_conflict_retry(lambda: dynamodb_client().transact_write_items(TransactItems=actions))
         except ClientError as error:
             codes = cancellation_codes(error)
+            failed = [action for action, code in zip(actions, codes, strict=False) if code == "ConditionalCheckFailed"]
+            refused = self.usage.refusal(failed)
+            if refused:
+                raise refused from error
             if codes and codes[0] == "ConditionalCheckFailed":
                 raise SessionGone("session not found") from error
             if "ConditionalCheckFailed" in codes:

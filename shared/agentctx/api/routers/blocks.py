@@ -28,8 +28,7 @@ router = APIRouter(tags=["blocks"], responses=ERROR_RESPONSES)
 
 @router.post("/v1/aip/blocks", status_code=201, response_model=Envelope[BlockOut], response_model_exclude_none=True)
 def create_block(request: Request, body: BlockCreate, tenant: Tenant) -> Envelope[BlockOut]:
-    quota_guard().check_storage(tenant)
-    (block,) = block_service().append(tenant, body.session_id, [body])
+    (block,) = block_service().append(tenant, body.session_id, [body], quota_guard().stored_quota(tenant))
     return Envelope(data=block_out(block), meta=Meta(request_id=request_id(request)))
 
 
@@ -40,8 +39,7 @@ def create_block(request: Request, body: BlockCreate, tenant: Tenant) -> Envelop
     response_model_exclude_none=True,
 )
 def append_blocks(request: Request, sessionId: str, body: BlockBatchCreate, tenant: Tenant) -> ListEnvelope[BlockOut]:  # noqa: N803
-    quota_guard().check_storage(tenant)
-    blocks = block_service().append(tenant, sessionId, body.blocks)
+    blocks = block_service().append(tenant, sessionId, body.blocks, quota_guard().stored_quota(tenant))
     return ListEnvelope(
         data=[block_out(block) for block in blocks], meta=ListMeta(request_id=request_id(request), has_more=False)
     )

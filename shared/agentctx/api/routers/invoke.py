@@ -54,11 +54,11 @@ def sse(events: Iterator[StreamEvent]) -> Iterator[str]:
 
 
 def _respond(request: Request, tenant: str, command: InvokeCommand, stream: bool) -> Any:
-    quota_guard().check_tokens(tenant)
     if command.session_id and command.save_to_session:
         quota_guard().check_storage(tenant)
     service = invocation_service()
     prepared = service.prepare(tenant, command)
+    quota_guard().hold_tokens(tenant, prepared.call_estimate)
     if stream:
         return StreamingResponse(
             in_background(sse(service.run(prepared)), get_settings().sse_heartbeat_seconds, drain=True),
