@@ -218,3 +218,17 @@ def test_every_block_writer_counts_stored_tokens_and_a_spent_storage_quota_refus
     ephemeral = api.post("/v1/aip/invoke", json={"agent": "code-assistant", "prompt": "no session"})
     assert ephemeral.status_code == 200  # stores nothing, so the storage quota does not apply
     assert api.post("/v1/aip/sessions", json={"name": "empty"}).status_code == 201  # nor does a new, empty session
+
+
+def test_a_batch_refused_by_the_storage_quota_midway_takes_back_what_it_wrote(api, http):
+    """100 tagged blocks take three transactions: the first fits under the quota, the second finds it reached."""
+    session = create_session(api)
+    append(api, session["id"], note("first"))
+    set_quotas(http, api.tenant_id, storedTokens=stored_total(api) + 1)
+    batch = [{"type": "note", "content": f"note {i}", "tags": [f"t{i}"]} for i in range(100)]
+
+    response = api.post(f"/v1/aip/sessions/{session['id']}/blocks", json={"blocks": batch})
+
+    assert response.status_code == 429 and "stored token quota" in response.json()["error"]["message"]
+    assert stored_total(api) == total_tokens(api, session["id"])
+    assert api.get(f"/v1/aip/sessions/{session['id']}").json()["data"]["metrics"]["blockCount"] == 1

@@ -1,7 +1,8 @@
 """Context blocks: append one or a batch, read, list, change pinned/tags/importance, delete.
 
-Every write counts the block's tokens and updates the session's metrics in the same DynamoDB transaction; an
-append also adds them to the tenant's stored tokens there, refused (Throttled) once the storage quota is reached.
+Every write counts the block's tokens and updates the session's metrics in the same DynamoDB transaction; for a
+tenant with a storage quota an append also adds them to the tenant's stored tokens there, refused (Throttled) once
+the quota is reached.
 """
 
 from dataclasses import replace
@@ -56,7 +57,7 @@ class BlockService:
         ):
             self.auto_compaction.queued(tenant_id, session_hex, auto)
         stored = sum(block.token_count for block in blocks)
-        metering.add(storedTokens=stored, storedTokensCounted=stored)
+        metering.add(storedTokens=stored, storedTokensCounted=stored if stored_quota is not None else 0)
         return blocks
 
     def get(self, tenant_id: str, block_id: str) -> Block:

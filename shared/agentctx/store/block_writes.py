@@ -3,8 +3,9 @@ tags and importance, deletes, and a compaction's summary over the blocks it cove
 
 Every write moves the session's metrics in the same transaction (transactions.py), with the blocks' filter
 entries (block_actions.py); one too large for a transaction is cut into several, and the earlier ones are taken
-back when a later one fails. An append also adds its tokens to the tenant's stored tokens in each of its
-transactions, conditioned on the storage quota (usage_store.py), so concurrent appends cannot overshoot it.
+back when a later one fails. For a tenant with a storage quota an append also adds its tokens to the tenant's
+stored tokens in each of its transactions, conditioned on the quota (usage_store.py), so concurrent appends cannot
+overshoot it; without one the item is left to the request's usage, so the tenant's sessions never conflict on it.
 """
 
 from dataclasses import replace
@@ -43,8 +44,8 @@ class BlockWrites:
         auto: AutoCompaction | None = None,
         stored_quota: int | None = None,
     ) -> bool:
-        """Store the blocks and add them to the session's metrics and the tenant's stored tokens, in as few
-        transactions as DynamoDB allows.
+        """Store the blocks and add them to the session's metrics (and, with a `stored_quota`, to the tenant's stored
+        tokens), in as few transactions as DynamoDB allows.
 
         A batch that fits one transaction (97 actions, counting each block's filter entries, and 3.5 MB) is atomic.
         A larger one is written in several; if a later one fails, the earlier ones are taken back before the error
@@ -59,12 +60,13 @@ class BlockWrites:
                 added = block_metrics(group)["tokens"]
                 actions = [self.transactions.metrics_update(pk, now, **block_metrics(group))]
                 actions += [action for block in group for action in block_put_actions(self.table, pk, block)]
-                actions.append(self.usage.stored_tokens_update(tenant_id, added, stored_quota))
+                if stored_quota is not None:
+                    actions.append(self.usage.stored_tokens_update(tenant_id, added, stored_quota))
                 queued |= self._watching_threshold(tenant_id, session_hex, actions, added, None if queued else auto)
                 written.append(group)
         except Exception:
             for group in written:
-                self._remove_group(pk, group, now, tenant_id)
+                self._remove_group(pk, group, now, tenant_id if stored_quota is not None else None)
             raise
         return queued
 

@@ -4,7 +4,8 @@ automatic-compaction threshold.
 
 Every block write is one transaction whose first action updates the session item (its metrics), conditioned on
 the session existing: a write to a deleted session fails as SessionGone, whatever else it holds. An append's
-transaction also moves the tenant's stored-token counter, conditioned on its quota: refused, it fails as Throttled.
+transaction may also move the tenant's stored-token counter, conditioned on its quota: refused, it fails as
+Throttled.
 """
 
 from collections.abc import Callable

@@ -5,9 +5,9 @@ Every request adds its counts with one call (ADD is atomic, so concurrent writer
 the sum of its days, read with one Query.
 
 The quotas need one item each to condition a write on, because a condition cannot sum items (nor add attributes):
-- the tokens a tenant stores, a sum over all time, on one item per tenant (sk `STORED_TOKENS`). A block append adds
-  to it in its own transaction, conditioned on the quota (`stored_tokens_update`); other writers' counts reach it
-  with the request's usage.
+- the tokens a tenant stores, a sum over all time, on one item per tenant (sk `STORED_TOKENS`). For a tenant with a
+  storage quota a block append adds to it in its own transaction, conditioned on the quota (`stored_tokens_update`);
+  other writers' counts (and every append's, without a quota) reach it with the request's usage.
 - the tokens a tenant's model calls used this month plus those held for calls still running (`tokens`, and the
   held part alone in `held`), on one item per tenant and month (sk `MONTH_TOKENS#{yyyy-mm}`). An invocation holds
   an estimate before its model calls (`hold_month_tokens`); its usage, written when the request ends, adds what it
@@ -65,8 +65,8 @@ class UsageStore:
             updates.append(self._adding(tenant_id, MONTH_SK + day[:7], tokens=used - held, held=-held))
         elif used:
             updates.append(self._adding(tenant_id, MONTH_SK + day[:7], tokens=used))
-        if len(updates) == 1:
-            dynamodb_client().update_item(**updates[0])
+        if len(updates) == 1:  # a transaction may hold the counter items for a moment: retried as the others are
+            with_conflict_retry(lambda: dynamodb_client().update_item(**updates[0]))
         elif updates:
             items = [{"Update": update} for update in updates]
             with_conflict_retry(lambda: dynamodb_client().transact_write_items(TransactItems=items))
@@ -100,7 +100,9 @@ class UsageStore:
         update["ConditionExpression"] = "attribute_not_exists(tokens) OR tokens < :quota"
         update["ExpressionAttributeValues"][":quota"] = {"N": str(quota)}
         try:
-            dynamodb_client().update_item(**update, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            with_conflict_retry(
+                lambda: dynamodb_client().update_item(**update, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
