@@ -30,7 +30,8 @@ class ContextStore:
     - `retention_days`: event-log entries, turn items and job records expire after this many days (the table's TTL
       attribute `expiresAt`); 0 keeps them. Blocks, messages and sessions never expire.
     - `pacer`: the clock and waits of the paced background jobs (the purge, the fork copy).
-    - `usage`: the tenants' stored-token counter, which a block append moves in its own transaction.
+    - `usage`: the tenants' stored-token counter, which a block append moves in its own transaction when the tenant
+      has a storage quota.
     """
 
     def __init__(self, table: str, retention_days: int, pacer: "Pacer", usage: "UsageStore") -> None:
