@@ -198,6 +198,18 @@ class Page(Generic[T]):
     items: list[T]
     # sort key of the last item when more follow: what a cursor carries
     next_after: str | None
+    # the page stopped short of its limit because one more item would have passed the response's byte budget
+    truncated_by_bytes: bool = False
+
+
+@dataclass
+class Listed(Generic[T]):
+    """A page as a client gets it: its items, the cursor to go on with (None at the end), and whether the byte
+    budget (agentctx.payload) cut it short."""
+
+    items: list[T]
+    next_cursor: str | None
+    truncated_by_bytes: bool = False
 
 
 @dataclass

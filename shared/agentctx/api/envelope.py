@@ -5,9 +5,22 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from agentctx.domain import Listed
+from agentctx.schemas import ListMeta
+
 
 def request_id(request: Request) -> str:
     return request.state.request_id
+
+
+def list_meta(request: Request, listed: Listed[Any]) -> ListMeta:
+    """A page's meta: `hasMore` exactly when there is a cursor to go on with."""
+    return ListMeta(
+        request_id=request_id(request),
+        has_more=listed.next_cursor is not None,
+        next_cursor=listed.next_cursor,
+        truncated_by_bytes=listed.truncated_by_bytes,
+    )
 
 
 def error_response(request: Request, status: int, code: str, message: str, details: Any = None) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""What runs around every request: its id, rate-limit headers and log line; idempotent replays; usage metering."""
+"""What runs around every request: its id, rate-limit headers and log line; a body too large for Lambda refused;
+idempotent replays; usage metering."""
 
 import time
 import uuid
@@ -9,9 +10,11 @@ from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from agentctx import metering
+from agentctx.api.envelope import error_response
 from agentctx.api.error_handlers import unexpected_error
 from agentctx.api.idempotency import idempotency_middleware
 from agentctx.observability import logger
+from agentctx.payload import REQUEST_BYTES_CAP, payload_bytes
 from agentctx.settings import get_settings
 from agentctx.wiring import usage_recorder
 
@@ -44,6 +47,29 @@ async def metering_middleware(request: Request, call_next: Any) -> Any:
 
     response.body_iterator = body_then_meter()
     return response
+
+
+async def request_size_guard(request: Request, call_next: Any) -> Any:
+    """Refuse (413) a body larger than Lambda could be sent, before any route reads or writes anything: locally
+    nothing else would stop it, and in AWS it could never arrive."""
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > REQUEST_BYTES_CAP:
+        return _too_large(request, declared)
+    body = await request.body()
+    size = len(body) if len(body) > REQUEST_BYTES_CAP else payload_bytes(body.decode(errors="replace"))
+    if size > REQUEST_BYTES_CAP:
+        return _too_large(request, size)
+    return await call_next(request)
+
+
+def _too_large(request: Request, size: int) -> Any:
+    return error_response(
+        request,
+        413,
+        "payload_too_large",
+        f"the request body is {size:,} bytes as Lambda carries it; at most {REQUEST_BYTES_CAP:,} are allowed",
+        {"limitBytes": REQUEST_BYTES_CAP, "sizeBytes": size},
+    )
 
 
 def _rate_limit_headers(request: Request, response: Any) -> None:
@@ -89,8 +115,9 @@ async def assign_request_id(request: Request, call_next: Any) -> Any:
 
 
 def add_middlewares(app: FastAPI) -> None:
-    # Starlette runs the middleware added last first: request ids are assigned before idempotency replays, which
-    # never reach a route, so they are not metered.
+    # Starlette runs the middleware added last first: request ids are assigned before a body too large is refused
+    # and before idempotency replays, which never reach a route, so neither is metered.
     app.middleware("http")(idempotency_middleware)
     app.middleware("http")(metering_middleware)
+    app.middleware("http")(request_size_guard)
     app.middleware("http")(assign_request_id)

@@ -5,6 +5,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from agentctx.payload import REQUEST_BYTES_CAP
+
 # The error answers every route lists, by reference to the envelope's schema, which document_error_envelope adds to
 # the document once. As `{"model": ErrorEnvelope}` FastAPI would build a serializer for each route and status when
 # the routes are defined (seven per route, half of an HTTP function's route set-up), used only to write /openapi.json.
@@ -16,7 +18,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         401: "Missing, unknown or revoked API key",
         404: "Not found, or owned by another tenant",
         409: "Conflicts with the current state",
-        413: "A block over the size limit",
+        413: f"A block over the size limit, or a request body over {REQUEST_BYTES_CAP:,} bytes",
         422: "The body fails validation",
         429: "A quota or rate limit; Retry-After says when to try again",
     }.items()

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 from pydantic.alias_generators import to_camel
 
 from agentctx.domain import BlockType
+from agentctx.payload import RESPONSE_BYTES_BUDGET
 from agentctx.schemas.limits import MAX_JSON_DEPTH, json_depth
 
 T = TypeVar("T")
@@ -38,8 +39,13 @@ class Meta(ResponseModel):
 
 
 class ListMeta(Meta):
-    has_more: bool
+    has_more: bool = Field(description="True exactly when `nextCursor` is given")
     next_cursor: str | None = None
+    truncated_by_bytes: bool = Field(
+        default=False,
+        description="The page holds fewer items than `limit` asked for, because one more would have taken the "
+        f"answer past its byte budget ({RESPONSE_BYTES_BUDGET:,} bytes, under Lambda's 6 MB); `nextCursor` goes on",
+    )
 
 
 class Envelope(ResponseModel, Generic[T]):

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Generic, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from agentctx.domain import Provider
+from agentctx.payload import RESPONSE_BYTES_BUDGET
 from agentctx.schemas import MAX_SESSION_TAGS, Name, T, Tag
 from agentctx.schemas.limits import SMALL_JSON
 
@@ -229,12 +230,17 @@ class SnakeList(BaseModel, Generic[T]):
     same cursor, which `page_token` takes back) beside them."""
 
     data: list[T]
-    has_more: bool
+    has_more: bool = Field(description="True exactly when `next_cursor` is given")
     next_cursor: str | None = None
     next_page_token: str | None = None
     total: int | None = Field(default=None, description="Items in this page plus any after it, when known")
     offset: int = 0
     limit: int | None = None
+    truncated_by_bytes: bool = Field(
+        default=False,
+        description="The page holds fewer items than asked for, because one more would have taken the answer past "
+        f"its byte budget ({RESPONSE_BYTES_BUDGET:,} bytes, under Lambda's 6 MB)",
+    )
 
     @model_validator(mode="after")
     def _everruns_fields(self) -> "SnakeList[T]":

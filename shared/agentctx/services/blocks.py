@@ -7,8 +7,8 @@ the quota is reached.
 
 from dataclasses import replace
 
-from agentctx import ids, metering
-from agentctx.domain import Block, BlockType, utc_now
+from agentctx import ids, metering, payload
+from agentctx.domain import Block, BlockType, Listed, utc_now
 from agentctx.errors import Busy, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import BlockIn, BlockPatch
@@ -79,7 +79,8 @@ class BlockService:
         tag: str | None,
         pinned: bool | None,
         include_compacted: bool = False,
-    ) -> tuple[list[Block], str | None]:
+    ) -> Listed[Block]:
+        """A page of the session's blocks; with content, no more than fit the response's byte budget."""
         session_hex = self._session_hex(session_id)
         session = self.store.sessions.get(tenant_id, session_hex)
         if session is None:
@@ -97,9 +98,10 @@ class BlockService:
             pinned=pinned,
             include_compacted=include_compacted,
             copy=session.copy,
+            max_bytes=payload.RESPONSE_BYTES_BUDGET,
         )
         next_cursor = self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
-        return page.items, next_cursor
+        return Listed(page.items, next_cursor, page.truncated_by_bytes)
 
     def patch(self, tenant_id: str, block_id: str, patch: BlockPatch) -> Block:
         """Read, change, write back conditioned on what was read (the block's filter entries follow its pinned flag

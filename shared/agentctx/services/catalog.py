@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agentctx import ids
+from agentctx import ids, payload
 from agentctx.capabilities import CATALOGUE
 from agentctx.capabilities.session_file_system import file_path
-from agentctx.domain import DEFAULT_MODEL_HEX, Agent, CapabilityRef, Model, utc_now
+from agentctx.domain import DEFAULT_MODEL_HEX, Agent, CapabilityRef, Listed, Model, utc_now
 from agentctx.errors import Conflict, InvalidRequest, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas.catalog import (
@@ -239,14 +239,15 @@ class CatalogService:
 
     def list_agents(
         self, tenant_id: str, limit: int, cursor: str | None, search: str | None = None, include_archived: bool = True
-    ) -> tuple[list[Agent], str | None]:
-        """Agents in creation order; `search` matches the handle, label or description (case-insensitive)."""
+    ) -> Listed[Agent]:
+        """Agents in creation order; `search` matches the handle, label or description (case-insensitive). A page
+        the byte budget cut ends the answer there."""
         query = f"agents?search={search or ''}&archived={include_archived}"
         after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
         needle = (search or "").lower()
         agents: list[Agent] = []
         while True:
-            page = self.store.list_agents(tenant_id, limit - len(agents), after)
+            page = self.store.list_agents(tenant_id, limit - len(agents), after, payload.RESPONSE_BYTES_BUDGET)
             agents += [
                 agent
                 for agent in page.items
@@ -254,9 +255,10 @@ class CatalogService:
                 and (not needle or needle in f"{agent.slug}\n{agent.name}\n{agent.description or ''}".lower())
             ]
             after = page.next_after
-            if after is None or len(agents) >= limit:
+            if after is None or len(agents) >= limit or page.truncated_by_bytes:
                 break
-        return agents, self.cursors.encode(tenant_id, query, after) if after else None
+        next_cursor = self.cursors.encode(tenant_id, query, after) if after else None
+        return Listed(agents, next_cursor, page.truncated_by_bytes)
 
     def update_agent(self, tenant_id: str, agent_id: str, request: AgentUpdate) -> Agent:
         agent = self.get_agent(tenant_id, agent_id)

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from agentctx import ids
-from agentctx.domain import utc_now
+from agentctx.domain import Listed, utc_now
 from agentctx.errors import NotFound
 from agentctx.services.auto_compaction import CompactionParams, compaction_job
 from agentctx.services.sessions import SessionService
@@ -67,9 +67,7 @@ class CompactionService:
             raise NotFound(f"compaction {job_id} not found")
         return job
 
-    def list_page(
-        self, tenant_id: str, session_id: str, limit: int, cursor: str | None
-    ) -> tuple[list[dict], str | None]:
+    def list_page(self, tenant_id: str, session_id: str, limit: int, cursor: str | None) -> Listed[dict[str, Any]]:
         return self.sessions.list_records(tenant_id, session_id, RecordKind.COMPACTION_JOB, limit, cursor)
 
     def wait(self, tenant_id: str, session_hex: str, job_key: str, seconds: float) -> dict[str, Any]:

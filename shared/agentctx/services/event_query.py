@@ -6,7 +6,12 @@ Pages are queried the way Everruns defines them (`GET /v1/sessions/{id}/events`)
 
 `limit` alone means the newest N events (oldest first), what the SDK's backward pagination expects; with a forward
 cursor (`since_id` or `after_sequence`) it means the first N after it, so forward paging keeps working. Without a
-limit every event in range is returned, up to EVENTS_CEILING, with `has_more` when the log goes on.
+limit every event in range is returned, up to EVENTS_CEILING. A page also ends before the event that would take it
+past the response's byte budget (agentctx.payload).
+
+`next_since_id` (the answer's `next_cursor`) is given exactly when an oldest-first page has more after it; a
+newest-first answer (`limit` alone, or `order_desc`) has none, since its older events are reached with
+`before_sequence`, not with a since_id.
 """
 
 import time
@@ -14,14 +19,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentctx import ids
+from agentctx import ids, payload
 from agentctx.domain import Session
 from agentctx.errors import InvalidRequest
 from agentctx.services.sessions import SessionService
 from agentctx.store.context_store import ContextStore
 
-# The most events one answer holds when no limit is given (the answer of a 1,000-event page is a few hundred KB,
-# well under Lambda's 6 MB response limit); page on with after_sequence.
+# The most events one answer holds when no limit is given (the byte budget may end it sooner); page on with
+# since_id or after_sequence.
 EVENTS_CEILING = 1000
 MAX_TYPE_FILTERS = 25
 # Events read per query while following a log (a DynamoDB page holds at most 1 MB anyway).
@@ -98,8 +103,8 @@ class EventFilter:
 @dataclass
 class EventPage:
     events: list[dict[str, Any]]
-    has_more: bool
-    next_since_id: str | None  # where the next forward page starts, when there is one
+    next_since_id: str | None  # where the next oldest-first page starts, when there is one
+    truncated_by_bytes: bool = False
 
 
 def sequence_of(session_hex: str, since_id: str | None, session_id: str) -> int:
@@ -142,10 +147,14 @@ class EventQueryService:
             limit or EVENTS_CEILING,
             keep,
         )
-        next_since_id = events[-1]["id"] if more and not newest_first and events else None
+        events = AnswerSoFar(self.store, session).complete(events)
+        kept = payload.within_budget(map(payload.json_payload_bytes, events), payload.RESPONSE_BYTES_BUDGET)
+        cut = kept < len(events)
+        events = events[:kept]  # in reading order: a newest-first answer keeps its newest events
+        next_since_id = events[-1]["id"] if (more or cut) and not newest_first and events else None
         if newest_first != order_desc:
             events.reverse()
-        return EventPage(AnswerSoFar(self.store, session).complete(events), more, next_since_id)
+        return EventPage(events, next_since_id, cut)
 
     def follow(
         self,

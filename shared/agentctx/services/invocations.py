@@ -13,7 +13,7 @@ from typing import Any
 from agentctx import ids, metering
 from agentctx.capabilities import ToolResult, ToolScope
 from agentctx.capabilities.base import SessionFiles
-from agentctx.domain import Session, utc_now
+from agentctx.domain import Listed, Session, utc_now
 from agentctx.errors import Conflict, InvalidRequest, NotFound, Throttled, UpstreamFailed
 from agentctx.observability import logger
 from agentctx.providers.base import ProviderError, ToolUse
@@ -181,9 +181,7 @@ class InvocationService:
             raise NotFound(f"invocation {invocation_id} not found")
         return record
 
-    def list_page(
-        self, tenant_id: str, session_id: str, limit: int, cursor: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    def list_page(self, tenant_id: str, session_id: str, limit: int, cursor: str | None) -> Listed[dict[str, Any]]:
         return self.sessions.list_records(tenant_id, session_id, RecordKind.INVOCATION, limit, cursor)
 
 

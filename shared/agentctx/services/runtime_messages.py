@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentctx import ids, metering
-from agentctx.domain import BlockType, Session, utc_now
+from agentctx.domain import BlockType, Listed, Session, utc_now
 from agentctx.errors import Conflict
 from agentctx.observability import logger
 from agentctx.pagination import CursorCodec
@@ -108,12 +108,10 @@ class RuntimeMessageService:
             logger.exception("turn dispatch failed after commit", extra={"turn_id": turn_id})
         return message
 
-    def messages(
-        self, tenant_id: str, session_id: str, limit: int, cursor: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    def messages(self, tenant_id: str, session_id: str, limit: int, cursor: str | None) -> Listed[dict[str, Any]]:
         session = self.sessions.load(tenant_id, session_id)
         query = f"messages?session={session.hex}"
         after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
         page = self.store.records.list_messages(session, limit, after)
         next_cursor = self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
-        return [public_message(message) for message in page.items], next_cursor
+        return Listed([public_message(message) for message in page.items], next_cursor, page.truncated_by_bytes)

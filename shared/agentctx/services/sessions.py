@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentctx import ids, metering
-from agentctx.domain import ForkCopy, ForkFilter, Page, RuntimeConfig, Session, TurnState, utc_now
+from agentctx.domain import ForkCopy, ForkFilter, Listed, Page, RuntimeConfig, Session, TurnState, utc_now
 from agentctx.errors import Busy, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas import SessionCreate, SessionFork
@@ -166,13 +166,14 @@ class SessionService:
 
     def list_records(
         self, tenant_id: str, session_id: str, kind: RecordKind, limit: int, cursor: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> Listed[dict[str, Any]]:
         """A page of the session's JSON records of one kind (invocations, compaction jobs), newest first."""
         session = self.load(tenant_id, session_id)
         query = f"records?session={session.hex}&kind={kind}"
         after = self.cursors.decode(tenant_id, query, cursor) if cursor else None
         page = self.store.records.list_newest(tenant_id, session.hex, kind, limit, after)
-        return page.items, self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
+        next_cursor = self.cursors.encode(tenant_id, query, page.next_after) if page.next_after else None
+        return Listed(page.items, next_cursor, page.truncated_by_bytes)
 
     def delete(self, tenant_id: str, session_id: str) -> None:
         """Gone at once for every reader (one transaction), its items purged in the background. Deleting again

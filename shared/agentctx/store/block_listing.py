@@ -9,8 +9,9 @@ from typing import Any
 
 from agentctx import ids
 from agentctx.domain import Block, BlockType, ForkCopy, Page
+from agentctx.payload import json_payload_bytes, within_budget
 from agentctx.store.block_segments import Segment, Source, inherited, listing_source, passes, segments
-from agentctx.store.dynamo import batch_get, dynamodb_client, from_item, to_item
+from agentctx.store.dynamo import batch_get, chunks, dynamodb_client, from_item, to_item
 from agentctx.store.items import META_PROJECTION, block_from, session_from
 from agentctx.store.keys import (
     BLOCK_META_INDEX,
@@ -27,6 +28,17 @@ from agentctx.store.keys import (
 # At most this many index entries or block keys are read by one listing request: a filter with few matches
 # answers a short page with a cursor rather than reading on.
 MAX_SCANNED = 1_000
+# A listing with content and a byte budget reads contents this many blocks at a time (25 of the largest are about
+# 6.5 MB), so it reads little beyond the block that passes its budget, and a page of small blocks takes a
+# BatchGetItem per 25 rather than per 100.
+CONTENT_PAGE = 25
+# What an item of a listing carries beside its content, tags and summary (id, session id, type, metadata, dates).
+BLOCK_ALLOWANCE = 400
+
+
+def block_bytes(block: Block) -> int:
+    """About the bytes a block takes in a listing's answer, as Lambda carries it."""
+    return json_payload_bytes([block.content, block.tags, block.summary_of]) + BLOCK_ALLOWANCE
 
 
 class BlockListing:
@@ -67,6 +79,7 @@ class BlockListing:
         newest_first: bool = False,
         include_compacted: bool = False,
         copy: ForkCopy | None = None,
+        max_bytes: int | None = None,
     ) -> Page[Block]:
         """Blocks in session order that pass the filters: active ones; with include_compacted, compacted ones too.
 
@@ -74,9 +87,13 @@ class BlockListing:
         `BlockType` index (a summary through its entries), and no filter through `BlockMeta`; content, when wanted,
         is then read for the page alone. Other filters given with it are checked on what was read, and one call reads
         at most MAX_SCANNED keys (or `limit`, if more), so a page may come back short with a cursor. A fork still
-        being copied (`copy`) reads the part not yet copied from its source, through its filter."""
+        being copied (`copy`) reads the part not yet copied from its source, through its filter. With content and
+        `max_bytes`, the page ends before the block that would take its blocks past that many bytes (the first block
+        is always kept), contents read CONTENT_PAGE blocks at a time."""
         position = after[len(BLOCK_SK_PREFIX) :] if after else None
         matched: list[Block] = []
+        budget = max_bytes if with_content else None
+        sizes: list[int] = []
         scanned, most = 0, max(MAX_SCANNED, limit + 1)
         for segment in segments(session_hex, copy, newest_first, position):
             source = listing_source(session_pk(tenant_id, segment.session_hex), block_type, tag, pinned)
@@ -93,8 +110,15 @@ class BlockListing:
                 scanned += len(found)
                 if found:
                     position = found[-1] if isinstance(found[-1], str) else found[-1].order_key
-                blocks = segment.adopt(self._with_details(tenant_id, segment.session_hex, found, with_content))
-                matched += [block for block in blocks if passes(block, block_type, tag, pinned)]
+                for part in chunks(found, CONTENT_PAGE) if budget else [found]:
+                    blocks = segment.adopt(self._with_details(tenant_id, segment.session_hex, part, with_content))
+                    matched += [block for block in blocks if passes(block, block_type, tag, pinned)]
+                    if budget is not None:
+                        sizes += [block_bytes(block) for block in matched[len(sizes) : limit]]
+                        kept = within_budget(sizes, budget)
+                        if kept < len(sizes):
+                            last = matched[kept - 1].order_key
+                            return Page(matched[:kept], block_sk(last), truncated_by_bytes=True)
                 if len(matched) > limit:
                     page = matched[:limit]
                     return Page(page, block_sk(page[-1].order_key))

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from agentctx.domain import DEFAULT_MODEL_HEX, Agent, CapabilityRef, Model, Page, Provider
 from agentctx.errors import Conflict, NotFound
+from agentctx.payload import payload_bytes, within_budget
 from agentctx.store.dynamo import cancellation_codes, dynamodb_client, from_item, load_json, to_item
 from agentctx.store.keys import AGENT_SK_PREFIX, MODEL_SK_PREFIX, SLUG_SK_PREFIX, agents_pk, models_pk
 
@@ -136,9 +137,12 @@ class CatalogStore:
         )
         return from_item(response["Item"])["hex"] if "Item" in response else None
 
-    def list_agents(self, tenant_id: str, limit: int, after: str | None) -> Page[Agent]:
-        items, next_after = self._query(agents_pk(tenant_id), AGENT_SK_PREFIX, limit, after)
-        return Page([self._agent_from(tenant_id, item) for item in items], next_after)
+    def list_agents(self, tenant_id: str, limit: int, after: str | None, max_bytes: int | None = None) -> Page[Agent]:
+        """Agents in creation order; with `max_bytes`, the page ends before the agent whose item would take it past
+        that many bytes (its system prompt and initial files make an agent up to DynamoDB's 400 KB)."""
+        items, next_after = self._query(agents_pk(tenant_id), AGENT_SK_PREFIX, limit, after, max_bytes)
+        agents = [self._agent_from(tenant_id, item) for item in items]
+        return Page(agents, next_after, truncated_by_bytes=next_after is not None and len(agents) < limit)
 
     def agents_using_model(self, tenant_id: str, model_id: str) -> list[Agent]:
         items, _ = self._query(agents_pk(tenant_id), AGENT_SK_PREFIX, 10_000, None)
@@ -165,7 +169,11 @@ class CatalogStore:
 
     # ----- helpers -----
 
-    def _query(self, pk: str, prefix: str, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    def _query(
+        self, pk: str, prefix: str, limit: int, after: str | None, max_bytes: int | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to `limit` items and the sort key to go on from; with `max_bytes`, reading stops once the items pass
+        that many bytes, and the page ends before the item that passed them (the first is always kept)."""
         query: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
@@ -175,10 +183,16 @@ class CatalogStore:
         if after:
             query["ExclusiveStartKey"] = to_item({"pk": pk, "sk": after})
         items: list[dict[str, Any]] = []
+        sizes: list[int] = []
         while len(items) <= limit:
             query["Limit"] = min(limit + 1 - len(items), 1000)
             response = dynamodb_client().query(**query)
             items.extend(response["Items"])
+            if max_bytes is not None:
+                sizes += [payload_bytes(json.dumps(item)) for item in response["Items"]]
+                kept = within_budget(sizes[:limit], max_bytes)
+                if kept < len(sizes[:limit]):
+                    return items[:kept], items[kept - 1]["sk"]["S"]
             if "LastEvaluatedKey" not in response:
                 break
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -59,12 +59,12 @@ class RecordStore:
             )
             inherited = [message | {"session_id": ids.RUNTIME_SESSION_PREFIX + session.hex} for message in page.items]
             if page.next_after is not None:
-                return Page(inherited, page.next_after)
+                return Page(inherited, page.next_after, page.truncated_by_bytes)
             after = fork_point
         own = self._list(session.tenant_id, session.hex, RecordKind.MESSAGE, max(1, limit - len(inherited)), after)
         if len(inherited) == limit:
             return Page(inherited, fork_point if own.items else None)
-        return Page(inherited + own.items, own.next_after)
+        return Page(inherited + own.items, own.next_after, own.truncated_by_bytes)
 
     def _get(self, tenant_id: str, session_hex: str, kind: RecordKind, order_key: str) -> dict[str, Any] | None:
         response = dynamodb_client().get_item(
@@ -99,7 +99,10 @@ class RecordStore:
             query["ExpressionAttributeValues"][":through"] = {"S": kind + through}
         if after:
             query["ExclusiveStartKey"] = to_item({"pk": pk, "sk": after})
-        items = dynamodb_client().query(**query)["Items"]
+        response = dynamodb_client().query(**query)
+        items = response["Items"]
         page = items[:limit]
-        next_after = page[-1]["sk"]["S"] if len(items) > limit else None
-        return Page([load_json(from_item(item)["record"]) for item in page], next_after)
+        # A Query reads at most 1 MB: a page of large records ends there, with a cursor, well inside the byte budget.
+        short = len(items) <= limit and "LastEvaluatedKey" in response and bool(page)
+        next_after = page[-1]["sk"]["S"] if len(items) > limit or short else None
+        return Page([load_json(from_item(item)["record"]) for item in page], next_after, truncated_by_bytes=short)

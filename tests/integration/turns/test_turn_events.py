@@ -18,7 +18,8 @@ def test_events_resume_from_since_id_as_json_and_as_sse(api, session, run_turns)
     page = api.get(f"/v1/sessions/{session['id']}/events", params={"since_id": events[0]["id"], "limit": 2}).json()
     assert page["data"] == events[1:3] and page["has_more"] and page["next_cursor"] == events[2]["id"]
     newest = api.get(f"/v1/sessions/{session['id']}/events", params={"limit": 2}).json()
-    assert newest["data"] == events[-2:] and newest["has_more"]  # Everruns' limit: the newest N, oldest first
+    assert newest["data"] == events[-2:]  # Everruns' limit: the newest N, oldest first
+    assert not newest["has_more"] and newest["next_cursor"] is None  # older ones: before_sequence, not a since_id
 
     streamed = api.get(f"/v1/sessions/{session['id']}/sse", params={"since_id": events[2]["id"]})
     assert streamed.status_code == 200 and streamed.headers["content-type"].startswith("text/event-stream")

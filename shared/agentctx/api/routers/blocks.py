@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 
 from agentctx.api.deps import Tenant
-from agentctx.api.envelope import request_id
+from agentctx.api.envelope import list_meta, request_id
 from agentctx.api.openapi import ERROR_RESPONSES
 from agentctx.api.views import block_out
 from agentctx.domain import BlockType
@@ -63,7 +63,7 @@ def list_blocks(
     ] = False,
 ) -> ListEnvelope[BlockOut]:
     with_content = include == "content"
-    blocks, next_cursor = block_service().list_page(
+    listed = block_service().list_page(
         tenant,
         sessionId,
         limit=limit,
@@ -75,8 +75,7 @@ def list_blocks(
         include_compacted=include_compacted,
     )
     return ListEnvelope(
-        data=[block_out(block, with_content) for block in blocks],
-        meta=ListMeta(request_id=request_id(request), has_more=next_cursor is not None, next_cursor=next_cursor),
+        data=[block_out(block, with_content) for block in listed.items], meta=list_meta(request, listed)
     )
 
 

@@ -39,8 +39,12 @@ def list_capabilities(
     search: Annotated[str | None, Query(max_length=256, description="Name or description contains")] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,6}$", description="A page's `next_cursor`")] = None,
 ) -> SnakeList[CapabilityOut]:
-    """The shipped capabilities; `search` matches the id, name or description (case-insensitive)."""
+    """The shipped capabilities; `search` matches the id, name or description (case-insensitive). Page on with
+    `offset`, or with `cursor` = `next_cursor` (the next offset)."""
+    if cursor is not None:
+        offset = int(cursor)
     needle = (search or "").lower()
     found = [
         ref
@@ -51,6 +55,7 @@ def list_capabilities(
     return SnakeList(
         data=[capability_out(ref) for ref in page],
         has_more=offset + limit < len(found),
+        next_cursor=str(offset + limit) if offset + limit < len(found) else None,
         total=len(found),
         offset=offset,
         limit=limit,

@@ -132,9 +132,13 @@ def list_agents(
 ) -> SnakeList[AgentOut]:
     """Active agents (and archived ones with include_archived), oldest first; `search` matches the name, display
     name or description."""
-    agents, next_cursor = catalog_service().list_agents(tenant, limit, cursor or page_token, search, include_archived)
+    listed = catalog_service().list_agents(tenant, limit, cursor or page_token, search, include_archived)
     return SnakeList(
-        data=[agent_out(a) for a in agents], has_more=next_cursor is not None, next_cursor=next_cursor, limit=limit
+        data=[agent_out(a) for a in listed.items],
+        has_more=listed.next_cursor is not None,
+        next_cursor=listed.next_cursor,
+        truncated_by_bytes=listed.truncated_by_bytes,
+        limit=limit,
     )
 
 

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from agentctx.api.deps import Tenant
-from agentctx.api.envelope import request_id
+from agentctx.api.envelope import list_meta, request_id
 from agentctx.api.openapi import ERROR_RESPONSES, SSE_EVENT_SCHEMA
 from agentctx.api.streaming import in_background
 from agentctx.domain import BlockType
-from agentctx.schemas import Envelope, ListEnvelope, ListMeta, Meta
+from agentctx.schemas import Envelope, ListEnvelope, Meta
 from agentctx.schemas.invoke import (
     AipAgentSummary,
     AipContextRequirements,
@@ -134,7 +134,7 @@ def list_aip_agents(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> ListEnvelope[AipAgentSummary]:
-    agents, next_cursor = catalog_service().list_agents(tenant, limit, cursor)
+    listed = catalog_service().list_agents(tenant, limit, cursor)
     return ListEnvelope(
         data=[
             AipAgentSummary(
@@ -145,9 +145,9 @@ def list_aip_agents(
                 model=agent.default_model_id,
                 capabilities=[capability.ref for capability in agent.capabilities],
             )
-            for agent in agents
+            for agent in listed.items
         ],
-        meta=ListMeta(request_id=request_id(request), has_more=next_cursor is not None, next_cursor=next_cursor),
+        meta=list_meta(request, listed),
     )
 
 
@@ -159,10 +159,9 @@ def list_invocations(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> ListEnvelope[InvocationRecord]:
-    records, next_cursor = invocation_service().list_page(tenant, sessionId, limit, cursor)
+    listed = invocation_service().list_page(tenant, sessionId, limit, cursor)
     return ListEnvelope(
-        data=[InvocationRecord.model_validate(record) for record in records],
-        meta=ListMeta(request_id=request_id(request), has_more=next_cursor is not None, next_cursor=next_cursor),
+        data=[InvocationRecord.model_validate(record) for record in listed.items], meta=list_meta(request, listed)
     )
 
 

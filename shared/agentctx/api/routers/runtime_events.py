@@ -38,8 +38,10 @@ def list_events(
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
 ) -> SnakeList[EventOut]:
     """The event log (Everruns' query): `limit` alone is the newest N (oldest first); after a forward cursor
-    (`since_id`, `after_sequence`) it is the first N after it, and `next_cursor` is the since_id of the next page;
-    no limit is every event in range up to 1,000 (`has_more` when more follow). `types` narrows, `exclude` removes,
+    (`since_id`, `after_sequence`) it is the first N after it; no limit is every event in range up to 1,000. A page
+    ends early rather than pass its byte budget (`truncated_by_bytes`). An oldest-first page with more after it has
+    `has_more` and `next_cursor`, the since_id of the next page; a newest-first answer pages back with
+    `before_sequence` = its oldest event's sequence instead. `types` narrows, `exclude` removes,
     `turn_id` keeps one turn's, `order_desc` puts the newest first. Everruns' other filters are refused (400)
     rather than ignored."""
     unsupported = sorted(UNSUPPORTED_EVENT_FILTERS.intersection(request.query_params))
@@ -57,7 +59,8 @@ def list_events(
     )
     return SnakeList(
         data=[EventOut.model_validate(e) for e in page.events],
-        has_more=page.has_more,
+        has_more=page.next_since_id is not None,
         next_cursor=page.next_since_id,
+        truncated_by_bytes=page.truncated_by_bytes,
         limit=limit,
     )

@@ -34,10 +34,11 @@ def post_message(session_id: str, body: MessageCreate, tenant: Tenant) -> Messag
 def list_messages(
     session_id: str, tenant: Tenant, limit: Limit = 50, cursor: Cursor = None, page_token: PageToken = None
 ) -> SnakeList[MessageOut]:
-    messages, next_cursor = runtime_message_service().messages(tenant, session_id, limit, cursor or page_token)
+    listed = runtime_message_service().messages(tenant, session_id, limit, cursor or page_token)
     return SnakeList(
-        data=[MessageOut.model_validate(m) for m in messages],
-        has_more=next_cursor is not None,
-        next_cursor=next_cursor,
+        data=[MessageOut.model_validate(m) for m in listed.items],
+        has_more=listed.next_cursor is not None,
+        next_cursor=listed.next_cursor,
+        truncated_by_bytes=listed.truncated_by_bytes,
         limit=limit,
     )

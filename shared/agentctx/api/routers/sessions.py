@@ -6,7 +6,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from agentctx.api.deps import Tenant
-from agentctx.api.envelope import request_id
+from agentctx.api.envelope import list_meta, request_id
 from agentctx.api.openapi import ERROR_RESPONSES
 from agentctx.api.views import session_list_item, session_meta, session_out
 from agentctx.errors import UpstreamFailed
@@ -111,10 +111,9 @@ def list_compactions(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> ListEnvelope[CompactionJobOut]:
-    jobs, next_cursor = compaction_service().list_page(tenant, sessionId, limit, cursor)
+    listed = compaction_service().list_page(tenant, sessionId, limit, cursor)
     return ListEnvelope(
-        data=[CompactionJobOut.model_validate(job) for job in jobs],
-        meta=ListMeta(request_id=request_id(request), has_more=next_cursor is not None, next_cursor=next_cursor),
+        data=[CompactionJobOut.model_validate(job) for job in listed.items], meta=list_meta(request, listed)
     )
 
 
