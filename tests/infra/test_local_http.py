@@ -3,33 +3,11 @@ finishes its headers is disconnected."""
 
 import http.client
 import socket
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from infra.local_http import HeaderTimeoutH11Protocol
-
 pytestmark = pytest.mark.serial  # the header timer and keep-alive are measured in wall-clock seconds
-
-
-@pytest.fixture
-def server(aws, monkeypatch) -> Iterator[int]:  # type: ignore[no-untyped-def]
-    import uvicorn
-
-    from agentctx.api.full import full_app
-
-    monkeypatch.setattr(HeaderTimeoutH11Protocol, "header_timeout_seconds", 0.5)
-    config = uvicorn.Config(full_app(), host="127.0.0.1", port=0, log_level="critical", http=HeaderTimeoutH11Protocol)
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    while not running.started:
-        time.sleep(0.01)
-    yield running.servers[0].sockets[0].getsockname()[1]
-    running.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_an_unhandled_error_answers_500_and_keeps_the_connection(server, monkeypatch):
