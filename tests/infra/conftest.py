@@ -7,15 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra.local_http import HeaderTimeoutH11Protocol
+from infra.local_http import request_timeouts
 
 
 @pytest.fixture
-def server(aws, app, monkeypatch) -> Iterator[int]:  # type: ignore[no-untyped-def]
+def server(aws, app) -> Iterator[int]:  # type: ignore[no-untyped-def]
     import uvicorn
 
-    monkeypatch.setattr(HeaderTimeoutH11Protocol, "header_timeout_seconds", 0.5)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", http=HeaderTimeoutH11Protocol)
+    protocol = request_timeouts({"AGENTCTX_HEADER_TIMEOUT_SECONDS": "0.5", "AGENTCTX_BODY_TIMEOUT_SECONDS": "0.5"})
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", http=protocol)
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
