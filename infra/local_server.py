@@ -11,6 +11,8 @@ Environment (the README lists the same):
   us-east-1) with the AWS credentials botocore finds (environment, profile, SSO); otherwise they fail at once, saying
   so.
 - LOG_LEVEL (default INFO): one line per request and per queue job at INFO.
+- AGENTCTX_HEADER_TIMEOUT_SECONDS (default 10) and AGENTCTX_BODY_TIMEOUT_SECONDS (default 30): a connection whose
+  request's headers, or whose body after its headers, take longer is closed (infra/local_http.py).
 """
 
 import argparse
@@ -170,10 +172,11 @@ def main() -> None:
 
     from agentctx.api.full import full_app
     from infra.local_aws import local_aws
-    from infra.local_http import HeaderTimeoutH11Protocol
+    from infra.local_http import request_timeouts
     from infra.local_streams import StreamWorker
     from infra.local_worker import QueueWorker, load_function_handler
 
+    protocol = request_timeouts(os.environ)  # a bad value exits before anything starts
     tables = {logical_id: LOCAL_RESOURCES[logical_id] for logical_id in TABLES}
     with local_aws(LOCAL_RESOURCES, bedrock=options.bedrock) as queues:
         if saved:
@@ -219,7 +222,7 @@ def main() -> None:
             access_log=False,
             timeout_graceful_shutdown=3,
             lifespan="off",
-            http=HeaderTimeoutH11Protocol,
+            http=protocol,
         )
         # uvicorn stops on SIGINT/SIGTERM and then raises the signal again for the handler it found: let that be a
         # no-op, so the workers stop and the last snapshot is written; a second Ctrl-C then interrupts that.

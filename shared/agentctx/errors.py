@@ -46,4 +46,8 @@ class UpstreamFailed(DomainError):
 
 
 class Throttled(DomainError):
-    """A rate limit: ours (quotas) or the model provider's."""
+    """A rate limit: ours (quotas) or the model provider's; always says when to try again (429 with Retry-After,
+    1 s unless `details` gives its own `retryAfterSeconds`)."""
+
+    def __init__(self, message: str, details: dict | None = None) -> None:
+        super().__init__(message, {"retryAfterSeconds": 1, **(details or {})})

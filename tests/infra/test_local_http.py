@@ -1,35 +1,15 @@
 """The local server's connections: an error answers 500 and keeps the connection, and a client that never
-finishes its headers is disconnected."""
+finishes its headers, or its body, is disconnected."""
 
 import http.client
 import socket
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from infra.local_http import HeaderTimeoutH11Protocol
+from infra.local_http import request_timeouts
 
-pytestmark = pytest.mark.serial  # the header timer and keep-alive are measured in wall-clock seconds
-
-
-@pytest.fixture
-def server(aws, monkeypatch) -> Iterator[int]:  # type: ignore[no-untyped-def]
-    import uvicorn
-
-    from agentctx.api.full import full_app
-
-    monkeypatch.setattr(HeaderTimeoutH11Protocol, "header_timeout_seconds", 0.5)
-    config = uvicorn.Config(full_app(), host="127.0.0.1", port=0, log_level="critical", http=HeaderTimeoutH11Protocol)
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    while not running.started:
-        time.sleep(0.01)
-    yield running.servers[0].sockets[0].getsockname()[1]
-    running.should_exit = True
-    thread.join(timeout=10)
+pytestmark = pytest.mark.serial  # the header and body timers and keep-alive are measured in wall-clock seconds
 
 
 def test_an_unhandled_error_answers_500_and_keeps_the_connection(server, monkeypatch):
@@ -68,3 +48,30 @@ def test_a_long_response_is_not_cut_by_the_header_timer(server):
     time.sleep(0.8)  # past the header timer, but uvicorn's keep-alive (5 s) still holds the idle connection
     connection.request("GET", "/health")
     assert connection.getresponse().status == 200
+
+
+def test_a_client_that_never_finishes_its_body_is_disconnected(server):
+    with socket.create_connection(("127.0.0.1", server), timeout=5) as slow:
+        slow.sendall(b'POST /v1/aip/sessions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"na')
+        began = time.monotonic()
+        assert slow.recv(1024) == b""  # closed by the server
+        assert time.monotonic() - began < 3
+
+
+def test_a_response_longer_than_the_body_timer_is_not_cut(server, api, monkeypatch):
+    from agentctx.wiring import session_service
+
+    service = session_service()
+    create = service.create
+    monkeypatch.setattr(service, "create", lambda *args, **kwargs: time.sleep(0.8) or create(*args, **kwargs))
+    json_headers = {**api.headers, "Content-Type": "application/json"}
+    connection = http.client.HTTPConnection("127.0.0.1", server, timeout=5)
+    connection.request("POST", "/v1/aip/sessions", body=b'{"name": "slow"}', headers=json_headers)
+    assert connection.getresponse().status == 201
+    connection.close()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_a_timeout_that_is_not_a_positive_number_of_seconds_is_refused(value):
+    with pytest.raises(SystemExit, match=f"AGENTCTX_BODY_TIMEOUT_SECONDS must be .*{value}"):
+        request_timeouts({"AGENTCTX_BODY_TIMEOUT_SECONDS": value})

@@ -163,3 +163,13 @@ def test_functions_that_call_models_may_call_the_default_profile_wherever_it_rou
             callers[name] = [call for call in calls if not any(fnmatchcase(call, allowed) for allowed in resources)]
 
     assert callers == {name: [] for name in ("TriggerFunction", "CompactionFunction", "TurnFunction", "InvokeFunction")}
+
+
+def test_api_gateways_own_throttling_is_a_429_rate_limited_with_retry_after(translated):
+    (api,) = (r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi")
+
+    throttled = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]["THROTTLED"]
+
+    assert throttled["statusCode"] == "429"
+    assert throttled["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    assert '"code": "rate_limited"' in throttled["responseTemplates"]["application/json"]

@@ -1,6 +1,7 @@
 import pytest
 from botocore.exceptions import ClientError
 
+from agentctx.errors import Busy
 from agentctx.store.dynamo import from_item, to_item, with_conflict_retry
 
 
@@ -61,3 +62,14 @@ def test_items_are_written_as_boto3_would_write_them():
             assert sorted(ours["SS"]) == sorted(expected["SS"])
         else:
             assert ours == expected, key
+
+
+def test_a_transaction_conflicting_on_every_attempt_is_busy_so_the_caller_tries_again(monkeypatch):
+    monkeypatch.setattr("agentctx.store.dynamo.time.sleep", lambda seconds: None)
+
+    def operation():
+        raise cancelled("TransactionConflict")
+
+    with pytest.raises(Busy) as raised:
+        with_conflict_retry(operation)
+    assert raised.value.details == {"retryAfterSeconds": 1}

@@ -1,5 +1,6 @@
 """An SSE stream sends a heartbeat comment whenever its frames are quiet, nothing is lost, and a stream no one reads
-any more stops producing (unless it must drain, as an invocation saving its answer does)."""
+any more stops producing (unless it must drain, as an invocation saving its answer does); a followed log gives
+heartbeats while quiet and ends when its time is up or its recheck fails."""
 
 import asyncio
 import threading
@@ -8,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from agentctx.api.streaming import HEARTBEAT, in_background
+from agentctx.api.streaming import HEARTBEAT, followed, in_background
 
 
 def slow_frames() -> Iterator[str]:
@@ -72,3 +73,32 @@ def test_a_stream_left_unread_stops_producing_unless_it_drains(drain):
     assert ended.wait(timeout=10)
     # without draining, at most the frame being made when the reader left
     assert produced == [0, 1, 2, 3, 4] if drain else produced in ([0], [0, 1])
+
+
+def follow_all(read, recheck=lambda: None, recheck_seconds: float = 10) -> list:  # type: ignore[no-untyped-def]
+    async def collect() -> list:
+        return [batch async for batch in followed(read, recheck, 0.01, 0.05, 0.3, recheck_seconds)]
+
+    return asyncio.run(collect())
+
+
+@pytest.mark.serial  # heartbeats every 0.05 s within 0.3 s of wall clock
+def test_a_followed_log_gives_its_batches_then_heartbeats_while_quiet_until_its_time_is_up():
+    appended = [([1, 2], True), ([3], False)]
+
+    got = follow_all(lambda: appended.pop(0) if appended else ([], False))
+
+    assert got[:2] == [[1, 2], [3]]
+    assert set(map(type, got[2:])) == {type(None)} and 2 <= len(got[2:]) <= 6
+
+
+def test_a_recheck_that_fails_ends_the_followed_log_with_its_error():
+    checks = []
+
+    def recheck() -> None:
+        checks.append(1)
+        if len(checks) == 2:
+            raise PermissionError("revoked")
+
+    with pytest.raises(PermissionError, match="revoked"):
+        follow_all(lambda: ([], False), recheck, recheck_seconds=0.02)

@@ -24,7 +24,11 @@ def list_meta(request: Request, listed: Listed[Any]) -> ListMeta:
 
 
 def error_response(request: Request, status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    """The envelope; an error that says when to try again (`details.retryAfterSeconds`: a 429, a 409 that passes by
+    itself) gets it as `Retry-After` here, the one place every error answer is built."""
     body: dict[str, Any] = {"code": code, "message": message, "requestId": request_id(request)}
     if details is not None:
         body["details"] = details
-    return JSONResponse({"error": body}, status_code=status)
+    retry = details.get("retryAfterSeconds") if isinstance(details, dict) else None
+    headers = {"Retry-After": str(retry)} if retry is not None else None
+    return JSONResponse({"error": body}, status_code=status, headers=headers)

@@ -27,10 +27,7 @@ _NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "missing"}
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
     status, code = next(value for kind, value in STATUS_BY_ERROR.items() if isinstance(exc, kind))
-    response = error_response(request, status, code, exc.message, exc.details)
-    if exc.details and "retryAfterSeconds" in exc.details:
-        response.headers["Retry-After"] = str(exc.details["retryAfterSeconds"])
-    return response
+    return error_response(request, status, code, exc.message, exc.details)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -75,7 +75,8 @@ async def idempotency_middleware(request: Request, call_next: Any) -> Any:
         except IdempotencyValidationError:
             return reused
         if record is None or record.status != "COMPLETED":
-            return error_response(request, 409, "request_in_progress", f"a request with this {HEADER} is still running")
+            running = f"a request with this {HEADER} is still running"
+            return error_response(request, 409, "request_in_progress", running, {"retryAfterSeconds": 1})
         stored = record.response_json_as_dict() or {}
         headers = stored["headers"] | {"Idempotent-Replayed": "true"}
         return Response(base64.b64decode(stored["body"]), status_code=stored["status"], headers=headers)

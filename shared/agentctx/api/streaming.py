@@ -1,18 +1,63 @@
-"""Server-Sent Events bodies whose frames come from blocking code (a model call, a poll of the event log).
+"""Server-Sent Events bodies: a followed log (`followed`), or frames from long blocking code (`in_background`).
 
-That code runs on a daemon thread of its own and hands each frame to the event loop, which is the only side that
-waits. So a stream ends as soon as its client leaves or the server cancels it on stopping, instead of when the
-blocking code next yields (up to a heartbeat later: a thread of starlette's pool cannot be cancelled), and a stopping
-process does not wait for that thread.
+Neither takes a thread of the request threadpool (anyio's 40, which every sync route and dependency shares), and
+only the event loop waits, so a stream ends as soon as its client leaves or the server cancels it on stopping.
+- A followed log waits between its reads on the event loop and reads on the streams' own few threads: an open,
+  quiet stream holds no thread at all, so any number of them leave the requests their threads.
+- A model call runs on a daemon thread of its own for as long as it takes, and hands each frame to the event loop;
+  a stopping process does not wait for that thread.
 """
 
 import asyncio
 import contextvars
 import threading
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 HEARTBEAT = ": heartbeat\n\n"
+T = TypeVar("T")
+
+# The streams' threads for their short blocking calls (a read of the event log, a key's re-check), apart from the
+# request threadpool. A read takes milliseconds: 45 streams reading every 0.25 s keep about one of them busy.
+_STREAM_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="stream")
+
+
+async def off_loop(call: Callable[[], T]) -> T:
+    """`call` on the streams' threads, in the caller's context (the request's metering counts its reads)."""
+    return await asyncio.get_running_loop().run_in_executor(_STREAM_THREADS, contextvars.copy_context().run, call)
+
+
+async def followed(
+    read: Callable[[], tuple[list[T], bool]],
+    recheck: Callable[[], object],
+    poll_seconds: float,
+    heartbeat_seconds: float,
+    max_seconds: float,
+    recheck_seconds: float,
+) -> AsyncIterator[list[T] | None]:
+    """Each non-empty batch `read` gives (with whether more is waiting), None where a heartbeat is due, for
+    `max_seconds`.
+
+    - After a read that left nothing waiting it waits `poll_seconds` on the event loop, never on a thread.
+    - `recheck` runs every `recheck_seconds`; what it raises (a revoked key's Unauthorized) ends the stream with
+      that error.
+    """
+    loop = asyncio.get_running_loop()
+    started = last_sent = checked = loop.time()
+    while (now := loop.time()) - started < max_seconds:
+        if now - checked >= recheck_seconds:
+            await off_loop(recheck)
+            checked = now
+        batch, more = await off_loop(read)
+        if batch:
+            yield batch
+            last_sent = loop.time()
+        elif loop.time() - last_sent >= heartbeat_seconds:
+            yield None
+            last_sent = loop.time()
+        if not more:
+            await asyncio.sleep(poll_seconds)
 
 
 async def in_background(

@@ -14,8 +14,7 @@ newest-first answer (`limit` alone, or `order_desc`) has none, since its older e
 `before_sequence`, not with a since_id.
 """
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,39 +155,31 @@ class EventQueryService:
             events.reverse()
         return EventPage(events, next_since_id, cut)
 
-    def follow(
-        self,
-        tenant_id: str,
-        session_id: str,
-        since_id: str | None,
-        heartbeat_seconds: float,
-        max_seconds: float,
-        poll_seconds: float,
-    ) -> Iterator[dict[str, Any] | None]:
-        """Events as they are appended, from after `since_id`; None where a heartbeat is due. The session and the
-        cursor are checked before the first item, so a bad request fails before a stream starts."""
+    def follow(self, tenant_id: str, session_id: str, since_id: str | None) -> "EventFollower":
+        """The log read on from after `since_id`; the session and the cursor are checked here, so a bad request
+        fails before a stream starts."""
         session = self.sessions.load(tenant_id, session_id)
-        after = sequence_of(session.hex, since_id, session.id)
-        return self._follow(session, after, heartbeat_seconds, max_seconds, poll_seconds)
+        return EventFollower(self.store, session, sequence_of(session.hex, since_id, session.id))
 
-    def _follow(
-        self, session: Session, after: int, heartbeat_seconds: float, max_seconds: float, poll_seconds: float
-    ) -> Iterator[dict[str, Any] | None]:
-        started = last_sent = time.monotonic()
-        answers = AnswerSoFar(self.store, session)
-        while time.monotonic() - started < max_seconds:
-            events, more = self.store.events.read(session.tenant_id, session.hex, after, FOLLOW_PAGE)
-            for event in answers.complete(events):
-                yield event
-                after = event["sequence"]
-            now = time.monotonic()
-            if events:
-                last_sent = now
-            elif now - last_sent >= heartbeat_seconds:
-                yield None
-                last_sent = now
-            if not more:
-                time.sleep(poll_seconds)
+
+class EventFollower:
+    """A session's event log read on from a point: each read gives the events appended since the one before.
+
+    It never waits: how often to read, and the heartbeats between, are the stream's to pace (agentctx.api.streaming),
+    which waits on the event loop rather than on a thread."""
+
+    def __init__(self, store: ContextStore, session: Session, after: int) -> None:
+        self.store = store
+        self.session = session
+        self.after = after
+        self.answers = AnswerSoFar(store, session)
+
+    def read(self) -> tuple[list[dict[str, Any]], bool]:
+        """The next events (up to FOLLOW_PAGE), and whether more are already there."""
+        events, more = self.store.events.read(self.session.tenant_id, self.session.hex, self.after, FOLLOW_PAGE)
+        if events:
+            self.after = events[-1]["sequence"]
+        return self.answers.complete(events), more
 
 
 class AnswerSoFar:

@@ -56,14 +56,15 @@ class TenantService:
         with self._lock:
             self._cache.clear()
 
-    def authenticate(self, key: str | None) -> str:
-        """The tenant id for an API key; a short per-container cache spares repeated lookups."""
+    def authenticate(self, key: str | None, fresh: bool = False) -> str:
+        """The tenant id for an API key; a short per-container cache spares repeated lookups, unless `fresh` (an
+        open stream re-checking its key once per cache window, so a revoked key ends it within one)."""
         if not key:
             raise Unauthorized("missing API key: send X-API-Key, Authorization: Bearer <key> or Authorization: <key>")
         key_hash = hash_key(key)
         now = time.monotonic()
         with self._lock:
-            cached = self._cache.get(key_hash)
+            cached = None if fresh else self._cache.get(key_hash)
         if cached and cached[1] > now:
             return cached[0]
         tenant_id = self.store.tenant_for_key_hash(key_hash)

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from agentctx.errors import Busy
+
 R = TypeVar("R")
 
 # DynamoDB accepts at most 100 actions and 4 MB in one transaction, and 25 items in one BatchWriteItem.
@@ -100,13 +102,17 @@ def is_transaction_conflict(error: ClientError) -> bool:
 
 
 def with_conflict_retry(operation: Callable[[], R], attempts: int = 8) -> R:
-    """Run a transaction again when another transaction held one of its items (DynamoDB cancels, never waits)."""
+    """Run a transaction again when another transaction held one of its items (DynamoDB cancels, never waits);
+    Busy when other transactions still held them on the last attempt, since the same request can pass a moment
+    later."""
     for attempt in range(attempts):
         try:
             return operation()
         except ClientError as error:
-            if not is_transaction_conflict(error) or attempt == attempts - 1:
+            if not is_transaction_conflict(error):
                 raise
+            if attempt == attempts - 1:
+                raise Busy("the items this request writes are being written by others; try again") from error
             time.sleep(random.uniform(0, 0.01 * 2**attempt))
     raise AssertionError("unreachable")
 

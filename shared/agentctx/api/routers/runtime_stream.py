@@ -2,41 +2,58 @@
 function. Each event is `event:` its type, `id:` its event id, `data:` its envelope; a comment line is sent as a
 heartbeat when the log is quiet. As Everruns' streams do, it opens with a `connected` event and, before the server
 ends it after SSE_MAX_SECONDS (under the function's timeout), sends `disconnecting {reason, retry_ms}`; neither has
-an `id:`, so the client reconnects with `Last-Event-ID` (or `since_id`) of the last real event and misses nothing."""
+an `id:`, so the client reconnects with `Last-Event-ID` (or `since_id`) of the last real event and misses nothing.
+The stream re-checks its API key once per key-cache window (API_KEY_CACHE_SECONDS): a revoked key's streams end
+within it, with `disconnecting` whose reason is `unauthorized` (and reconnecting is then a 401)."""
 
 import json
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from agentctx import ids
 from agentctx.api.channels import channel_session
 from agentctx.api.deps import Tenant
 from agentctx.api.openapi import ERROR_RESPONSES, SSE_EVENT_SCHEMA
-from agentctx.api.streaming import in_background
-from agentctx.errors import NotFound
+from agentctx.api.streaming import HEARTBEAT, followed
+from agentctx.errors import NotFound, Unauthorized
+from agentctx.services.tenants import api_key_from
 from agentctx.settings import get_settings
-from agentctx.wiring import event_query_service
+from agentctx.wiring import event_query_service, tenant_service
 
 if TYPE_CHECKING:
-    from agentctx.services.event_query import EventFilter
+    from agentctx.services.event_query import EventFilter, EventFollower
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
 RECONNECT_MS = 100  # what `disconnecting` tells the client to wait: the stream ended on purpose
 
 
-def _frames(events: Iterator[dict[str, Any] | None], retry_ms: int, keep: "EventFilter") -> Iterator[str]:
+async def _frames(follower: "EventFollower", key: str | None, retry_ms: int, keep: "EventFilter") -> AsyncIterator[str]:
+    settings = get_settings()
     yield f"retry: {retry_ms}\n\n"
     yield 'event: connected\ndata: {"status": "connected"}\n\n'
-    for event in events:
-        if event is None:
-            yield ": heartbeat\n\n"
-        elif keep.empty or keep.keep(event):
-            yield f"event: {event['type']}\nid: {event['id']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
-    closing = json.dumps({"reason": "connection_cycle", "retry_ms": RECONNECT_MS})
+    reason = "connection_cycle"
+    try:
+        async for events in followed(
+            follower.read,
+            lambda: tenant_service().authenticate(key, fresh=True),
+            settings.sse_poll_seconds,
+            settings.sse_heartbeat_seconds,
+            settings.sse_max_seconds,
+            max(settings.api_key_cache_seconds, settings.sse_poll_seconds),
+        ):
+            if events is None:
+                yield HEARTBEAT
+            for event in events or []:
+                if keep.empty or keep.keep(event):
+                    data = json.dumps(event, ensure_ascii=False)
+                    yield f"event: {event['type']}\nid: {event['id']}\ndata: {data}\n\n"
+    except Unauthorized:
+        reason = "unauthorized"
+    closing = json.dumps({"reason": reason, "retry_ms": RECONNECT_MS})
     yield f"event: disconnecting\ndata: {closing}\n\n"
 
 
@@ -48,6 +65,7 @@ def _frames(events: Iterator[dict[str, Any] | None], retry_ms: int, keep: "Event
     },
 )
 def stream_events(
+    request: Request,
     session_id: str,
     tenant: Tenant,
     since_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -60,7 +78,6 @@ def stream_events(
     # here, not at import: the function's other routes (invocations) never load the runtime service
     from agentctx.services.event_query import EventFilter
 
-    settings = get_settings()
     keep = EventFilter(types, exclude)
     since = last_event_id or since_id
     if not since and after_sequence:
@@ -68,16 +85,10 @@ def stream_events(
         if session_hex is None:
             raise NotFound(f"session {session_id} not found")
         since = ids.event_id(session_hex, after_sequence)
-    events = event_query_service().follow(
-        tenant,
-        session_id,
-        since,
-        settings.sse_heartbeat_seconds,
-        settings.sse_max_seconds,
-        settings.sse_poll_seconds,
-    )
+    follower = event_query_service().follow(tenant, session_id, since)
+    key = api_key_from(request.headers.get("X-API-Key"), request.headers.get("Authorization"))
     return StreamingResponse(
-        in_background(_frames(events, retry_ms=1000, keep=keep)),
+        _frames(follower, key, retry_ms=1000, keep=keep),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -91,6 +102,7 @@ def stream_events(
     },
 )
 def channel_stream_events(
+    request: Request,
     agent: str,
     session_id: str,
     tenant: Tenant,
@@ -100,4 +112,4 @@ def channel_stream_events(
 ) -> StreamingResponse:
     """The session's stream on the agent's channel (AgentClient.stream_events); 404 for another agent's session."""
     channel_session(tenant, agent, session_id)
-    return stream_events(session_id, tenant, since_id, after_sequence, [], [], last_event_id)
+    return stream_events(request, session_id, tenant, since_id, after_sequence, [], [], last_event_id)
