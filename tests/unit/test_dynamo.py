@@ -61,3 +61,12 @@ def test_items_are_written_as_boto3_would_write_them():
             assert sorted(ours["SS"]) == sorted(expected["SS"])
         else:
             assert ours == expected, key
+
+
+def test_item_size_counts_names_and_values_in_utf8_as_dynamodb_does():
+    from agentctx.store.dynamo import item_size
+
+    # names 1+1+1+1; "漢😀" 3+4; number text 3; map 3 + ("k" 1 + true 1 + 1); list 3 + (null 1 + 1)
+    item = {"s": {"S": "漢😀"}, "n": {"N": "123"}, "m": {"M": {"k": {"BOOL": True}}}, "l": {"L": [{"NULL": True}]}}
+
+    assert item_size(item) == 4 + 7 + 3 + 6 + 5

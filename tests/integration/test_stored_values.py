@@ -1,0 +1,63 @@
+"""What a client may store: text UTF-8 cannot encode is refused at the edge (422 naming the field, nothing written),
+records are stored compactly in UTF-8 (so a large non-ASCII message fits an item), and a record that would still be
+over DynamoDB's item limit is a 413 that writes nothing."""
+
+import pytest
+
+from tests.integration.test_request_guards import readable, say
+
+
+@pytest.fixture
+def session(api, code_assistant):  # type: ignore[no-untyped-def]
+    return api.post("/v1/sessions", json={"agent_id": code_assistant["agent"]["id"]}).json()
+
+
+def aip_id(runtime_id: str) -> str:
+    return "sess_" + runtime_id[len("session_") :]
+
+
+@pytest.mark.parametrize("text", ["😀" * 40_000, "漢" * 70_000], ids=["40k-emoji", "70k-cjk"])
+def test_a_large_non_ascii_message_under_the_block_limit_is_stored_and_reads_back(api, session, text):
+    posted = api.post(f"/v1/sessions/{session['id']}/messages", json=say(text))
+
+    assert posted.status_code == 201, posted.text[:300]
+    messages = api.get(f"/v1/sessions/{session['id']}/messages").json()["data"]
+    assert messages[0]["content"] == [{"type": "text", "text": text}]
+    events = api.get(f"/v1/sessions/{session['id']}/events").json()["data"]
+    assert events[0]["data"]["message"]["content"][0]["text"] == text
+    readable(api, session["id"])
+
+
+def test_records_are_stored_compactly_in_utf8(api, session):
+    from agentctx.store.dynamo import dynamodb_client, to_item
+    from agentctx.store.keys import MESSAGE_SK_PREFIX
+
+    api.post(f"/v1/sessions/{session['id']}/messages", json=say("漢字", metadata={"a": 1}))
+
+    pk = f"T#{api.tenant_id}#S#{session['id'][len('session_') :]}"
+    items = dynamodb_client().query(
+        TableName="test-context",
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+        ExpressionAttributeValues=to_item({":pk": pk, ":m": MESSAGE_SK_PREFIX}),
+    )["Items"]
+    record = items[0]["record"]["S"]
+    assert '"text":"漢字"' in record and '"metadata":{"a":1}' in record
+
+
+def test_a_record_over_the_item_limit_is_a_413_that_writes_nothing(api, session, monkeypatch):
+    """The limit lowered so that a message under the block limit makes records over it: the request is refused
+    whole, and the session's metrics do not move (no block, no tokens)."""
+    from agentctx.store import dynamo
+
+    monkeypatch.setattr(dynamo, "MAX_ITEM_BYTES", 100_000)
+    aip = f"/v1/aip/sessions/{aip_id(session['id'])}"
+    metrics = api.get(aip).json()["data"]["metrics"]
+
+    refused = api.post(f"/v1/sessions/{session['id']}/messages", json=say("😀" * 40_000))
+
+    assert refused.status_code == 413, refused.text[:300]
+    assert refused.json()["error"]["code"] == "payload_too_large"
+    assert refused.json()["error"]["details"]["limitBytes"] == 100_000
+    assert api.get(aip).json()["data"]["metrics"] == metrics
+    assert api.get(f"/v1/sessions/{session['id']}/events").json()["data"] == []
+    assert api.get(f"/v1/sessions/{session['id']}/messages").json()["data"] == []
