@@ -2,9 +2,19 @@
 records are stored compactly in UTF-8 (so a large non-ASCII message fits an item), and a record that would still be
 over DynamoDB's item limit is a 413 that writes nothing."""
 
+import json
+from typing import Any
+
 import pytest
 
-from tests.integration.test_request_guards import readable, say
+from tests.integration.test_request_guards import nested, readable, say
+
+SURROGATE = "x\udc00y"  # sent as the JSON escape \udc00: valid JSON, not valid Unicode
+
+
+def send(api, path: str, body: Any, **headers: str):  # type: ignore[no-untyped-def]
+    """POST `body` as json.dumps writes it (\\u escapes), the one way a lone surrogate can be sent."""
+    return api.post(path, content=json.dumps(body), headers={"Content-Type": "application/json", **headers})
 
 
 @pytest.fixture
@@ -14,6 +24,54 @@ def session(api, code_assistant):  # type: ignore[no-untyped-def]
 
 def aip_id(runtime_id: str) -> str:
     return "sess_" + runtime_id[len("session_") :]
+
+
+@pytest.mark.parametrize(
+    "controls",
+    [{"hints": {"k": SURROGATE}}, {"reasoning": [SURROGATE]}, {"hints": nested(300)}, {"reasoning": nested(300)}],
+)
+def test_unstorable_message_controls_are_refused_and_record_nothing(api, session, controls):
+    refused = send(api, f"/v1/sessions/{session['id']}/messages", say("hi", controls=controls))
+
+    assert refused.status_code == 422, refused.text
+    field = next(iter(controls))
+    assert any(problem["location"] == f"body.controls.{field}" for problem in refused.json()["error"]["details"])
+    assert api.get(f"/v1/sessions/{session['id']}/events").json()["data"] == []
+    assert api.get(f"/v1/sessions/{session['id']}/messages").json()["data"] == []
+    readable(api, session["id"])
+
+
+def test_an_aip_attachment_with_a_lone_surrogate_is_refused_and_records_no_invocation(api, session):
+    body = {"prompt": {"content": "hi", "attachments": [{"k": SURROGATE}]}, "context": {"session_id": session["id"]}}
+
+    refused = send(api, "/.well-known/aip/invoke", body, **{"X-AIP-Agent": "code-assistant"})
+
+    assert refused.status_code == 422, refused.text
+    assert "attachments" in refused.text
+    invocations = api.get(f"/v1/aip/sessions/{aip_id(session['id'])}/invocations")
+    assert invocations.status_code == 200 and invocations.json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        {"type": "event", "content": {"k": SURROGATE}},
+        {"type": "summary", "content": SURROGATE},
+        {"type": "tool_result", "content": {"tool": "t", "input": {SURROGATE: 1}}},
+        {"type": "tool_result", "content": {"tool": "t", "output": [SURROGATE]}},
+        {"type": "diff", "content": {"path": "a.py", "diff": SURROGATE}},
+        {"type": "note", "content": SURROGATE},
+    ],
+)
+def test_block_content_with_a_lone_surrogate_is_refused_and_stores_nothing(api, block):
+    session = api.post("/v1/aip/sessions", json={"name": "s"}).json()["data"]
+
+    refused = send(api, "/v1/aip/blocks", {"sessionId": session["id"]} | block)
+
+    assert refused.status_code == 422, refused.text
+    assert any(problem["location"].startswith("body.content") for problem in refused.json()["error"]["details"])
+    listed = api.get(f"/v1/aip/sessions/{session['id']}/blocks", params={"include": "content"})
+    assert listed.status_code == 200 and listed.json()["data"] == []
 
 
 @pytest.mark.parametrize("text", ["😀" * 40_000, "漢" * 70_000], ids=["40k-emoji", "70k-cjk"])

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 from pydantic.alias_generators import to_camel
 
 from agentctx.domain import BlockType
-from agentctx.schemas.limits import MAX_JSON_DEPTH, json_depth
+from agentctx.schemas.limits import ContentJson
 
 T = TypeVar("T")
 
@@ -173,8 +173,8 @@ class DiffContent(RequestModel):
 
 class ToolResultContent(RequestModel):
     tool: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    input: Any = None
-    output: Any = None
+    input: ContentJson = None
+    output: ContentJson = None
 
 
 _CONTENT_BY_TYPE: dict[BlockType, TypeAdapter[Any]] = {
@@ -195,7 +195,7 @@ CONTENT_DESCRIPTION = (
 
 class BlockIn(RequestModel):
     type: BlockType
-    content: Any = Field(description=CONTENT_DESCRIPTION)
+    content: ContentJson = Field(description=CONTENT_DESCRIPTION)
     tags: Annotated[list[Tag], Field(max_length=MAX_BLOCK_TAGS)] = []
     pinned: bool = False
     importance: Annotated[float, Field(ge=0, le=1)] | None = Field(
@@ -206,9 +206,6 @@ class BlockIn(RequestModel):
     def _content_matches_type(self) -> "BlockIn":
         if self.content is None:
             raise ValueError(f"content is required for a {self.type.value} block")
-        depth = json_depth(self.content)
-        if depth > MAX_JSON_DEPTH:
-            raise ValueError(f"content nests {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed")
         try:
             parsed = _CONTENT_BY_TYPE[self.type].validate_python(self.content)
         except ValidationError as error:
