@@ -119,3 +119,24 @@ def test_a_record_over_the_item_limit_is_a_413_that_writes_nothing(api, session,
     assert api.get(aip).json()["data"]["metrics"] == metrics
     assert api.get(f"/v1/sessions/{session['id']}/events").json()["data"] == []
     assert api.get(f"/v1/sessions/{session['id']}/messages").json()["data"] == []
+
+
+def test_an_agent_whose_record_would_pass_the_item_limit_is_a_413_and_not_created(api):
+    agents = api.get("/v1/agents").json()["data"]
+    files = [{"path": "a.txt", "content": "漢" * 140_000}]  # 420,000 bytes in UTF-8, under the 400,000-char field cap
+
+    refused = api.post("/v1/agents", json={"name": "big", "initial_files": files})
+
+    assert refused.status_code == 413, refused.text[:300]
+    assert api.get("/v1/agents").json()["data"] == agents
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/aip/sessions", {"name": SURROGATE}), ("/v1/models", {"name": SURROGATE, "provider": "offline"})],
+)
+def test_a_lone_surrogate_in_a_typed_string_field_is_a_422_naming_it(api, path, body):
+    refused = send(api, path, body)
+
+    assert refused.status_code == 422
+    assert any(problem["location"] == "body.name" for problem in refused.json()["error"]["details"])
