@@ -5,7 +5,7 @@ be stored and read back.
 - at most MAX_JSON_DEPTH levels: pydantic refuses to serialise beyond about 250, DynamoDB nests at most 32;
 - text that UTF-8 can encode: a lone surrogate (`"\\udc00"`, valid JSON, not valid Unicode) would be stored and then
   break every response that carries it;
-- finite numbers: NaN and Infinity parse in Python but are not JSON, so no response could carry them;
+- finite numbers: NaN and Infinity parse in Python but are not JSON, so a client could not read them back;
 - at most a size in bytes of compact UTF-8 JSON, where the field has one (block content is sized, with 413, against
   the configured block limit when the block is built).
 """
