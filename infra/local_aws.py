@@ -106,11 +106,11 @@ def _apply_sqs_requests_one_at_a_time() -> None:
 def _copy_each_table_once_per_transaction() -> None:
     """moto backs up every table a transaction touches (a deep copy, for each of its actions) so that it can roll
     back when a condition fails part-way: a write into a big table, or a burst of writers to one session, spent its
-    time copying. Here the conditions are judged first, as DynamoDB judges them, and a transaction that fails them is
-    refused before anything is written, so none is copied. (What moto checks only while writing, such as an item
-    over 400 KB, could then leave part of a transaction written locally: the service checks sizes before writing.)"""
+    time copying. Here item sizes and conditions are judged first, as DynamoDB judges them, and a transaction that
+    fails them is refused before anything is written, so none is copied. (moto checks an item's size only while
+    writing it: a transaction with an item over the limit left its earlier actions written.)"""
     from moto.dynamodb import models
-    from moto.dynamodb.exceptions import TransactionCanceledException
+    from moto.dynamodb.exceptions import ItemSizeTooLarge, TransactionCanceledException
 
     original = models.DynamoDBBackend.transact_write_items
 
@@ -118,6 +118,8 @@ def _copy_each_table_once_per_transaction() -> None:
         return value if isinstance(value, models.Table) else copy.deepcopy(value, memo)
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        if any(_item_size(action["Put"]["Item"]) > _MOTO_ITEM_BYTES for action in transact_items if "Put" in action):
+            raise ItemSizeTooLarge  # DynamoDB's ValidationException, for the whole transaction
         refused = _failed_conditions(self, transact_items)
         if refused is not None:
             raise TransactionCanceledException(refused)
@@ -128,6 +130,17 @@ def _copy_each_table_once_per_transaction() -> None:
             models.copy = copy
 
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+# moto refuses an item over 405,000 bytes as it writes it (DynamoDB's own limit lies between 409 and 410 KB).
+_MOTO_ITEM_BYTES = 405_000
+
+
+def _item_size(item: dict[str, Any]) -> int:
+    """An item's size as moto counts it when it writes the item: attribute names and values, in UTF-8."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    return sum(len(name.encode()) + DynamoType(value).size() for name, value in item.items())
 
 
 def _failed_conditions(backend: Any, transact_items: list[dict[str, Any]]) -> list[Any] | None:

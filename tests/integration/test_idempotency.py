@@ -82,3 +82,13 @@ def test_a_message_retried_under_one_key_is_recorded_once_and_runs_one_turn(api,
     assert [m["id"] for m in api.get(f"{path}").json()["data"]] == [first.json()["id"]]
     queued = boto3.client("sqs").receive_message(QueueUrl=aws["TurnQueue"], MaxNumberOfMessages=10)["Messages"]
     assert len(queued) == 1
+
+
+def test_the_same_json_with_keys_in_another_order_is_the_same_request(api):
+    headers = {"Idempotency-Key": "reordered", "Content-Type": "application/json"}
+    first = api.post("/v1/aip/sessions", content='{"name": "once", "tags": ["a"]}', headers=headers)
+
+    again = api.post("/v1/aip/sessions", content='{"tags":["a"],"name":"once"}', headers=headers)
+
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()

@@ -73,3 +73,12 @@ def test_a_transaction_conflicting_on_every_attempt_is_busy_so_the_caller_tries_
     with pytest.raises(Busy) as raised:
         with_conflict_retry(operation)
     assert raised.value.details == {"retryAfterSeconds": 1}
+
+
+def test_item_size_counts_names_and_values_in_utf8_as_dynamodb_does():
+    from agentctx.store.dynamo import item_size
+
+    # names 1+1+1+1; "漢😀" 3+4; number text 3; map 3 + ("k" 1 + true 1 + 1); list 3 + (null 1 + 1)
+    item = {"s": {"S": "漢😀"}, "n": {"N": "123"}, "m": {"M": {"k": {"BOOL": True}}}, "l": {"L": [{"NULL": True}]}}
+
+    assert item_size(item) == 4 + 7 + 3 + 6 + 5

@@ -1,14 +1,15 @@
 """`Idempotency-Key` on every POST, with Powertools' idempotency persistence layer on its DynamoDB table.
 
 The caller is authenticated first (a revoked key gets no replay). A retry with the same key, caller, path and body
-gets the first response again (with `Idempotent-Replayed: true`) and changes nothing; the same key with another
-body is a 422; a retry while the first is still running is a 409. Only 2xx answers are kept (24 hours): a refused
-or failed (5xx) request may be sent again under its key. Streaming answers are not kept, so a streamed invocation
-sent twice runs twice.
+(the same JSON, whatever its key order or spacing) gets the first response again (with `Idempotent-Replayed:
+true`) and changes nothing; the same key with another body is a 422; a retry while the first is still running is a
+409. Only 2xx answers are kept (24 hours): a refused or failed (5xx) request may be sent again under its key.
+Streaming answers are not kept, so a streamed invocation sent twice runs twice.
 """
 
 import base64
 import hashlib
+import json
 from typing import Any
 
 from fastapi import Request
@@ -44,6 +45,15 @@ def _authenticated_caller(request: Request) -> str | None:
         return None
 
 
+def _canonical(body: bytes) -> bytes:
+    """The body as retries are compared: parsed JSON with sorted keys, compact, so the same JSON written another way
+    (keys in another order, other spacing) is the same request; a body that is not JSON, as sent."""
+    try:
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):
+        return body
+
+
 async def idempotency_middleware(request: Request, call_next: Any) -> Any:
     key = request.headers.get(HEADER)
     if request.method != "POST" or key is None:
@@ -61,7 +71,7 @@ async def idempotency_middleware(request: Request, call_next: Any) -> Any:
     body = await request.body()
     data = {
         "key": f"{caller}|{request.url.path}|{key}",
-        "payload": hashlib.sha256(request.url.query.encode() + b"\n" + body).hexdigest(),
+        "payload": hashlib.sha256(request.url.query.encode() + b"\n" + _canonical(body)).hexdigest(),
     }
     layer = persistence()
     reused = error_response(request, 422, "idempotency_key_reused", f"this {HEADER} was used with a different request")

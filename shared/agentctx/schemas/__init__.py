@@ -11,7 +11,7 @@ from pydantic.alias_generators import to_camel
 
 from agentctx.domain import BlockType
 from agentctx.payload import RESPONSE_BYTES_BUDGET
-from agentctx.schemas.limits import MAX_JSON_DEPTH, json_depth
+from agentctx.schemas.limits import ContentJson
 
 T = TypeVar("T")
 
@@ -179,8 +179,8 @@ class DiffContent(RequestModel):
 
 class ToolResultContent(RequestModel):
     tool: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    input: Any = None
-    output: Any = None
+    input: ContentJson = None
+    output: ContentJson = None
 
 
 _CONTENT_BY_TYPE: dict[BlockType, TypeAdapter[Any]] = {
@@ -201,7 +201,7 @@ CONTENT_DESCRIPTION = (
 
 class BlockIn(RequestModel):
     type: BlockType
-    content: Any = Field(description=CONTENT_DESCRIPTION)
+    content: ContentJson = Field(description=CONTENT_DESCRIPTION)
     tags: Annotated[list[Tag], Field(max_length=MAX_BLOCK_TAGS)] = []
     pinned: bool = False
     importance: Annotated[float, Field(ge=0, le=1)] | None = Field(
@@ -212,9 +212,6 @@ class BlockIn(RequestModel):
     def _content_matches_type(self) -> "BlockIn":
         if self.content is None:
             raise ValueError(f"content is required for a {self.type.value} block")
-        depth = json_depth(self.content)
-        if depth > MAX_JSON_DEPTH:
-            raise ValueError(f"content nests {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed")
         try:
             parsed = _CONTENT_BY_TYPE[self.type].validate_python(self.content)
         except ValidationError as error:

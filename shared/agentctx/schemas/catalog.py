@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from agentctx.domain import Provider
 from agentctx.payload import RESPONSE_BYTES_BUDGET
 from agentctx.schemas import MAX_SESSION_TAGS, Name, T, Tag
-from agentctx.schemas.limits import SMALL_JSON
+from agentctx.schemas.limits import FreeObject
 
 
 class SnakeRequestModel(BaseModel):
@@ -46,7 +46,7 @@ class EverrunsFields(SnakeRequestModel):
     """Fields the Everruns SDK sends on agents and sessions. Accepted, applied where we can; what we cannot honour
     (client-side tools, parallel tool calls) is refused by the service with a 400 naming the field."""
 
-    tools: Annotated[list[dict[str, Any]], Field(max_length=50)] = Field(
+    tools: Annotated[list[FreeObject], Field(max_length=50)] = Field(
         default=[], description="Client-side tools: none are supported, so only an empty list is accepted"
     )
     initial_files: Annotated[list[InitialFileIn], Field(max_length=50)] = Field(
@@ -77,7 +77,7 @@ class ModelCreate(SnakeRequestModel):
     provider_model_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     context_window: Annotated[int, Field(ge=1_000, le=10_000_000)]
     max_output_tokens: Annotated[int, Field(ge=1, le=1_000_000)]
-    options: Annotated[dict[str, Any], SMALL_JSON] = Field(
+    options: FreeObject = Field(
         default={},
         description="Provider options: temperature, top_p, region (bedrock), additional_model_request_fields",
     )
@@ -98,7 +98,7 @@ class ModelUpdate(SnakeRequestModel):
     provider_model_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     context_window: Annotated[int, Field(ge=1_000, le=10_000_000)] | None = None
     max_output_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
-    options: Annotated[dict[str, Any], SMALL_JSON] | None = None
+    options: FreeObject | None = None
 
 
 class ModelOut(BaseModel):
@@ -127,7 +127,7 @@ class ModelOut(BaseModel):
 
 class CapabilityRefIn(SnakeRequestModel):
     ref: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    config: Annotated[dict[str, Any], SMALL_JSON] = {}
+    config: FreeObject = {}
 
 
 class CapabilityRefOut(BaseModel):

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from agentctx.schemas import RequestModel, ResponseModel, SessionIdIn, Tag
+from agentctx.schemas.limits import bounded_json
 
 
 class ContextOptions(RequestModel):
@@ -86,7 +87,8 @@ class AipModel(BaseModel):
 
 class AipPrompt(AipModel):
     content: Prompt
-    attachments: Annotated[list[dict[str, Any]], Field(max_length=20)] = []
+    # appended to the prompt as text: together at most a block's default size
+    attachments: Annotated[list[dict[str, Any]], Field(max_length=20), bounded_json(262_144)] = []
 
 
 class AipContextIn(AipModel):

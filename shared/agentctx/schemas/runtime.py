@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from agentctx.domain import SessionStatus
 from agentctx.schemas import MAX_SESSION_TAGS, Tag
 from agentctx.schemas.catalog import CapabilityRefIn, CapabilityRefOut, EverrunsFields, Handle, SnakeRequestModel
-from agentctx.schemas.limits import SMALL_JSON
+from agentctx.schemas.limits import SMALL_JSON, FreeJson, FreeObject
 
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Title = Annotated[str, StringConstraints(max_length=256, strip_whitespace=True)]
@@ -124,15 +124,15 @@ class Controls(SnakeRequestModel):
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     locale: Locale | None = Field(default=None, description="Recorded with the message")
     error_disclosure: str | None = Field(default=None, description="Accepted; errors are always disclosed")
-    hints: dict[str, Any] | None = Field(default=None, description="Accepted and recorded")
-    reasoning: Any = Field(default=None, description="Accepted and recorded")
+    hints: FreeObject | None = Field(default=None, description="Accepted and recorded")
+    reasoning: FreeJson = Field(default=None, description="Accepted and recorded")
 
 
 class ExternalActor(SnakeRequestModel):
     actor_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     source: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     actor_name: Annotated[str, StringConstraints(max_length=256)] | None = None
-    metadata: Annotated[dict[str, str], Field(max_length=50)] | None = None
+    metadata: Annotated[dict[str, str], Field(max_length=50), SMALL_JSON] | None = None
 
 
 class MessageCreate(SnakeRequestModel):

@@ -1,12 +1,11 @@
 """A new block from its request shape: what every writer of blocks (appends, invocations, messages, turns) does
 before it writes."""
 
-import json
-
 from agentctx import ids
 from agentctx.domain import DEFAULT_IMPORTANCE, Block, render_block_text
 from agentctx.errors import PayloadTooLarge
 from agentctx.schemas import BlockIn
+from agentctx.store.dynamo import dump_json
 from agentctx.tokens import count_tokens
 
 
@@ -19,7 +18,7 @@ class BlockBuilder:
 
     def build(self, session_hex: str, block_in: BlockIn, now: str) -> Block:
         """A new block for the session, its size checked and its tokens counted."""
-        size = len(json.dumps(block_in.content, ensure_ascii=False).encode())
+        size = len(dump_json(block_in.content).encode())
         if size > self.max_block_bytes:
             raise PayloadTooLarge(
                 f"block content is {size} bytes; the limit is {self.max_block_bytes} bytes",

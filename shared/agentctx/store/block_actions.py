@@ -2,12 +2,11 @@
 and how they change the session's metrics: shared by every writer of blocks (appends, invocations, the event log,
 compaction, the fork copy), so each keeps its transactions within DynamoDB's limits."""
 
-import json
 from dataclasses import replace
 from typing import Any, TypedDict
 
 from agentctx.domain import Block, BlockType
-from agentctx.store.dynamo import MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, to_item
+from agentctx.store.dynamo import MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, dump_json, to_item
 from agentctx.store.items import block_item, entry_items, entry_prefixes
 from agentctx.store.keys import block_sk
 
@@ -24,7 +23,7 @@ def transaction_groups(blocks: list[Block], reserved: int = 2) -> list[list[Bloc
     groups: list[list[Block]] = [[]]
     size = 0
     for block in blocks:
-        block_size = len(json.dumps(block.content)) + 512 * actions_for_blocks([block])
+        block_size = len(dump_json(block.content).encode()) + 512 * actions_for_blocks([block])
         if groups[-1] and (
             actions_for_blocks(groups[-1] + [block]) > MAX_TRANSACTION_ACTIONS - reserved
             or size + block_size > MAX_TRANSACTION_BYTES

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from agentctx.domain import DEFAULT_MODEL_HEX, Agent, CapabilityRef, Model, Page, Provider
 from agentctx.errors import Conflict, NotFound
 from agentctx.payload import payload_bytes, within_budget
-from agentctx.store.dynamo import cancellation_codes, dynamodb_client, from_item, load_json, to_item
+from agentctx.store.dynamo import cancellation_codes, dump_json, dynamodb_client, from_item, load_json, to_item
 from agentctx.store.keys import AGENT_SK_PREFIX, MODEL_SK_PREFIX, SLUG_SK_PREFIX, agents_pk, models_pk
 
 
@@ -210,7 +210,7 @@ class CatalogStore:
                 "providerModelId": model.provider_model_id,
                 "contextWindow": model.context_window,
                 "maxOutputTokens": model.max_output_tokens,
-                "options": json.dumps(model.options),
+                "options": dump_json(model.options),
                 "createdAt": model.created_at,
                 "updatedAt": model.updated_at,
             }
@@ -243,10 +243,10 @@ class CatalogStore:
                 "description": agent.description,
                 "systemPrompt": agent.system_prompt,
                 "defaultModelId": agent.default_model_id,
-                "capabilities": json.dumps([{"ref": cap.ref, "config": cap.config} for cap in agent.capabilities]),
-                "tags": json.dumps(agent.tags),
+                "capabilities": dump_json([{"ref": cap.ref, "config": cap.config} for cap in agent.capabilities]),
+                "tags": dump_json(agent.tags),
                 "status": agent.status,
-                "initialFiles": json.dumps(agent.initial_files) if agent.initial_files else None,
+                "initialFiles": dump_json(agent.initial_files) if agent.initial_files else None,
                 "createdAt": agent.created_at,
                 "updatedAt": agent.updated_at,
             }

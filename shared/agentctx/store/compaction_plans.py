@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from agentctx.errors import NotFound
-from agentctx.store.dynamo import batch_write, dynamodb_client, from_item, to_item
+from agentctx.store.dynamo import batch_write, dump_json, dynamodb_client, from_item, to_item
 from agentctx.store.keys import plan_sk, scan_sk, scan_sk_prefix, session_pk
 
 PLAN_CHUNK_STEPS = 200  # steps of at most 25 keys: about 150 KB an item, under DynamoDB's 400 KB
@@ -28,7 +28,7 @@ class CompactionPlans:
         batch_write(
             self.table,
             [
-                {"PutRequest": {"Item": to_item({"pk": pk, "sk": plan_sk(job_key, index), "steps": json.dumps(chunk)})}}
+                {"PutRequest": {"Item": to_item({"pk": pk, "sk": plan_sk(job_key, index), "steps": dump_json(chunk)})}}
                 for index, chunk in enumerate(chunks)
             ],
         )
@@ -48,7 +48,7 @@ class CompactionPlans:
     def put_scan_page(self, tenant_id: str, session_hex: str, job_key: str, page: int, records: list[Any]) -> None:
         """Store one page of planning records (a page written again by a retried leg replaces itself)."""
         item = {"pk": session_pk(tenant_id, session_hex), "sk": scan_sk(job_key, page)}
-        dynamodb_client().put_item(TableName=self.table, Item=to_item(item | {"records": json.dumps(records)}))
+        dynamodb_client().put_item(TableName=self.table, Item=to_item(item | {"records": dump_json(records)}))
 
     def scan_records(self, tenant_id: str, session_hex: str, job_key: str) -> list[Any]:
         """Every stored page's records, in page order: one Query page per MB (about 15,000 blocks)."""

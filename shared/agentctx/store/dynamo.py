@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from agentctx.errors import Busy
+from agentctx.errors import Busy, PayloadTooLarge
 
 R = TypeVar("R")
 
@@ -25,16 +25,61 @@ MAX_TRANSACTION_ACTIONS = 100
 MAX_TRANSACTION_BYTES = 3_500_000
 BATCH_WRITE_SIZE = 25
 BATCH_GET_SIZE = 100
+# DynamoDB refuses an item over 400 KB, counted in UTF-8 (attribute names too). Checked here before every write, so
+# a request that would hit it is a 413 that writes nothing (a refused item in a BatchWriteItem would otherwise leave
+# the batch half written). The decimal 400,000 errs on the safe side of both AWS and moto (which refuses at 405,000).
+MAX_ITEM_BYTES = 400_000
 
 
 @lru_cache(maxsize=1)
 def dynamodb_client() -> Any:
     import botocore.session
 
-    return botocore.session.get_session().create_client(
+    client = botocore.session.get_session().create_client(
         "dynamodb",
         config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10),
     )
+    for operation in ("PutItem", "TransactWriteItems", "BatchWriteItem"):
+        client.meta.events.register(f"provide-client-params.dynamodb.{operation}", refuse_oversized_items)
+    return client
+
+
+def attribute_size(value: dict[str, Any]) -> int:
+    """An attribute value's size as DynamoDB counts it: strings in UTF-8, numbers at most their text, and 3 bytes
+    for a map or list plus 1 for each element."""
+    ((kind, data),) = value.items()
+    if kind in ("S", "N", "B"):
+        return len(data.encode() if isinstance(data, str) else data)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(key.encode()) + attribute_size(item) + 1 for key, item in data.items())
+    if kind == "L":
+        return 3 + sum(attribute_size(item) + 1 for item in data)
+    return sum(len(item.encode() if isinstance(item, str) else item) for item in data)  # SS, NS, BS
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it against its 400 KB limit: names and values, in UTF-8."""
+    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
+
+
+def refuse_oversized_items(params: dict[str, Any], **_: Any) -> None:
+    """Before a write is sent: PayloadTooLarge when one of its items is over MAX_ITEM_BYTES, so nothing is written."""
+    items = [params["Item"]] if "Item" in params else []
+    items += [action["Put"]["Item"] for action in params.get("TransactItems", []) if "Put" in action]
+    items += [
+        request["PutRequest"]["Item"]
+        for requests in params.get("RequestItems", {}).values()
+        for request in requests
+        if "PutRequest" in request
+    ]
+    largest = max(map(item_size, items), default=0)
+    if largest > MAX_ITEM_BYTES:
+        raise PayloadTooLarge(
+            f"a record of {largest} bytes would be stored; DynamoDB holds at most {MAX_ITEM_BYTES} bytes an item",
+            {"limitBytes": MAX_ITEM_BYTES, "sizeBytes": largest},
+        )
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
@@ -164,6 +209,13 @@ def batch_get(table: str, keys: list[dict[str, Any]], **options: Any) -> list[di
 # Stored JSON deeper than this is cut when read: the write limit (schemas/limits.py) is 32 levels, so only what an
 # older version stored can reach it, and it must still read (pydantic cannot serialise beyond about 250 levels).
 MAX_READ_DEPTH = 64
+
+
+def dump_json(value: Any) -> str:
+    """`value` as the JSON text a record stores: compact, non-ASCII as it is (DynamoDB counts UTF-8 bytes, and the
+    `\\u` escapes of json.dumps' default would make a CJK character 6 bytes instead of 3, an emoji 12 instead of 4).
+    load_json reads it, and records written with escapes before."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def load_json(text: str) -> Any:

@@ -10,7 +10,6 @@ A block written with events (the input message, a turn's output and tool results
 with the session's metrics, so the event log and the blocks never disagree.
 """
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ from agentctx.domain import Block, Session
 from agentctx.store.block_actions import block_metrics, block_put_actions
 from agentctx.store.dynamo import (
     cancellation_codes,
+    dump_json,
     dynamodb_client,
     from_item,
     load_json,
@@ -108,7 +108,7 @@ class EventLog:
                             "pk": pk,
                             "sk": event_sk(event["sequence"]),
                             "type": event["type"],
-                            "record": json.dumps(event),
+                            "record": dump_json(event),
                             **expiry(self.retention_days),
                         }
                     ),

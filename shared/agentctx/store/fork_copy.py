@@ -10,7 +10,7 @@ from agentctx.domain import Block, ForkCopy, Session, utc_now
 from agentctx.store.block_actions import actions_for_blocks, block_metrics, block_put_actions, transaction_groups
 from agentctx.store.block_listing import BlockListing
 from agentctx.store.block_segments import Segment, Source, marked
-from agentctx.store.dynamo import MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, dynamodb_client, to_item
+from agentctx.store.dynamo import MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, dump_json, dynamodb_client, to_item
 from agentctx.store.keys import MESSAGE_SK_PREFIX, SESSION_SK, copy_sk, listing_pks, session_pk
 from agentctx.store.pacing import Pacer
 from agentctx.store.sessions import SessionStore
@@ -79,7 +79,8 @@ class ForkCopier:
                 except SessionGone:
                     return True, copied  # deleted, or moved on by another delivery
                 copied += block_metrics(batch)["tokens"]
-                units = 2 * (1 + actions_for_blocks(batch) + sum(len(json.dumps(b.content)) // 1024 for b in batch))
+                kilobytes = sum(len(dump_json(block.content).encode()) // 1024 for block in batch)
+                units = 2 * (1 + actions_for_blocks(batch) + kilobytes)
                 self.pacer.pace(started, units, write_units_per_second)
                 fork.copy = replace(copy, copied_through=reached) if reached else None
             if fork.copy is not None and self.pacer.now() >= deadline:
@@ -154,11 +155,12 @@ class ForkCopier:
             record = json.loads(item["record"]["S"])
             if isinstance(record.get("session_id"), str):
                 record["session_id"] = record["session_id"].replace(fork.copy.source_hex, fork.hex)
-            text = json.dumps(record)
-            if size + len(text) > MAX_TRANSACTION_BYTES // 2 and len(actions) > 1:
+            text = dump_json(record)
+            text_bytes = len(text.encode())
+            if size + text_bytes > MAX_TRANSACTION_BYTES // 2 and len(actions) > 1:
                 break  # the rest in the next transaction
-            size += len(text)
-            units += 2 * (1 + len(text) // 1024)
+            size += text_bytes
+            units += 2 * (1 + text_bytes // 1024)
             copied = to_item({"pk": pk, "sk": item["sk"]["S"], "record": text})
             actions.append({"Put": {"TableName": self.table, "Item": copied}})
         self.transactions.on_session(actions)

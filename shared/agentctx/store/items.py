@@ -22,7 +22,7 @@ from agentctx.domain import (
     SessionStatus,
     TurnState,
 )
-from agentctx.store.dynamo import from_item, load_json, to_item
+from agentctx.store.dynamo import dump_json, from_item, load_json, to_item
 from agentctx.store.keys import (
     BLOCK_SK_PREFIX,
     FILE_SK_PREFIX,
@@ -112,7 +112,7 @@ def _runtime_attributes(session: Session) -> dict[str, Any]:
         attributes |= {
             "agentId": runtime.agent_id,
             "modelId": runtime.model_id,
-            "capabilities": json.dumps([{"ref": cap.ref, "config": cap.config} for cap in runtime.capabilities]),
+            "capabilities": dump_json([{"ref": cap.ref, "config": cap.config} for cap in runtime.capabilities]),
             "locale": runtime.locale,
             "forkedFrom": runtime.forked_from,
         }
@@ -166,7 +166,7 @@ def _copy_attributes(session: Session) -> dict[str, Any]:
         "copySource": copy.source_hex,
         "copyThrough": copy.through,
         "copiedThrough": copy.copied_through,
-        "copyFilter": json.dumps(asdict(copy.filter)),
+        "copyFilter": dump_json(asdict(copy.filter)),
         "compactionJob": COPY_LOCK,
         "compactionLockUntil": int(time.time()) + COPY_LOCK_SECONDS,
     }
@@ -188,7 +188,7 @@ def block_item(pk: str, block: Block) -> dict[str, Any]:
             "bsk": None if block.compacted else sk,
             "tpk": None if block.compacted else block_type_pk(pk, block.type.value),
             "type": block.type.value,
-            "content": json.dumps(block.content, ensure_ascii=False),
+            "content": dump_json(block.content),
             "tokenCount": block.token_count,
             "tags": block.tags,
             "pinned": block.pinned,
@@ -196,7 +196,7 @@ def block_item(pk: str, block: Block) -> dict[str, Any]:
             "compactionLevel": block.compaction_level,
             "compacted": block.compacted or None,
             "compactedBy": block.compacted_by,
-            "summaryOf": json.dumps(block.summary_of) if block.summary_of else None,
+            "summaryOf": dump_json(block.summary_of) if block.summary_of else None,
             "createdAt": block.created_at,
         }
     )
@@ -245,12 +245,12 @@ def file_item(pk: str, path: str, content: str) -> dict[str, Any]:
 
 def message_item(pk: str, message: dict[str, Any]) -> dict[str, Any]:
     """An input or output message (JSON text) of the session's partition `pk`, by its order key."""
-    return to_item({"pk": pk, "sk": MESSAGE_SK_PREFIX + message["order_key"], "record": json.dumps(message)})
+    return to_item({"pk": pk, "sk": MESSAGE_SK_PREFIX + message["order_key"], "record": dump_json(message)})
 
 
 def invocation_item(pk: str, invocation: dict[str, Any]) -> dict[str, Any]:
     """An invocation's record (JSON text) in the session's partition `pk`, by its order key."""
-    return to_item({"pk": pk, "sk": INVOCATION_SK_PREFIX + invocation["orderKey"], "record": json.dumps(invocation)})
+    return to_item({"pk": pk, "sk": INVOCATION_SK_PREFIX + invocation["orderKey"], "record": dump_json(invocation)})
 
 
 def job_item(tenant_id: str, session_hex: str, job: dict[str, Any], retention_days: int) -> dict[str, Any]:
@@ -259,7 +259,7 @@ def job_item(tenant_id: str, session_hex: str, job: dict[str, Any], retention_da
         {
             "pk": session_pk(tenant_id, session_hex),
             "sk": JOB_SK_PREFIX + job["orderKey"],
-            "record": json.dumps(job),
+            "record": dump_json(job),
             **expiry(retention_days),
         }
     )
