@@ -10,10 +10,11 @@ local_state_bench.py). SQS has no API to read a message without receiving it, so
 Durability: every write the embedded DynamoDB and SQS accept is in the log (infra/local_journal.py), fsynced,
 before it is answered; a start restores the snapshot and replays the log after it. A snapshot only bounds the log (and
 so the start's replay): it is taken when the log since the last one passed SNAPSHOT_LOG_BYTES, or SNAPSHOT_SECONDS
-went by with writes, and on a clean stop. Taking one holds every DynamoDB and SQS request only while the tables and
-queues are copied (the log's LSN, which the copy includes exactly, is read then); the file is written after, to a
-temporary file that is fsynced and renamed over the previous one (rename is atomic), and the log segments it covers
-are deleted once it is durable.
+went by with writes, and on a clean stop. Taking one holds every DynamoDB and SQS request only while the log moves to
+a new segment and the process forks (55-70 ms at 100 MB; copying the tables under the locks held them 1.3 s): the
+child's memory is the state at that LSN, frozen by copy-on-write, and the child copies the tables and queues and writes
+the file, to a temporary file that is fsynced and renamed over the previous one (rename is atomic). The log segments
+it covers are deleted once it is durable; a crash before that only leaves them to be skipped at the next start.
 
 The table's stream is the turns' outbox (a committed turn item dispatches its job, agentctx/store/turn_jobs.py): a
 snapshot keeps the stream records the publisher had not yet handled, and a start hands it those first, then the
@@ -79,29 +80,24 @@ def capture(
     tables: dict[str, str],
     queues: dict[str, str],
     local: dict[str, Any],
-    journal: Journal | None = None,
-    unhandled: Callable[[], list[dict[str, Any]]] = list,
+    lsn: int = 0,
+    stream: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The whole embedded state: tables and queues by logical id (names may change between runs), `local` (the
-    local tenant and its keys), the stream records not yet handled, and the log's LSN the copy includes (the log
-    moves to a new segment there)."""
+    local tenant and its keys), the log's LSN it includes and the stream records not yet handled. Read from moto's
+    objects: nothing may write meanwhile (`writes_paused`, or the snapshot's forked process)."""
     backend = _dynamodb_backend()
-    with writes_paused():
-        saved_queues = {logical_id: _queue_messages(url) for logical_id, url in queues.items()}
-        saved_tables = {
-            logical_id: [item.to_json()["Attributes"] for item in backend.get_table(name).all_items()]
-            for logical_id, name in tables.items()
-        }
-        stream = unhandled()
-        lsn = journal.rotate() if journal else 0
     return {
         "version": FORMAT_VERSION,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "lsn": lsn,
         "local": local,
-        "tables": saved_tables,
-        "queues": saved_queues,
-        "stream": stream,
+        "tables": {
+            logical_id: [item.to_json()["Attributes"] for item in backend.get_table(name).all_items()]
+            for logical_id, name in tables.items()
+        },
+        "queues": {logical_id: _queue_messages(url) for logical_id, url in queues.items()},
+        "stream": stream or [],
     }
 
 
@@ -202,11 +198,27 @@ class Snapshotter(BackgroundPoller):
         due = self.journal.bytes_since_rotation >= self.log_bytes or time.monotonic() - self._saved_at >= self.seconds
         if self.journal.lsn == self._saved_lsn or not (due or force):
             return 0
-        state = capture(self.tables, self.queues, self.local, self.journal, self.unhandled)
-        write_atomically(self.path, state)
-        self.journal.drop_before(state["lsn"])
-        self._saved_lsn, self._saved_at = state["lsn"], time.monotonic()
+        with writes_paused():
+            lsn, stream = self.journal.rotate(), self.unhandled()
+            child = os.fork()
+            if child == 0:
+                self._write_and_exit(lsn, stream)
+        _, status = os.waitpid(child, 0)
+        if status != 0:
+            raise RuntimeError(f"the snapshot's process failed (status {status}); the log keeps every write")
+        self.journal.drop_before(lsn)
+        self._saved_lsn, self._saved_at = lsn, time.monotonic()
         return 1
+
+    def _write_and_exit(self, lsn: int, stream: list[dict[str, Any]]) -> None:
+        """In the forked process: its memory is the state at `lsn`, frozen (copy-on-write), so the writes go on in
+        the server while this one copies the tables and writes the file (a copy under the lock held writes for
+        1.3 s at 100 MB of small items)."""
+        try:
+            write_atomically(self.path, capture(self.tables, self.queues, self.local, lsn, stream))
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
 
     def start(self) -> "Snapshotter":
         """Saves once before it returns, so from the moment the server answers, the saved keys are those in use."""

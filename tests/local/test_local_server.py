@@ -7,13 +7,12 @@ import signal
 import socket
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.infra.test_local_bedrock import ANSWER, create_bedrock_agent
-from tests.local.server import LocalServer, free_port
+from tests.local.server import LocalServer, free_port, write_ballast_state
 from tests.providers.loopback import Recorded, serve
 from tests.providers.test_bedrock import STREAM_HEADERS
 
@@ -162,8 +161,8 @@ def test_a_turn_committed_but_not_yet_queued_at_the_snapshot_runs_after_the_rest
     local = {"tenant_id": api.tenant_id, "api_key": api.key, "model_id": "-", "agent_id": code_assistant["agent"]["id"]}
     (tmp_path / "state").mkdir()
     # no publisher has handled the stream's records: the snapshot keeps them all
-    unhandled = StreamReader(RESOURCES["ContextTable"]).peek
-    write_atomically(tmp_path / "state" / STATE_FILE, capture(tables, {"TurnQueue": queue}, local, None, unhandled))
+    unhandled = StreamReader(RESOURCES["ContextTable"]).peek()
+    write_atomically(tmp_path / "state" / STATE_FILE, capture(tables, {"TurnQueue": queue}, local, stream=unhandled))
 
     server = start()
 
@@ -201,26 +200,6 @@ def test_stopping_after_an_event_stream_client_left_is_quiet_and_prompt(start, s
     assert server.stop(stop_signal, timeout=10) == 0
     assert "Traceback" not in server.output and "ERROR" not in server.output, server.output
     assert "state saved" in server.output
-
-
-def write_ballast_state(folder: Path, megabytes: int) -> None:
-    """A saved state of `megabytes` MB, written directly (seeding it through the API would take minutes): items of
-    50 KB in a partition of their own, beside the tables a fresh start has."""
-    from infra.local_server import TABLES
-
-    ballast = [
-        {"pk": {"S": "BALLAST"}, "sk": {"S": f"{index:08d}"}, "data": {"S": "b" * 50_000}}
-        for index in range(megabytes * 20)
-    ]
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {
-        "version": 1,
-        "saved_at": "2026-01-01T00:00:00Z",
-        "local": {},
-        "tables": {logical_id: ballast if logical_id == "ContextTable" else [] for logical_id in TABLES},
-        "queues": {},
-    }
-    (folder / "state.json").write_text(json.dumps(state))
 
 
 @pytest.mark.serial  # writers race a kill -9
