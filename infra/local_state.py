@@ -29,6 +29,7 @@ anywhere but at its torn end (infra/local_journal.py).
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -193,8 +194,13 @@ class Snapshotter(BackgroundPoller):
         self.seconds, self.log_bytes = seconds, log_bytes
         self._saved_lsn: int | None = None
         self._saved_at = time.monotonic()
+        self._one_at_a_time = threading.Lock()
 
     def poll(self, force: bool = False) -> int:
+        with self._one_at_a_time:  # the last one, on stop, may start while a long one still runs
+            return self._snapshot_if_due(force)
+
+    def _snapshot_if_due(self, force: bool) -> int:
         due = self.journal.bytes_since_rotation >= self.log_bytes or time.monotonic() - self._saved_at >= self.seconds
         if self.journal.lsn == self._saved_lsn or not (due or force):
             return 0
