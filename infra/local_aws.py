@@ -9,6 +9,7 @@ from functools import cache
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from infra.local_journal import Journal
 from infra.moto_sorted_views import keep_sorted_views_of_each_partition
 from infra.template import create_event_buses, create_queues, create_tables
 
@@ -20,7 +21,7 @@ _sqs_lock = threading.RLock()
 # How often a long poll of the embedded SQS looks at its queue again while it waits.
 _RECEIVE_LOOK_SECONDS = 0.02
 _patched = False
-_dynamodb_writes = 0
+_journal: Journal | None = None
 _WRITE_ACTIONS = {
     "PutItem",
     "UpdateItem",
@@ -34,18 +35,38 @@ _WRITE_ACTIONS = {
     "UpdateTable",
     "DeleteTable",
 }
-
-
-def dynamodb_write_count() -> int:
-    """How many writing requests the embedded DynamoDB has answered: the local snapshot is taken when it moves."""
-    return _dynamodb_writes
+# What changes a queue for good; a receive or a delete that a crash forgets only brings a message again.
+_SQS_WRITE_ACTIONS = {"SendMessage", "SendMessageBatch"}
 
 
 @contextmanager
-def dynamodb_paused() -> Iterator[None]:
-    """No other thread's DynamoDB request runs meanwhile (this thread's do): a consistent point to read every table."""
-    with _dynamodb_lock:
+def writes_paused() -> Iterator[None]:
+    """No other thread's DynamoDB or SQS request runs meanwhile (this thread's do): a consistent point to read every
+    table and queue, and the log's LSN that they include."""
+    with _sqs_lock, _dynamodb_lock:
         yield
+
+
+def log_writes_to(journal: Journal | None) -> None:
+    """From now on each write the embedded DynamoDB and SQS accept is in `journal`, fsynced, before it is answered
+    (None: not logged)."""
+    global _journal
+    _journal = journal
+
+
+def _logged(response: Any, action: str, actions: set[str], handler: Any) -> int | None:
+    """The LSN of an accepted write, logged as it was received; called under the service's lock."""
+    if _journal is None or action not in actions or response[0] >= 400:
+        return None
+    body = handler.raw_body if isinstance(handler.raw_body, str) else handler.raw_body.decode()
+    headers = {name: handler.headers[name] for name in ("X-Amz-Target", "Content-Type") if name in handler.headers}
+    return _journal.append({"url": handler.parsed_url.geturl(), "headers": headers, "body": body})
+
+
+def _answered_when_durable(response: Any, lsn: int | None) -> Any:
+    if lsn is not None and _journal is not None:
+        _journal.wait_durable(lsn)
+    return response
 
 
 def _apply_dynamodb_requests_one_at_a_time() -> None:
@@ -59,11 +80,10 @@ def _apply_dynamodb_requests_one_at_a_time() -> None:
     original = DynamoHandler.call_action
 
     def call_action(self: Any) -> Any:
-        global _dynamodb_writes
         with _dynamodb_lock:
-            if self.headers.get("X-Amz-Target", "").rpartition(".")[2] in _WRITE_ACTIONS:
-                _dynamodb_writes += 1
-            return original(self)
+            response = original(self)
+            lsn = _logged(response, self.headers.get("X-Amz-Target", "").rpartition(".")[2], _WRITE_ACTIONS, self)
+        return _answered_when_durable(response, lsn)  # outside the lock: waiting writers share one fsync
 
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
     _apply_sqs_requests_one_at_a_time()
@@ -83,10 +103,13 @@ def _apply_sqs_requests_one_at_a_time() -> None:
     original_call, original_receive = SQSResponse.call_action, SQSBackend.receive_message
 
     def call_action(self: Any) -> Any:
-        if self._get_action() == "ReceiveMessage":
+        action = self._get_action()
+        if action == "ReceiveMessage":
             return original_call(self)  # it takes the lock for each look at the queue
         with _sqs_lock:
-            return original_call(self)
+            response = original_call(self)
+            lsn = _logged(response, action, _SQS_WRITE_ACTIONS, self)
+        return _answered_when_durable(response, lsn)
 
     def receive_message(
         self: Any, queue_name: str, count: int, wait_seconds_timeout: int, *args: Any, **kwargs: Any

@@ -116,17 +116,6 @@ def _local_tenant(saved_local: dict[str, Any], api_key: str) -> dict[str, Any]:
     return {"tenant_id": tenant.id, "api_key": api_key, "model_id": model.id, "agent_id": agent.id}
 
 
-def _turn_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The items whose insertion dispatches a turn (the events function's outbox rule, turn_jobs)."""
-    from agentctx.store.turn_jobs import job_from_stream_record
-
-    return [
-        item
-        for item in items
-        if job_from_stream_record({"eventName": "INSERT", "dynamodb": {"Keys": {"pk": item["pk"], "sk": item["sk"]}}})
-    ]
-
-
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m infra.local_server", description=__doc__.splitlines()[0])
     parser.add_argument("--clean", action="store_true", help="start empty, discarding the saved state")
@@ -146,7 +135,7 @@ def _print_key(state_dir: Path) -> None:
     from infra import local_state
 
     try:
-        saved = local_state.load(state_dir)
+        saved = local_state.load(state_dir, TABLES)
     except local_state.UnreadableState as error:
         sys.exit(str(error))
     if saved is None:
@@ -160,18 +149,23 @@ def main() -> None:
         return _print_key(options.state_dir)
     listener = _listen(options.host, options.port)
 
-    from infra import local_state
+    from infra import local_journal, local_state
 
+    options.state_dir.mkdir(parents=True, exist_ok=True)
+    if options.clean:
+        for segment in local_journal.segments(options.state_dir):
+            segment.unlink()
     try:
-        saved = None if options.clean else local_state.load(options.state_dir)
-    except local_state.UnreadableState as error:
+        saved = None if options.clean else local_state.load(options.state_dir, TABLES)
+        logged, last_lsn = local_journal.read(options.state_dir, after=saved["lsn"] if saved else 0)
+    except (local_state.UnreadableState, local_journal.UnreadableJournal) as error:
         sys.exit(f"{error}; move it away, or start with AGENTCTX_CLEAN=1 to discard it")
     api_key, admin_key = _prepare_environment(saved["local"] if saved else {}, options.bedrock)
 
     import uvicorn
 
     from agentctx.api.full import full_app
-    from infra.local_aws import local_aws
+    from infra.local_aws import local_aws, log_writes_to
     from infra.local_http import request_timeouts
     from infra.local_streams import StreamWorker
     from infra.local_worker import QueueWorker, load_function_handler
@@ -179,8 +173,22 @@ def main() -> None:
     protocol = request_timeouts(os.environ)  # a bad value exits before anything starts
     tables = {logical_id: LOCAL_RESOURCES[logical_id] for logical_id in TABLES}
     with local_aws(LOCAL_RESOURCES, bedrock=options.bedrock) as queues:
-        if saved:
-            local_state.restore(saved, tables, queues)
+        # From the stream's end: the publisher is handed what the last run had not handled (the snapshot's outbox),
+        # then reads the records of the logged writes replayed after the snapshot.
+        try:
+            if saved:
+                local_state.restore(saved, tables, queues)
+            publisher = StreamWorker(
+                LOCAL_RESOURCES[STREAM_CONSUMER.source],
+                load_function_handler(str(STREAM_CONSUMER.handler_file), STREAM_CONSUMER.handler_name),
+                start="LATEST",
+            )
+            publisher.replay(saved["stream"] if saved else [])
+            local_journal.replay(logged)
+        except (local_state.UnreadableState, local_journal.UnreadableJournal) as error:
+            sys.exit(f"{error}; move it away, or start with AGENTCTX_CLEAN=1 to discard it")
+        journal = local_journal.Journal(options.state_dir, last_lsn)
+        log_writes_to(journal)
         workers = [
             QueueWorker(
                 queues[queue.source],
@@ -189,22 +197,13 @@ def main() -> None:
             )
             for queue in QUEUE_CONSUMERS
         ]
-        # From the stream's end: the events of restored items were published by the run that wrote them. But the
-        # stream is also the turns' outbox, and a turn committed just before the last snapshot may not have reached
-        # its queue: the restored turn items go through the handler again (the turn queue deduplicates, and a
-        # finished turn's job does nothing).
-        publisher = StreamWorker(
-            LOCAL_RESOURCES[STREAM_CONSUMER.source],
-            load_function_handler(str(STREAM_CONSUMER.handler_file), STREAM_CONSUMER.handler_name),
-            start="LATEST",
-        )
-        if saved:
-            publisher.replay_inserts(_turn_items(saved["tables"].get(STREAM_CONSUMER.source, [])))
         for worker in [*workers, publisher]:
             worker.start()
         local = _local_tenant(saved["local"] if saved else {}, api_key)
         local["admin_key"] = admin_key
-        snapshots = local_state.Snapshotter(options.state_dir, tables, queues, local).start()
+        snapshots = local_state.Snapshotter(
+            options.state_dir, tables, queues, local, journal, publisher.unhandled
+        ).start()
         host, port = options.host, options.port
         bedrock = "on, with your AWS credentials" if options.bedrock else "off (AGENTCTX_BEDROCK=1 turns it on)"
         print(
@@ -213,7 +212,7 @@ def main() -> None:
             f"  agent      code-assistant ({local['agent_id']}) on the offline model {local['model_id']}\n"
             f"  bedrock    {bedrock}\n"
             f"  state      {'restored from' if saved else 'new, saved to'} {options.state_dir} "
-            f"(every {local_state.SNAPSHOT_SECONDS:g} s and on stop; AGENTCTX_CLEAN=1 starts empty)\n",
+            f"(each write logged before it is answered; AGENTCTX_CLEAN=1 starts empty)\n",
             flush=True,
         )
         config = uvicorn.Config(
@@ -236,6 +235,7 @@ def main() -> None:
         for worker in [*workers, publisher]:
             worker.stop()
         snapshots.stop()
+        log_writes_to(None)
         print(f"stopped; state saved to {options.state_dir}", flush=True)
 
 

@@ -202,6 +202,15 @@ def main() -> None:
     print("\n## Agent-runtime sessions: calls per operation, turn latency, SSE delivery (offline model)\n")
     print("\n".join(turn_figures()))
 
+    from tests.benchmarks.local_durability_bench import WRITE_SECONDS, durability_rows
+    from tests.benchmarks.local_state_bench import writes_held_at_100_mb
+
+    print(
+        f"\n## `make serve` under writers for {WRITE_SECONDS:g} s, then kill -9: latency and acknowledged writes lost\n"
+    )
+    print("\n".join(durability_rows()))
+    print(f"\nA snapshot meanwhile: {writes_held_at_100_mb()}")
+
     from tests.benchmarks.bounded_bench import bounded_rows
 
     print("\n## Requests at 1,000, 10,000 and 100,000 blocks: calls, capacity units, response bytes\n")

@@ -1,6 +1,7 @@
 """`make serve`'s process, as a test runs it: `python -m infra.local_server` on a free loopback port, with its own
 state folder, read through its output."""
 
+import json
 import os
 import signal
 import socket
@@ -95,3 +96,23 @@ class LocalServer:
                 self.process.kill()
                 self.process.wait()
             self._log.close()
+
+
+def write_ballast_state(folder: Path, megabytes: int) -> None:
+    """A saved state of `megabytes` MB, written directly (seeding it through the API would take minutes): items of
+    50 KB in a partition of their own, beside the tables a fresh start has."""
+    from infra.local_server import TABLES
+
+    ballast = [
+        {"pk": {"S": "BALLAST"}, "sk": {"S": f"{index:08d}"}, "data": {"S": "b" * 50_000}}
+        for index in range(megabytes * 20)
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {
+        "version": 1,
+        "saved_at": "2026-01-01T00:00:00Z",
+        "local": {},
+        "tables": {logical_id: ballast if logical_id == "ContextTable" else [] for logical_id in TABLES},
+        "queues": {},
+    }
+    (folder / "state.json").write_text(json.dumps(state))
