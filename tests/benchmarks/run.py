@@ -211,6 +211,11 @@ def main() -> None:
     print("\n".join(durability_rows()))
     print(f"\nA snapshot meanwhile: {writes_held_at_100_mb()}")
 
+    from tests.benchmarks import sse_bench
+
+    print("\n## `make serve` with open event streams: a session listing beside them, and the server's threads\n")
+    print("\n".join(sse_bench.rows()))
+
     from tests.benchmarks.bounded_bench import bounded_rows
 
     print("\n## Requests at 1,000, 10,000 and 100,000 blocks: calls, capacity units, response bytes\n")

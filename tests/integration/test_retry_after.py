@@ -62,7 +62,7 @@ def test_a_model_providers_rate_limit_is_a_429_with_retry_after(api, code_assist
 def test_a_retry_while_the_first_request_runs_is_a_409_with_retry_after(api):
     from agentctx.idempotency import persistence
 
-    body = b'{"name": "once"}'
+    body = b'{"name":"once"}'  # as the middleware compares bodies: compact, keys sorted
     persistence().save_inprogress(
         data={
             "key": f"tenant:{api.tenant_id}|/v1/aip/sessions|running",
