@@ -61,18 +61,25 @@ def test_deeply_nested_model_options_and_block_content_are_refused(api):
     assert api.get(f"/v1/aip/sessions/{session['id']}/blocks").json()["data"] == []
 
 
-def test_records_stored_deeper_than_today_allows_still_read(api, session):
-    """What an older version stored beyond the limits reads back cut short instead of failing every read."""
+def message_items(api, session_id: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """The session's message records as DynamoDB stores them."""
     from agentctx.store.dynamo import dynamodb_client, to_item
     from agentctx.store.keys import MESSAGE_SK_PREFIX
 
-    api.post(f"/v1/sessions/{session['id']}/messages", json=say("fine"))
-    pk = f"T#{api.tenant_id}#S#{session['id'][len('session_') :]}"
-    items = dynamodb_client().query(
+    pk = f"T#{api.tenant_id}#S#{session_id[len('session_') :]}"
+    return dynamodb_client().query(
         TableName="test-context",
         KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
         ExpressionAttributeValues=to_item({":pk": pk, ":m": MESSAGE_SK_PREFIX}),
     )["Items"]
+
+
+def test_records_stored_deeper_than_today_allows_still_read(api, session):
+    """What an older version stored beyond the limits reads back cut short instead of failing every read."""
+    from agentctx.store.dynamo import dynamodb_client
+
+    api.post(f"/v1/sessions/{session['id']}/messages", json=say("fine"))
+    items = message_items(api, session["id"])
     record = json.loads(items[0]["record"]["S"])
     record["metadata"] = nested(300)
     items[0]["record"] = {"S": json.dumps(record)}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_request_guards import nested, readable, say
+from tests.integration.test_request_guards import message_items, nested, readable, say
 
 SURROGATE = "x\udc00y"  # sent as the JSON escape \udc00: valid JSON, not valid Unicode
 
@@ -87,18 +87,9 @@ def test_a_large_non_ascii_message_under_the_block_limit_is_stored_and_reads_bac
 
 
 def test_records_are_stored_compactly_in_utf8(api, session):
-    from agentctx.store.dynamo import dynamodb_client, to_item
-    from agentctx.store.keys import MESSAGE_SK_PREFIX
-
     api.post(f"/v1/sessions/{session['id']}/messages", json=say("漢字", metadata={"a": 1}))
 
-    pk = f"T#{api.tenant_id}#S#{session['id'][len('session_') :]}"
-    items = dynamodb_client().query(
-        TableName="test-context",
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
-        ExpressionAttributeValues=to_item({":pk": pk, ":m": MESSAGE_SK_PREFIX}),
-    )["Items"]
-    record = items[0]["record"]["S"]
+    record = message_items(api, session["id"])[0]["record"]["S"]
     assert '"text":"漢字"' in record and '"metadata":{"a":1}' in record
 
 
