@@ -90,6 +90,32 @@ def test_records_stored_deeper_than_today_allows_still_read(api, session):
     assert "nested too deeply" in messages.text
 
 
+def test_records_an_older_version_stored_with_a_lone_surrogate_still_read(api, session):
+    """Before text was checked at the edge, a lone surrogate could be stored (as a `\\udc00` escape): every read of
+    the session then failed. It reads back with U+FFFD in its place, a valid pair unchanged."""
+    from agentctx.store.dynamo import dynamodb_client, to_item
+
+    api.post(f"/v1/sessions/{session['id']}/messages", json=say("fine 😀"))
+    pk = f"T#{api.tenant_id}#S#{session['id'][len('session_') :]}"
+    items = dynamodb_client().query(
+        TableName="test-context", KeyConditionExpression="pk = :pk", ExpressionAttributeValues=to_item({":pk": pk})
+    )["Items"]
+    rewritten = 0
+    for item in items:
+        if "fine" in item.get("record", {}).get("S", ""):
+            record = json.loads(item["record"]["S"].replace("fine", "fi\udc00ne"))
+            item["record"] = {"S": json.dumps(record)}  # escaped, as the older version wrote records
+            dynamodb_client().put_item(TableName="test-context", Item=item)
+            rewritten += 1
+    assert rewritten >= 2  # the message and its event
+
+    readable(api, session["id"])
+    messages = api.get(f"/v1/sessions/{session['id']}/messages").json()["data"]
+    assert messages[0]["content"][0]["text"] == "fi\ufffdne 😀"
+    events = api.get(f"/v1/sessions/{session['id']}/events").json()["data"]
+    assert any("fi\ufffdne 😀" in json.dumps(event, ensure_ascii=False) for event in events)
+
+
 def test_a_hundred_block_batch_that_crosses_the_threshold_is_stored_with_its_compaction(api):
     from tests.integration.compaction.helpers import jobs_of
 

@@ -7,6 +7,7 @@ than with boto3.dynamodb.types; tests/unit/test_dynamo.py checks both give the s
 
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -219,18 +220,25 @@ def dump_json(value: Any) -> str:
 
 
 def load_json(text: str) -> Any:
-    """A stored JSON value, with anything nested beyond MAX_READ_DEPTH replaced by a note saying so."""
+    """A stored JSON value, with anything nested beyond MAX_READ_DEPTH replaced by a note saying so, and any lone
+    surrogate (which an older version stored as a `\\udXXX` escape, and which no response can encode) by U+FFFD."""
     value = json.loads(text)
-    if text.count("{") + text.count("[") < MAX_READ_DEPTH:
-        return value  # too few brackets to nest that deep: nothing to walk
-    return _clip(value, MAX_READ_DEPTH)
+    deep = text.count("{") + text.count("[") >= MAX_READ_DEPTH  # fewer brackets cannot nest that deep
+    escaped = "\\ud" in text or "\\uD" in text  # only an escape can carry a surrogate, lone or in a pair
+    return _repair(value, MAX_READ_DEPTH if deep else None, escaped) if deep or escaped else value
 
 
-def _clip(value: Any, levels: int) -> Any:
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins a valid pair into one character
+
+
+def _repair(value: Any, levels: int | None, escaped: bool) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value) if escaped else value
     if not isinstance(value, dict | list):
         return value
     if levels == 0:
         return "[nested too deeply to show]"
+    below = None if levels is None else levels - 1
     if isinstance(value, dict):
-        return {key: _clip(item, levels - 1) for key, item in value.items()}
-    return [_clip(item, levels - 1) for item in value]
+        return {_repair(key, None, escaped): _repair(item, below, escaped) for key, item in value.items()}
+    return [_repair(item, below, escaped) for item in value]
