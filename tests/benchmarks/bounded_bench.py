@@ -152,7 +152,8 @@ def _response_bytes(payload: Any) -> int:
 def requests_at(size: int, meter: CapacityMeter, row: Callable[..., None]) -> None:
     from agentctx.api.views import block_out, session_meta, session_out
     from agentctx.domain import BlockType
-    from agentctx.schemas import BlockIn, SessionFork
+    from agentctx.schemas.blocks import BlockIn
+    from agentctx.schemas.sessions import SessionFork
     from agentctx.services.context import ContextAssembler, Selection
     from agentctx.store.purge import PurgeOutcome
     from agentctx.wiring import block_service, context_store, quota_guard, session_service, tenant_service

@@ -19,7 +19,7 @@ WORDS = ["we", "rotate", "refresh", "tokens", "after", "login", "and", "cache", 
 def realistic_blocks(count: int) -> list[Any]:
     """An agent's session as it grows: turns of a user message, the assistant's message calling a tool, the tool's
     result and a note, each 150-300 tokens, one tag of ten each, every hundredth block pinned."""
-    from agentctx.schemas import BlockIn
+    from agentctx.schemas.blocks import BlockIn
 
     blocks = []
     for i in range(count):

@@ -36,7 +36,7 @@ def _seed(tenant: str, size: int) -> str:
 
 
 def fork_rows() -> list[str]:
-    from agentctx.schemas import SessionFork
+    from agentctx.schemas.sessions import SessionFork
     from agentctx.wiring import block_service, session_service
     from infra.local_aws import local_aws
     from tests.benchmarks.run import BENCH_RESOURCES

@@ -53,8 +53,9 @@ def _stream_once(port: int, key: str, body: dict) -> tuple[float, float, float]:
 
 def first_byte_times() -> list[str]:
     from agentctx.api.full import full_app
-    from agentctx.schemas import BlockIn, SessionCreate
+    from agentctx.schemas.blocks import BlockIn
     from agentctx.schemas.catalog import AgentCreate, CapabilityRefIn, ModelCreate
+    from agentctx.schemas.sessions import SessionCreate
     from agentctx.wiring import block_service, catalog_service, session_service, tenant_service
     from infra.local_aws import local_aws
     from infra.local_server import DEMO_AGENT, DEMO_MODEL

@@ -55,7 +55,7 @@ def _seed_session(tenant: str, blocks: int) -> str:
     """A session with `blocks` notes, written the way fork writes them (BatchWriteItem), to keep set-up fast."""
     from agentctx import ids
     from agentctx.domain import Session, utc_now
-    from agentctx.schemas import BlockIn
+    from agentctx.schemas.blocks import BlockIn
     from agentctx.wiring import block_builder, context_store
 
     now = utc_now()
@@ -96,7 +96,8 @@ def dynamodb_operations() -> list[str]:
 
 
 def _operations_at(size: int, tenant: str, row: Callable[..., None], counter: "CallCounter") -> None:
-    from agentctx.schemas import BlockIn, SessionCreate, SessionFork
+    from agentctx.schemas.blocks import BlockIn
+    from agentctx.schemas.sessions import SessionCreate, SessionFork
     from agentctx.wiring import block_service, session_service
 
     session_id = _seed_session(tenant, size)

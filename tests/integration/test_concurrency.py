@@ -2,7 +2,8 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
-from agentctx.schemas import BlockIn, SessionCreate
+from agentctx.schemas.blocks import BlockIn
+from agentctx.schemas.sessions import SessionCreate
 from agentctx.wiring import block_service, session_service
 
 

@@ -4,7 +4,7 @@ event and records the failure; the step limit forces an answer."""
 from collections.abc import Iterator
 
 from agentctx.providers.base import Finished, ModelEvent, ModelRequest, ProviderError, TextDelta, ToolUse, Usage
-from agentctx.schemas import SessionCreate
+from agentctx.schemas.sessions import SessionCreate
 from agentctx.services.agent_loop import AgentLoop, InvokeCommand
 from agentctx.services.invocations import InvocationService
 from agentctx.wiring import (

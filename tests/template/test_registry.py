@@ -47,6 +47,34 @@ def test_each_function_loads_only_its_own_routers():
         assert loaded == {f"agentctx.api.routers.{name}" for name in function.routers + function.unrouted}
 
 
+BUILT_MODELS = """
+import json, sys
+sys.path[:0] = [{code!r}, {shared!r}]
+import {module}
+from pydantic import BaseModel
+print(json.dumps(sorted(
+    value.__name__
+    for name, loaded in list(sys.modules.items()) if name.startswith("agentctx.schemas")
+    for value in vars(loaded).values()
+    if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == name
+)))
+"""
+
+
+def test_the_catalog_function_builds_no_models_of_the_aip_surface():
+    """Importing any module of agentctx.schemas runs the package first, so the package defines no models."""
+    catalog = next(function for function in registry.FUNCTIONS if function.folder == "catalog")
+    script = BUILT_MODELS.format(
+        code=str(ROOT / "functions" / catalog.folder), shared=str(ROOT / "shared"), module=entry_module(catalog)
+    )
+    built = set(
+        json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    )
+
+    assert "AgentOut" in built
+    assert built.isdisjoint({"SessionOut", "BlockOut", "CompactionJobOut", "TenantOut", "UsageOut", "Health"})
+
+
 def test_a_router_served_unrouted_is_routed_to_another_function():
     for function in registry.FUNCTIONS:
         assert set(function.unrouted) <= set(registry.ROUTERS) - set(function.routers), function.logical_id

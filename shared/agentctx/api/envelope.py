@@ -6,7 +6,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from agentctx.domain import Listed
-from agentctx.schemas import ListMeta
+from agentctx.schemas.base import ListMeta
 
 
 def request_id(request: Request) -> str:

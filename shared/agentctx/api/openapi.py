@@ -40,7 +40,7 @@ def document_error_envelope(app: FastAPI) -> None:
             from fastapi.encoders import jsonable_encoder
             from pydantic.json_schema import models_json_schema
 
-            from agentctx.schemas import ErrorEnvelope
+            from agentctx.schemas.base import ErrorEnvelope
 
             document = build()
             _, envelope = models_json_schema(

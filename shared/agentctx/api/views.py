@@ -2,7 +2,8 @@
 
 from agentctx.domain import Block, Session
 from agentctx.ids import SESSION_PREFIX
-from agentctx.schemas import BlockMetadata, BlockOut, SessionListItem, SessionMeta, SessionMetrics, SessionOut
+from agentctx.schemas.blocks import BlockMetadata, BlockOut
+from agentctx.schemas.sessions import SessionListItem, SessionMeta, SessionMetrics, SessionOut
 from agentctx.services.sessions import SessionView
 
 

@@ -6,13 +6,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from agentctx.domain import Provider
 from agentctx.payload import RESPONSE_BYTES_BUDGET
-from agentctx.schemas import MAX_SESSION_TAGS, Name, T, Tag
+from agentctx.schemas.base import MAX_SESSION_TAGS, Name, SnakeRequestModel, T, Tag
 from agentctx.schemas.limits import FreeObject
-
-
-class SnakeRequestModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
 
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 # An Everruns addressable name: an agent's `name`, a harness's

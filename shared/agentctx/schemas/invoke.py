@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from agentctx.schemas import RequestModel, ResponseModel, SessionIdIn, Tag
+from agentctx.schemas.base import RequestModel, ResponseModel, SessionIdIn, Tag
 from agentctx.schemas.limits import bounded_json
 
 

@@ -5,8 +5,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from agentctx.domain import SessionStatus
-from agentctx.schemas import MAX_SESSION_TAGS, Tag
-from agentctx.schemas.catalog import CapabilityRefIn, CapabilityRefOut, EverrunsFields, Handle, SnakeRequestModel
+from agentctx.schemas.base import MAX_SESSION_TAGS, SnakeRequestModel, Tag
+from agentctx.schemas.catalog import CapabilityRefIn, CapabilityRefOut, EverrunsFields, Handle
 from agentctx.schemas.limits import SMALL_JSON, FreeJson, FreeObject
 
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=128)]

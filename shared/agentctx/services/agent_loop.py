@@ -28,7 +28,7 @@ from agentctx.providers.base import (
     ToolUsePart,
     Usage,
 )
-from agentctx.schemas import BlockIn
+from agentctx.schemas.blocks import BlockIn
 from agentctx.services.context import Enrichment, EnrichmentConfig, Selection
 from agentctx.tokens import count_tokens
 

@@ -4,7 +4,7 @@ before it writes."""
 from agentctx import ids
 from agentctx.domain import DEFAULT_IMPORTANCE, Block, render_block_text
 from agentctx.errors import PayloadTooLarge
-from agentctx.schemas import BlockIn
+from agentctx.schemas.blocks import BlockIn
 from agentctx.store.dynamo import dump_json
 from agentctx.tokens import count_tokens
 

@@ -11,7 +11,7 @@ from agentctx import ids, metering, payload
 from agentctx.domain import Block, BlockType, Listed, utc_now
 from agentctx.errors import Busy, NotFound
 from agentctx.pagination import CursorCodec
-from agentctx.schemas import BlockIn, BlockPatch
+from agentctx.schemas.blocks import BlockIn, BlockPatch
 from agentctx.services.auto_compaction import AutoCompactionTrigger
 from agentctx.services.block_builder import BlockBuilder
 from agentctx.store.context_store import ContextStore

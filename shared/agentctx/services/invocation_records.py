@@ -5,7 +5,7 @@ from typing import Any
 
 from agentctx import metering
 from agentctx.domain import BlockType, utc_now
-from agentctx.schemas import BlockIn
+from agentctx.schemas.blocks import BlockIn
 from agentctx.services.agent_loop import PreparedInvocation
 from agentctx.services.auto_compaction import AutoCompactionTrigger
 from agentctx.services.block_builder import BlockBuilder

@@ -12,7 +12,7 @@ from agentctx.domain import BlockType, Listed, Session, utc_now
 from agentctx.errors import Conflict
 from agentctx.observability import logger
 from agentctx.pagination import CursorCodec
-from agentctx.schemas import BlockIn
+from agentctx.schemas.blocks import BlockIn
 from agentctx.schemas.runtime import MessageCreate
 from agentctx.services.block_builder import BlockBuilder
 from agentctx.services.catalog import CatalogService

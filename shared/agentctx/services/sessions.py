@@ -8,7 +8,7 @@ from agentctx import ids, metering
 from agentctx.domain import ForkCopy, ForkFilter, Listed, Page, RuntimeConfig, Session, TurnState, utc_now
 from agentctx.errors import Busy, NotFound
 from agentctx.pagination import CursorCodec
-from agentctx.schemas import SessionCreate, SessionFork
+from agentctx.schemas.sessions import SessionCreate, SessionFork
 from agentctx.services.blocks import listing_query
 from agentctx.services.session_limits import SessionLimits
 from agentctx.store.context_store import ContextStore

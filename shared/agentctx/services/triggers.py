@@ -17,7 +17,8 @@ from pydantic import Field, ValidationError
 
 from agentctx.errors import DomainError, Throttled, UpstreamFailed
 from agentctx.idempotency import once
-from agentctx.schemas import BlockIn, RequestModel
+from agentctx.schemas.base import RequestModel
+from agentctx.schemas.blocks import BlockIn
 from agentctx.schemas.invoke import InvokeRequest
 from agentctx.services.blocks import BlockService
 from agentctx.services.invocations import InvocationService, command_from

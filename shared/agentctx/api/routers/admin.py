@@ -5,7 +5,8 @@ from fastapi import APIRouter, Depends, Request
 from agentctx.api.deps import require_admin
 from agentctx.api.envelope import request_id
 from agentctx.api.openapi import ERROR_RESPONSES
-from agentctx.schemas import ApiKeyOut, Envelope, Meta, QuotasIn, QuotasOut, Revoked, TenantCreate, TenantOut
+from agentctx.schemas.admin import ApiKeyOut, QuotasIn, QuotasOut, Revoked, TenantCreate, TenantOut
+from agentctx.schemas.base import Envelope, Meta
 from agentctx.wiring import quota_guard, tenant_service
 
 router = APIRouter(

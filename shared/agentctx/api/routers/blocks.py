@@ -9,18 +9,8 @@ from agentctx.api.envelope import list_meta, request_id
 from agentctx.api.openapi import ERROR_RESPONSES
 from agentctx.api.views import block_out
 from agentctx.domain import BlockType
-from agentctx.schemas import (
-    BlockBatchCreate,
-    BlockCreate,
-    BlockOut,
-    BlockPatch,
-    Deleted,
-    Envelope,
-    ListEnvelope,
-    ListMeta,
-    Meta,
-    Tag,
-)
+from agentctx.schemas.base import Deleted, Envelope, ListEnvelope, ListMeta, Meta, Tag
+from agentctx.schemas.blocks import BlockBatchCreate, BlockCreate, BlockOut, BlockPatch
 from agentctx.wiring import block_service, quota_guard
 
 router = APIRouter(tags=["blocks"], responses=ERROR_RESPONSES)

@@ -16,7 +16,8 @@ from agentctx.api.routers.runtime_events import list_events
 from agentctx.api.routers.runtime_messages import post_message
 from agentctx.api.routers.runtime_sessions import cancel_session
 from agentctx.api.runtime_views import session_out
-from agentctx.schemas.catalog import SnakeList, SnakeRequestModel
+from agentctx.schemas.base import SnakeRequestModel
+from agentctx.schemas.catalog import SnakeList
 from agentctx.schemas.runtime import (
     CancelOut,
     EventOut,

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from agentctx.schemas import Health
+from agentctx.schemas.health import Health
 
 router = APIRouter(tags=["health"])
 

@@ -13,7 +13,7 @@ from agentctx.api.envelope import list_meta, request_id
 from agentctx.api.openapi import ERROR_RESPONSES, SSE_EVENT_SCHEMA
 from agentctx.api.streaming import in_background
 from agentctx.domain import BlockType
-from agentctx.schemas import Envelope, ListEnvelope, Meta
+from agentctx.schemas.base import Envelope, ListEnvelope, Meta
 from agentctx.schemas.invoke import (
     AipAgentSummary,
     AipContextRequirements,

@@ -13,7 +13,7 @@ from agentctx.api.list_params import Cursor, Limit, PageToken
 from agentctx.api.openapi import ERROR_RESPONSES
 from agentctx.api.runtime_views import session_out
 from agentctx.errors import InvalidRequest
-from agentctx.schemas import Tag
+from agentctx.schemas.base import Tag
 from agentctx.schemas.catalog import SnakeList
 from agentctx.schemas.runtime import (
     CancelOut,

@@ -10,20 +10,9 @@ from agentctx.api.envelope import list_meta, request_id
 from agentctx.api.openapi import ERROR_RESPONSES
 from agentctx.api.views import session_list_item, session_meta, session_out
 from agentctx.errors import UpstreamFailed
-from agentctx.schemas import (
-    CompactionJobOut,
-    CompactRequest,
-    Deleted,
-    Envelope,
-    ListEnvelope,
-    ListMeta,
-    Meta,
-    SessionCreate,
-    SessionEnvelope,
-    SessionFork,
-    SessionListItem,
-    Tag,
-)
+from agentctx.schemas.base import Deleted, Envelope, ListEnvelope, ListMeta, Meta, Tag
+from agentctx.schemas.compaction import CompactionJobOut, CompactRequest
+from agentctx.schemas.sessions import SessionCreate, SessionEnvelope, SessionFork, SessionListItem
 from agentctx.services.auto_compaction import CompactionParams
 from agentctx.settings import get_settings
 from agentctx.wiring import compaction_service, quota_guard, session_service

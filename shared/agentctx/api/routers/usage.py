@@ -8,7 +8,8 @@ from agentctx.api.deps import Tenant, require_admin
 from agentctx.api.envelope import request_id
 from agentctx.api.openapi import ERROR_RESPONSES
 from agentctx.metering import today
-from agentctx.schemas import Envelope, Meta, UsageOut
+from agentctx.schemas.base import Envelope, Meta
+from agentctx.schemas.usage import UsageOut
 from agentctx.wiring import tenant_service, usage_store
 
 router = APIRouter(tags=["usage"], responses=ERROR_RESPONSES)
