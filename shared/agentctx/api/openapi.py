@@ -17,8 +17,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         400: "Malformed JSON, bad parameters or an invalid cursor",
         401: "Missing, unknown or revoked API key",
         404: "Not found, or owned by another tenant",
-        409: "Conflicts with the current state",
-        413: f"A block over the size limit, or a request body over {REQUEST_BYTES_CAP:,} bytes",
+        409: "Conflicts with the current state; when the conflict passes by itself, Retry-After says when to try again",
+        413: (
+            f"A block over the size limit, a record over DynamoDB's item limit, or a request body over "
+            f"{REQUEST_BYTES_CAP:,} bytes"
+        ),
         422: "The body fails validation",
         429: "A quota or rate limit; Retry-After says when to try again",
     }.items()
