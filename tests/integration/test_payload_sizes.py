@@ -222,3 +222,29 @@ def test_every_listing_says_has_more_exactly_when_it_gives_a_cursor(api, app, tw
                 page.get("next_cursor", page.get("nextCursor")),
             )
             assert has_more == (cursor is not None), (url, query, has_more, cursor)
+
+
+def seed_small_blocks(api, count: int) -> Session:  # type: ignore[no-untyped-def]
+    now = utc_now()
+    session = Session(tenant_id=api.tenant_id, hex=ids.new_hex(), name="small", created_at=now, updated_at=now)
+    blocks = [
+        Block(session.hex, ids.new_order_key(), BlockType.NOTE, f"note {n}", 3, [], False, 0.5, now)
+        for n in range(count)
+    ]
+    context_store().sessions.create(session)
+    context_store().block_writes.append(api.tenant_id, session.hex, blocks, now)
+    return session
+
+
+@pytest.mark.parametrize(("limit", "reads"), [(50, 2), (200, 3)])
+def test_a_page_of_small_blocks_reads_their_contents_in_few_calls(api, limit, reads):
+    """The byte budget reads contents a few blocks at a time only while it could be reached: once the first blocks
+    show how small they are, the rest of the page is read 100 at a time (BatchGetItem's most)."""
+    from tests.integration.bounded_requests.helpers import calls_of
+
+    session = seed_small_blocks(api, 300)
+
+    counted = calls_of(lambda: api.get(f"/v1/aip/sessions/{session.id}/blocks?include=content&limit={limit}"))
+
+    assert len(counted["response"].json()["data"]) == limit
+    assert counted["detail"] == f"BatchGetItem {reads}, GetItem 1, Query 1"

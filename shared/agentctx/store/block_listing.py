@@ -11,7 +11,7 @@ from agentctx import ids
 from agentctx.domain import Block, BlockType, ForkCopy, Page
 from agentctx.payload import json_payload_bytes, within_budget
 from agentctx.store.block_segments import Segment, Source, inherited, listing_source, passes, segments
-from agentctx.store.dynamo import batch_get, chunks, dynamodb_client, from_item, to_item
+from agentctx.store.dynamo import batch_get, dynamodb_client, from_item, to_item
 from agentctx.store.items import META_PROJECTION, block_from, session_from
 from agentctx.store.keys import (
     BLOCK_META_INDEX,
@@ -28,10 +28,11 @@ from agentctx.store.keys import (
 # At most this many index entries or block keys are read by one listing request: a filter with few matches
 # answers a short page with a cursor rather than reading on.
 MAX_SCANNED = 1_000
-# A listing with content and a byte budget reads contents this many blocks at a time (25 of the largest are about
-# 6.5 MB), so it reads little beyond the block that passes its budget, and a page of small blocks takes a
-# BatchGetItem per 25 rather than per 100.
+# A listing with content and a byte budget reads the contents of this many blocks first (25 of the largest are about
+# 6.5 MB), then as many as the budget left would hold at the largest size read so far (content_reads).
 CONTENT_PAGE = 25
+# BatchGetItem's most keys in one call.
+MOST_KEYS = 100
 # What an item of a listing carries beside its content, tags and summary (id, session id, type, metadata, dates).
 BLOCK_ALLOWANCE = 400
 
@@ -39,6 +40,24 @@ BLOCK_ALLOWANCE = 400
 def block_bytes(block: Block) -> int:
     """About the bytes a block takes in a listing's answer, as Lambda carries it."""
     return json_payload_bytes([block.content, block.tags, block.summary_of]) + BLOCK_ALLOWANCE
+
+
+def content_reads(found: list[Block | str], sizes: list[int], budget: int | None) -> Iterator[list[Block | str]]:
+    """The parts in which a page's contents are read: all at once without a budget; with one, CONTENT_PAGE blocks,
+    then, once `sizes` (which the caller extends after each part) shows how large they are, as many as the budget
+    left would hold at the largest size so far (1 to MOST_KEYS). A page of small blocks takes a call per 100; one of
+    large blocks reads little past the block that ends it (at most MOST_KEYS blocks more, after blocks that were
+    small)."""
+    start = 0
+    while start < len(found):
+        if budget is None:
+            size = len(found)
+        elif not sizes:
+            size = CONTENT_PAGE
+        else:
+            size = max(1, min(MOST_KEYS, (budget - sum(sizes)) // max(sizes)))
+        yield found[start : start + size]
+        start += size
 
 
 class BlockListing:
@@ -89,7 +108,7 @@ class BlockListing:
         at most MAX_SCANNED keys (or `limit`, if more), so a page may come back short with a cursor. A fork still
         being copied (`copy`) reads the part not yet copied from its source, through its filter. With content and
         `max_bytes`, the page ends before the block that would take its blocks past that many bytes (the first block
-        is always kept), contents read CONTENT_PAGE blocks at a time."""
+        is always kept), contents read in the parts `content_reads` gives."""
         position = after[len(BLOCK_SK_PREFIX) :] if after else None
         matched: list[Block] = []
         budget = max_bytes if with_content else None
@@ -110,7 +129,7 @@ class BlockListing:
                 scanned += len(found)
                 if found:
                     position = found[-1] if isinstance(found[-1], str) else found[-1].order_key
-                for part in chunks(found, CONTENT_PAGE) if budget else [found]:
+                for part in content_reads(found, sizes, budget):
                     blocks = segment.adopt(self._with_details(tenant_id, segment.session_hex, part, with_content))
                     matched += [block for block in blocks if passes(block, block_type, tag, pinned)]
                     if budget is not None:
