@@ -228,7 +228,7 @@ def seed_small_blocks(api, count: int) -> Session:  # type: ignore[no-untyped-de
     now = utc_now()
     session = Session(tenant_id=api.tenant_id, hex=ids.new_hex(), name="small", created_at=now, updated_at=now)
     blocks = [
-        Block(session.hex, ids.new_order_key(), BlockType.NOTE, f"note {n}", 3, [], False, 0.5, now)
+        Block(session.hex, ids.new_order_key(), BlockType.NOTE, f"note {n}", 3, ["common"], False, 0.5, now)
         for n in range(count)
     ]
     context_store().sessions.create(session)
@@ -236,15 +236,15 @@ def seed_small_blocks(api, count: int) -> Session:  # type: ignore[no-untyped-de
     return session
 
 
-@pytest.mark.parametrize(("limit", "reads"), [(50, 2), (200, 3)])
-def test_a_page_of_small_blocks_reads_their_contents_in_few_calls(api, limit, reads):
+@pytest.mark.parametrize(("query", "reads"), [("limit=50", 2), ("limit=200", 3), ("tag=common", 2)])
+def test_a_page_of_small_blocks_reads_their_contents_in_few_calls(api, query, reads):
     """The byte budget reads contents a few blocks at a time only while it could be reached: once the first blocks
     show how small they are, the rest of the page is read 100 at a time (BatchGetItem's most)."""
     from tests.integration.bounded_requests.helpers import calls_of
 
     session = seed_small_blocks(api, 300)
 
-    counted = calls_of(lambda: api.get(f"/v1/aip/sessions/{session.id}/blocks?include=content&limit={limit}"))
+    counted = calls_of(lambda: api.get(f"/v1/aip/sessions/{session.id}/blocks?include=content&{query}"))
 
-    assert len(counted["response"].json()["data"]) == limit
+    assert len(counted["response"].json()["data"]) == (200 if query == "limit=200" else 50)
     assert counted["detail"] == f"BatchGetItem {reads}, GetItem 1, Query 1"
