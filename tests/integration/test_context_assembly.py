@@ -3,8 +3,9 @@ work that grows with the budget rather than the session; enrichment none, manual
 
 from agentctx import ids
 from agentctx.domain import Block, BlockType, Session, utc_now
+from agentctx.schemas.blocks import BlockIn
 from agentctx.services.context import ContextAssembler, Enrichment, EnrichmentConfig, Selection, bm25_scores
-from agentctx.wiring import context_store, session_service
+from agentctx.wiring import block_service, context_store, session_service
 from tests.dynamo_calls import CallCounter
 
 TENANT = "org_" + "e" * 32
@@ -47,8 +48,27 @@ def test_pinned_and_summaries_first_then_newest_in_session_order(aws):
 
     context = assembler().assemble(session, Selection(), budget=60)
 
-    assert [block.content for block in context.blocks] == ["pinned", "sum", "n6", "n7", "n8", "n9"]
-    assert context.token_count == 60
+    # n6 would fit too, but the newest blocks start at a step of the budget (see the next test)
+    assert [block.content for block in context.blocks] == ["pinned", "sum", "n7", "n8", "n9"]
+    assert context.token_count == 50
+
+
+def test_blocks_leave_the_window_in_steps_so_the_prefix_survives_appends(aws):
+    session = seed([{"content": f"old {i}", "tokens": 10} for i in range(40)])
+    blocks = block_service()
+    starts, sizes = [], []
+    for turn in range(12):
+        context = assembler().assemble(session_service().load(TENANT, session.id), Selection(), budget=100)
+        keys = [block.order_key for block in context.blocks]
+        newest = [block.order_key for block in context_store().blocks.newest(TENANT, session.hex, 200, None)]
+        assert keys == sorted(newest[: len(keys)])  # always the newest blocks, whole
+        assert 75 <= context.token_count <= 100  # a step is a quarter of the budget
+        starts.append(keys[0])
+        sizes.append(context.token_count)
+        blocks.append(TENANT, session.id, [BlockIn(type=BlockType.NOTE, content=f"turn {turn} " + "w " * 6)])
+
+    # one block a turn, about 10 tokens each: the window's start moves about once in 2.5 turns, not every turn
+    assert len(set(starts)) <= 6 and len(set(sizes)) > 1
 
 
 def test_tag_filters_and_explicit_ids(aws):
@@ -113,7 +133,7 @@ def test_auto_enrichment_adds_the_most_relevant_left_out_blocks(aws):
     plain = assembler().assemble(session, Selection(max_tokens=10), budget=1000, prompt="postgres migration")
     enriched = assembler().assemble(
         session,
-        Selection(max_tokens=10),
+        Selection(max_tokens=20),
         budget=1000,
         prompt="postgres migration",
         enrichment=Enrichment.AUTO,
@@ -123,6 +143,23 @@ def test_auto_enrichment_adds_the_most_relevant_left_out_blocks(aws):
     assert [block.content for block in plain.blocks] == ["latest"]
     assert [block.content for block in enriched.blocks] == ["latest", "the database migration plan for postgres"]
     assert enriched.enriched_ids == [enriched.blocks[1].id] and enriched.token_count == 20
+
+
+def test_enrichment_fits_inside_the_callers_ceiling(aws):
+    session = seed([{"content": f"postgres note {i}", "tokens": 100} for i in range(30)])
+
+    for enrichment_budget in (0, 150, 4_000):
+        context = assembler().assemble(
+            session,
+            Selection(max_tokens=2_000),
+            budget=100_000,
+            prompt="postgres",
+            enrichment=Enrichment.AUTO,
+            enrichment_config=EnrichmentConfig(max_tokens=enrichment_budget),
+        )
+
+        assert context.token_count == sum(block.token_count for block in context.blocks) <= 2_000
+        assert sum(block.token_count for block in context.enriched) <= enrichment_budget
 
 
 def test_manual_enrichment_adds_the_tenants_preferences(aws):

@@ -29,7 +29,7 @@ class AlwaysCallsATool:
 
     def stream(self, request: ModelRequest) -> Iterator[ModelEvent]:
         self.requests.append(request)
-        if request.tools:
+        if request.tool_choice == "auto":
             yield ToolUse(f"t{len(self.requests)}", "current_time", {})
             yield Usage(10, 1)
             yield Finished("tool_use")
@@ -83,7 +83,7 @@ def test_non_streaming_failure_is_a_502_envelope(api, code_assistant, monkeypatc
     assert response.json()["error"]["details"]["code"] == "unavailable"
 
 
-def test_step_limit_offers_no_tools_on_the_last_step(api, code_assistant):
+def test_step_limit_asks_for_an_answer_on_the_last_step_with_the_same_tools(api, code_assistant):
     provider = AlwaysCallsATool()
     service = service_with(provider, max_steps=3)
     prepared = service.prepare(api.tenant_id, InvokeCommand(agent="code-assistant", prompt="loop"))
@@ -91,7 +91,8 @@ def test_step_limit_offers_no_tools_on_the_last_step(api, code_assistant):
     result = service.invoke(prepared)
 
     assert result["output"] == "forced answer"
-    assert [bool(request.tools) for request in provider.requests] == [True, True, False]
+    assert [request.tool_choice for request in provider.requests] == ["auto", "auto", "none"]
+    assert all(request.tools == provider.requests[0].tools != [] for request in provider.requests)  # same prefix
     assert result["usage"]["inputTokens"] == 30 and result["usage"]["outputTokens"] == 4
 
 
@@ -102,8 +103,8 @@ class CallsManyToolsAtOnce:
 
     def stream(self, request: ModelRequest) -> Iterator[ModelEvent]:
         self.requests.append(request)
-        self.last_messages = list(request.messages)  # the loop goes on appending to the same list
-        if request.tools:
+        self.last_messages = list(request.messages)
+        if request.tool_choice == "auto":
             for n in range(10):
                 yield ToolUse(f"t{len(self.requests)}-{n}", "current_time", {})
             yield Finished("tool_use")
@@ -121,7 +122,7 @@ def test_tool_calls_past_the_limit_are_not_run_and_the_model_is_told(api, code_a
     events = list(service.run(prepared))
 
     assert sum(event.name == "tool_call" for event in events) == 12
-    assert [bool(request.tools) for request in provider.requests] == [True, True, False]
+    assert [request.tool_choice for request in provider.requests] == ["auto", "auto", "none"]
     refused = [part for part in provider.last_messages[-1].parts if part.is_error]
     assert len(refused) == 8 and "limit of 12 tool calls" in refused[0].output
     record = api.get(f"/v1/aip/sessions/{session.id}/invocations/{prepared.id}").json()["data"]

@@ -84,7 +84,7 @@ def provider_at(url: str) -> BedrockProvider:
 def request(tools=()) -> ModelRequest:
     return ModelRequest(
         MODEL,
-        "system prompt",
+        [TextPart("system prompt")],
         [
             ChatMessage("user", [TextPart("what time is it?")]),
             ChatMessage("assistant", [ToolUsePart("t0", "current_time", {})]),

@@ -38,7 +38,7 @@ def chunk(delta: dict | None = None, finish: str | None = None, usage: dict | No
 def request() -> ModelRequest:
     return ModelRequest(
         MODEL,
-        "be brief",
+        [TextPart("be brief")],
         [
             ChatMessage("user", [TextPart("fetch it")]),
             ChatMessage("assistant", [TextPart("calling"), ToolUsePart("call_0", "web_fetch", {"url": "https://a.b"})]),

@@ -22,7 +22,7 @@ TOOLS = CATALOGUE["current_time"].tools() + CATALOGUE["web_fetch"].tools()
 
 
 def run(messages):
-    return list(OfflineProvider().stream(ModelRequest(MODEL, "sys [block x]", messages, TOOLS)))
+    return list(OfflineProvider().stream(ModelRequest(MODEL, [TextPart("sys [block x]")], messages, TOOLS)))
 
 
 def test_names_a_tool_and_gets_a_tool_call_with_the_url():

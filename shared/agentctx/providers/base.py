@@ -28,7 +28,15 @@ class ToolResultPart:
     is_error: bool = False
 
 
-Part = TextPart | ToolUsePart | ToolResultPart
+@dataclass(frozen=True)
+class CachePoint:
+    """Where a provider may cache the prompt up to here (a Bedrock `cachePoint`, an Anthropic `cache_control`)."""
+
+    ttl: Literal["5m", "1h"] = "5m"
+
+
+Part = TextPart | ToolUsePart | ToolResultPart | CachePoint
+SystemPart = TextPart | CachePoint
 
 
 @dataclass
@@ -39,10 +47,21 @@ class ChatMessage:
 
 @dataclass
 class ModelRequest:
+    """One model call, least volatile first: tools, system, messages. `tool_choice` "none" keeps the tools listed
+    (so the cached prefix and the tool parts in the messages stay valid) but asks for an answer without them;
+    `cache_key` routes requests that share a prefix to the same cache where a provider takes one."""
+
     model: Model
-    system: str
+    system: list[SystemPart]
     messages: list[ChatMessage]
     tools: list[ToolSpec] = field(default_factory=list)
+    tools_cache: CachePoint | None = None
+    tool_choice: Literal["auto", "none"] = "auto"
+    cache_key: str | None = None
+
+    @property
+    def system_text(self) -> str:
+        return "\n\n".join(part.text for part in self.system if isinstance(part, TextPart))
 
 
 @dataclass

@@ -9,9 +9,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from agentctx.providers.base import (
+    CachePoint,
     Finished,
     ModelEvent,
     ModelRequest,
+    Part,
     ProviderError,
     TextDelta,
     TextPart,
@@ -51,27 +53,27 @@ def provider_error(error: ClientError) -> ProviderError:
     return ProviderError("model_error", f"Bedrock failed ({code}): {message}")
 
 
+def cache_point(point: CachePoint) -> dict[str, Any]:
+    return {"cachePoint": {"type": "default", "ttl": point.ttl} if point.ttl != "5m" else {"type": "default"}}
+
+
+def converse_content(part: Part) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"text": part.text}
+    if isinstance(part, ToolUsePart):
+        return {"toolUse": {"toolUseId": part.id, "name": part.name, "input": part.input}}
+    if isinstance(part, ToolResultPart):
+        status = "error" if part.is_error else "success"
+        return {"toolResult": {"toolUseId": part.tool_use_id, "content": [{"text": part.output}], "status": status}}
+    return cache_point(part)
+
+
 def converse_arguments(request: ModelRequest) -> dict[str, Any]:
-    messages = []
-    for message in request.messages:
-        content: list[dict[str, Any]] = []
-        for part in message.parts:
-            if isinstance(part, TextPart):
-                content.append({"text": part.text})
-            elif isinstance(part, ToolUsePart):
-                content.append({"toolUse": {"toolUseId": part.id, "name": part.name, "input": part.input}})
-            elif isinstance(part, ToolResultPart):
-                status = "error" if part.is_error else "success"
-                content.append(
-                    {
-                        "toolResult": {
-                            "toolUseId": part.tool_use_id,
-                            "content": [{"text": part.output}],
-                            "status": status,
-                        }
-                    }
-                )
-        messages.append({"role": message.role, "content": content})
+    """The ConverseStream arguments; also what the context endpoint answers in the `bedrock` format."""
+    messages = [
+        {"role": message.role, "content": [converse_content(part) for part in message.parts]}
+        for message in request.messages
+    ]
     options = request.model.options
     inference: dict[str, Any] = {"maxTokens": request.model.max_output_tokens}
     for option, name in (("temperature", "temperature"), ("top_p", "topP")):
@@ -83,14 +85,17 @@ def converse_arguments(request: ModelRequest) -> dict[str, Any]:
         "inferenceConfig": inference,
     }
     if request.system:
-        arguments["system"] = [{"text": request.system}]
+        arguments["system"] = [converse_content(part) for part in request.system]
     if request.tools:
-        arguments["toolConfig"] = {
-            "tools": [
-                {"toolSpec": {"name": t.name, "description": t.description, "inputSchema": {"json": t.input_schema}}}
-                for t in request.tools
-            ]
-        }
+        # Listed even when the step wants no tool call (Converse has no "none" choice): a request whose messages
+        # hold tool parts must define the tools, and the cached prefix starts with them.
+        tools: list[dict[str, Any]] = [
+            {"toolSpec": {"name": t.name, "description": t.description, "inputSchema": {"json": t.input_schema}}}
+            for t in request.tools
+        ]
+        if request.tools_cache:
+            tools.append(cache_point(request.tools_cache))
+        arguments["toolConfig"] = {"tools": tools}
     if isinstance(options.get("additional_model_request_fields"), dict):
         arguments["additionalModelRequestFields"] = options["additional_model_request_fields"]
     return arguments

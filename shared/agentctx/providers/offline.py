@@ -35,25 +35,27 @@ def _text_of(message: ChatMessage) -> str:
             pieces.append(part.text)
         elif isinstance(part, ToolUsePart):
             pieces.append(f"{part.name}({json.dumps(part.input, sort_keys=True)})")
-        else:
+        elif isinstance(part, ToolResultPart):
             pieces.append(part.output)
     return "\n".join(pieces)
 
 
 class OfflineProvider:
     def stream(self, request: ModelRequest) -> Iterator[ModelEvent]:
-        read = "\n".join([request.system, *(_text_of(message) for message in request.messages)])
+        read = "\n".join([request.system_text, *(_text_of(message) for message in request.messages)])
         read += "".join(json.dumps(tool.input_schema, sort_keys=True) + tool.name for tool in request.tools)
-        prompt = self._latest_prompt(request.messages)
-        results = [part for message in request.messages for part in message.parts if isinstance(part, ToolResultPart)]
-        called = {part.name for message in request.messages for part in message.parts if isinstance(part, ToolUsePart)}
+        start, prompt = self._latest_prompt(request.messages)
+        this_turn = [part for message in request.messages[start:] for part in message.parts]
+        results = [part for part in this_turn if isinstance(part, ToolResultPart)]
+        called = {part.name for part in this_turn if isinstance(part, ToolUsePart)}
         written: list[str] = []
 
-        thinking = f"Reading the prompt and {request.system.count('[block ')} context blocks."
+        thinking = f"Reading the prompt and {read.count('[block ')} context blocks."
         written.append(thinking)
         yield ThinkingDelta(thinking)
 
-        wanted = [tool for tool in request.tools if tool.name in prompt and tool.name not in called]
+        offered = request.tools if request.tool_choice == "auto" else []
+        wanted = [tool for tool in offered if tool.name in prompt and tool.name not in called]
         if wanted:
             tool = wanted[0]
             tool_input = self._written_input(prompt, tool.name)
@@ -88,9 +90,10 @@ class OfflineProvider:
         return value if isinstance(value, dict) else None
 
     @staticmethod
-    def _latest_prompt(messages: list[ChatMessage]) -> str:
-        for message in reversed(messages):
-            texts = [part.text for part in message.parts if isinstance(part, TextPart)]
-            if message.role == "user" and texts:
-                return "\n".join(texts)
-        return ""
+    def _latest_prompt(messages: list[ChatMessage]) -> tuple[int, str]:
+        """Where this turn starts (the latest user message with text) and its prompt (that message's last text)."""
+        for index in range(len(messages) - 1, -1, -1):
+            texts = [part.text for part in messages[index].parts if isinstance(part, TextPart)]
+            if messages[index].role == "user" and texts:
+                return index, texts[-1]
+        return 0, ""

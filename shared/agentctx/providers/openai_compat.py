@@ -26,7 +26,10 @@ from agentctx.providers.base import (
 
 
 def chat_body(request: ModelRequest) -> dict[str, Any]:
-    messages: list[dict[str, Any]] = [{"role": "system", "content": request.system}] if request.system else []
+    """The Chat Completions body; also what the context endpoint answers in the `openai` format. Cache points have
+    no place here (the endpoint caches prefixes by itself); `prompt_cache_key` keeps a session's requests together."""
+    system = request.system_text
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for message in request.messages:
         texts = [part.text for part in message.parts if isinstance(part, TextPart)]
         calls = [part for part in message.parts if isinstance(part, ToolUsePart)]
@@ -50,7 +53,11 @@ def chat_body(request: ModelRequest) -> dict[str, Any]:
     }
     if "temperature" in request.model.options:
         body["temperature"] = request.model.options["temperature"]
+    if request.cache_key:
+        body["prompt_cache_key"] = request.cache_key
     if request.tools:
+        if request.tool_choice == "none":
+            body["tool_choice"] = "none"
         body["tools"] = [
             {
                 "type": "function",

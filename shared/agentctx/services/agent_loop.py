@@ -13,12 +13,11 @@ from typing import Any
 
 from agentctx import ids
 from agentctx.capabilities import CATALOGUE, Capability, ToolResult, ToolScope, ToolSpec
-from agentctx.domain import Agent, Block, BlockType, CapabilityRef, Model, Session, render_block_text
+from agentctx.domain import Agent, Block, BlockType, CapabilityRef, Model, Session
 from agentctx.observability import logger
 from agentctx.providers.base import (
     ChatMessage,
     ModelProvider,
-    ModelRequest,
     Part,
     TextDelta,
     TextPart,
@@ -30,6 +29,7 @@ from agentctx.providers.base import (
 )
 from agentctx.schemas.blocks import BlockIn
 from agentctx.services.context import Enrichment, EnrichmentConfig, Selection
+from agentctx.services.rendering import Layout, layout
 from agentctx.tokens import count_tokens
 
 
@@ -73,6 +73,13 @@ class PreparedInvocation:
         reserve = count_tokens(self.agent.system_prompt + self.command.prompt) + self.model.max_output_tokens
         return max(0, self.model.context_window - reserve)
 
+    def layout(self, blocks: list[Block], enriched: list[Block]) -> Layout:
+        """The layout of this invocation's model calls, with the context assembled for it."""
+        cache_key = self.session.id if self.session else None
+        return layout(
+            self.model, self.agent.system_prompt, self.specs, blocks, enriched, self.command.prompt, cache_key
+        )
+
     @property
     def call_estimate(self) -> int:
         """The most one model call of the invocation uses (prompts, the context it may assemble, the longest
@@ -80,18 +87,6 @@ class PreparedInvocation:
         budget = self.context_budget
         context = min(budget, self.command.selection.max_tokens or budget) if self.session else 0
         return self.model.context_window - budget + context
-
-
-def render_system(system_prompt: str, blocks: list[Block]) -> str:
-    """The agent's system prompt followed by the assembled context, one labelled section a block."""
-    if not blocks:
-        return system_prompt
-    rendered = [
-        f"[block {block.id} type={block.type.value} tags={','.join(block.tags)}]\n"
-        + render_block_text(block.type, block.content)
-        for block in blocks
-    ]
-    return f"{system_prompt}\n\n# Session context\n\n" + "\n\n".join(rendered)
 
 
 def tools_of(capabilities: list[CapabilityRef]) -> tuple[dict[str, tuple[Capability, dict[str, Any]]], list[ToolSpec]]:
@@ -133,21 +128,24 @@ class AgentLoop:
     def run(
         self,
         prepared: PreparedInvocation,
-        system: str,
+        layout: Layout,
         usage: dict[str, int],
         tool_calls: list[tuple[ToolUse, ToolResult]],
     ) -> Generator[StreamEvent, None, str]:
         """Model, tools, model ... until the model answers without tools, or the step or tool-call limit; returns
-        the output. A call past the tool-call limit is not run: the model is told so, and offered no more tools."""
+        the output. A call past the tool-call limit is not run: the model is told so, and asked to answer without
+        tools (still listed, so the prefix it has cached stays the same); a tool call it makes anyway is not run."""
         provider = self.provider_for(prepared.model)
-        messages = [ChatMessage("user", [TextPart(prepared.command.prompt)])]
+        messages = layout.first_messages()
+        previous_end: tuple[int, int] | None = None
         output: list[str] = []
         for step in range(self.max_steps):
-            # The last allowed step, or any after the tool-call limit, offers no tools, so the model has to answer.
-            tools = prepared.specs if step < self.max_steps - 1 and len(tool_calls) < self.max_tool_calls else []
+            # The last allowed step, or any after the tool-call limit, wants an answer, not a tool call.
+            last = step == self.max_steps - 1 or len(tool_calls) >= self.max_tool_calls
+            request = layout.model_request(messages, previous_end, "none" if last else "auto")
             text: list[str] = []
             uses: list[ToolUse] = []
-            for event in provider.stream(ModelRequest(prepared.model, system, messages, tools)):
+            for event in provider.stream(request):
                 if isinstance(event, TextDelta):
                     text.append(event.text)
                     yield StreamEvent("text_delta", {"content": event.text})
@@ -159,11 +157,12 @@ class AgentLoop:
                     usage["inputTokens"] += event.input_tokens
                     usage["outputTokens"] += event.output_tokens
             output.append("".join(text))
+            if not uses or last:
+                break
+            previous_end = (len(messages) - 1, len(messages[-1].parts))
             parts: list[Part] = [TextPart("".join(text))] if text else []
             parts += [ToolUsePart(use.id, use.name, use.input) for use in uses]
             messages.append(ChatMessage("assistant", parts))
-            if not uses:
-                break
             results: list[Part] = []
             for use in uses:
                 if len(tool_calls) >= self.max_tool_calls:

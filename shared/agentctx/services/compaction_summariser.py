@@ -29,7 +29,7 @@ class Summariser:
             return self._extractive(texts, limit), 0
         prompt = "\n\n".join(f"[{block.id}]\n{text}" for block, text in zip(blocks, texts, strict=True))
         request = ModelRequest(
-            model, SUMMARY_PROMPT.format(limit=limit), [ChatMessage("user", [TextPart(prompt)])], tools=[]
+            model, [TextPart(SUMMARY_PROMPT.format(limit=limit))], [ChatMessage("user", [TextPart(prompt)])], tools=[]
         )
         text = "".join(event.text for event in self.provider_for(model).stream(request) if isinstance(event, TextDelta))
         return self._truncate(text.strip() or self._extractive(texts, limit), limit), 1

@@ -72,6 +72,16 @@ class AssembledContext:
     def block_ids(self) -> list[str]:
         return [block.id for block in self.blocks]
 
+    @property
+    def selected(self) -> list[Block]:
+        """The blocks chosen from the session, in session order: what is rendered before the history ends."""
+        return [block for block in self.blocks if block.id not in self.enriched_ids]
+
+    @property
+    def enriched(self) -> list[Block]:
+        """The blocks enrichment added for this request: rendered after the history, with the new message."""
+        return [block for block in self.blocks if block.id in self.enriched_ids]
+
 
 class _Budget:
     def __init__(self, limit: int) -> None:
@@ -101,7 +111,12 @@ class ContextAssembler:
         enrichment_config: EnrichmentConfig | None = None,
     ) -> AssembledContext:
         tenant, session_hex = session.tenant_id, session.hex
-        limit = _Budget(min(budget, selection.max_tokens) if selection.max_tokens else budget)
+        ceiling = min(budget, selection.max_tokens) if selection.max_tokens else budget
+        config = enrichment_config or EnrichmentConfig()
+        # Everything assembled fits the ceiling: enrichment keeps its own maxTokens (at most a quarter of the ceiling)
+        # while the selection is made, then takes what is left, up to its maxTokens.
+        reserved = min(config.max_tokens, ceiling // 4) if enrichment is not Enrichment.NONE else 0
+        limit = _Budget(ceiling - reserved)
         chosen: dict[str, Block] = {}
 
         for block in self._explicit_blocks(session, selection):
@@ -117,20 +132,28 @@ class ContextAssembler:
             wanted.append(meta.order_key)
 
         newest = self._newest_meta(session, selection)
+        older_than = session.total_tokens  # tokens of the session's blocks older than the one walked
+        walked: list[tuple[int, Block]] = []
+        dropped: list[Block] = []
         for meta in newest:
+            older_than -= meta.token_count
             if meta.order_key in chosen or meta.order_key in wanted or not selection.matches(meta):
                 continue
             if not limit.take(meta.token_count):
-                newest = chain([meta], newest)  # the first block that did not fit is still a candidate
+                dropped = self._in_steps(session, selection, walked, limit)
+                newest = chain(dropped, [meta], newest)  # what did not fit is still a candidate for enrichment
                 break
             wanted.append(meta.order_key)
+            walked.append((older_than, meta))
+        if dropped:
+            gone = {meta.order_key for meta in dropped}
+            wanted = [key for key in wanted if key not in gone]
         for block in self.store.blocks.get_many(tenant, session_hex, wanted, session.copy):
             chosen[block.order_key] = block
 
         enriched: list[Block] = []
         if enrichment is not Enrichment.NONE:
-            config = enrichment_config or EnrichmentConfig()
-            room = _Budget(min(config.max_tokens, budget - limit.used))
+            room = _Budget(min(config.max_tokens, ceiling - limit.used))
             if config.include_preferences:
                 enriched += self._preferences(session, room, exclude=set(chosen))
             if enrichment is Enrichment.AUTO:
@@ -141,6 +164,22 @@ class ContextAssembler:
             limit.used += room.used
         blocks = sorted(chosen.values(), key=lambda block: block.order_key) + enriched
         return AssembledContext(blocks, limit.used, budget, [block.id for block in enriched])
+
+    @staticmethod
+    def _in_steps(
+        session: Session, selection: Selection, walked: list[tuple[int, Block]], limit: _Budget
+    ) -> list[Block]:
+        """When the session's newest blocks overflow the budget, the oldest of them leave in steps of a quarter of
+        the budget, not one a turn: the window starts at a multiple of the step in the session's token positions
+        (tokens before a block; appending leaves them as they are), so the rendered prefix stays the same until
+        the session has grown by a step. Without includeByTag, and once a fork's blocks are all its own."""
+        if not walked or selection.include_by_tag or session.copy is not None:
+            return []
+        step = max(1, limit.limit // 4)
+        start = -(-walked[-1][0] // step) * step
+        dropped = [meta for position, meta in walked if position < start]
+        limit.used -= sum(meta.token_count for meta in dropped)
+        return dropped
 
     def _explicit_blocks(self, session: Session, selection: Selection) -> list[Block]:
         """The blocks `blockIds` names, in the order given, read with their content; all must be in the session."""

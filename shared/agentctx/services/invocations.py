@@ -24,7 +24,6 @@ from agentctx.services.agent_loop import (
     PreparedInvocation,
     StreamEvent,
     answer_blocks,
-    render_system,
     tools_of,
 )
 from agentctx.services.catalog import CatalogService
@@ -117,9 +116,8 @@ class InvocationService:
                     "blockIds": context.block_ids,
                 },
             )
-            output = yield from self.loop.run(
-                prepared, render_system(prepared.agent.system_prompt, context.blocks), usage, tool_calls
-            )
+            layout = prepared.layout(context.selected, context.enriched)
+            output = yield from self.loop.run(prepared, layout, usage, tool_calls)
         except ProviderError as error:
             yield from self._fail(prepared, started, usage, context, error.code, error.message)
             return

@@ -18,7 +18,6 @@ from agentctx.services.agent_loop import (
     PreparedInvocation,
     StreamEvent,
     answer_blocks,
-    render_system,
     tools_of,
 )
 from agentctx.services.block_builder import BlockBuilder
@@ -51,11 +50,11 @@ class ReasonAndAct:
         prepared = self._prepare(session, message)
         prompt = prepared.command.prompt
         context = self.assembler.assemble(session, Selection(), prepared.context_budget, prompt=prompt)
-        blocks = [block for block in context.blocks if block.id != message["block_id"]]
+        blocks = [block for block in context.selected if block.id != message["block_id"]]
         usage["contextTokens"] = sum(block.token_count for block in blocks)
         output_id = ids.MESSAGE_PREFIX + ids.new_hex()
         tool_calls: list[tuple[ToolUse, Any]] = []
-        loop = self.loop.run(prepared, render_system(prepared.agent.system_prompt, blocks), usage, tool_calls)
+        loop = self.loop.run(prepared, prepared.layout(blocks, context.enriched), usage, tool_calls)
         started = False
         text: list[str] = []
         iterations, acted = 1, False  # model calls: one more after each round of tool results
