@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from agentctx.services.compaction import CompactionService
     from agentctx.services.compaction_runner import CompactionRunner
     from agentctx.services.context import ContextAssembler
+    from agentctx.services.context_render import ContextRenderer
     from agentctx.services.event_query import EventQueryService
     from agentctx.services.invocations import InvocationService
     from agentctx.services.quotas import QuotaGuard
@@ -208,6 +209,13 @@ def invocation_service() -> "InvocationService":
         recorder=InvocationRecorder(context_store(), block_builder(), auto_compaction_trigger()),
         files_for=session_files,
     )
+
+
+@lru_cache(maxsize=1)
+def context_renderer() -> "ContextRenderer":
+    from agentctx.services.context_render import ContextRenderer
+
+    return ContextRenderer(invocation_service())
 
 
 @lru_cache(maxsize=1)

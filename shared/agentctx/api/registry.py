@@ -59,8 +59,9 @@ FUNCTIONS = (
         "InvokeFunction",
         "invoke",
         "Agent invocation (/v1/aip/invoke, /.well-known/aip/*) streamed as Server-Sent Events, the AIP agent list, "
-        "invocation records, and the event streams of /v1/sessions and /v1/channels.",
-        ("runtime_stream", "invoke"),
+        "invocation records, the context an invocation would send (/v1/aip/context), and the event streams of "
+        "/v1/sessions and /v1/channels.",
+        ("runtime_stream", "invoke", "context"),
         streams=True,
         unrouted=("health",),
     ),

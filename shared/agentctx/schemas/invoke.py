@@ -42,6 +42,68 @@ class InvokeRequest(RequestModel):
     save_to_session: bool = True
 
 
+ContextFormat = Literal["text", "openai", "anthropic", "bedrock"]
+
+
+class ContextRequest(RequestModel):
+    """The assembled context for a prompt, for the caller's own agent loop; with an agent, a preview of exactly
+    what invoking it would send."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "session": "sess_0123456789abcdef0123456789abcdef",
+                    "prompt": "Continue the auth implementation",
+                    "context": {"includeByTag": ["authentication"], "maxTokens": 50000},
+                    "format": "anthropic",
+                }
+            ]
+        }
+    )
+
+    prompt: Prompt
+    session: SessionIdIn | None = Field(default=None, description="Omitted: no context, only the prompt rendered")
+    agent: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        default=None,
+        description="Agent slug or id: its system prompt, tools and model are used, as an invocation would use them",
+    )
+    system_prompt: Annotated[str, StringConstraints(max_length=200_000)] | None = Field(
+        default=None, description="Without an agent: the system prompt your loop sends, rendered first"
+    )
+    context: ContextOptions = ContextOptions()
+    enrichment: Literal["none", "manual", "auto"] = "none"
+    enrichment_config: EnrichmentConfigIn = EnrichmentConfigIn()
+    format: ContextFormat | None = Field(
+        default=None,
+        description="text, or a provider's request body: openai (Chat Completions), anthropic (Messages, with "
+        "cache_control), bedrock (Converse, with cachePoint). Default: the format of the model used",
+    )
+
+
+class ContextSections(ResponseModel):
+    tools: int
+    system: int
+    context: int
+    history: int
+    request: int
+    prompt: int
+
+
+class RenderedContext(ResponseModel):
+    format: ContextFormat
+    agent: str | None
+    model: str = Field(description="The model id whose window and cache rules shaped the request")
+    block_ids: list[str]
+    enriched_block_ids: list[str]
+    token_count: int = Field(description="Tokens of the blocks used, enrichment included: at most context.maxTokens")
+    sections: ContextSections = Field(description="Tokens of each part of the request, in the order rendered")
+    cache_points: int = Field(description="Cache points in the payload (bedrock and anthropic formats)")
+    payload: dict[str, Any] = Field(
+        description="Ready to send: the provider's request body, or {text} in the text format"
+    )
+
+
 class InvokeUsage(ResponseModel):
     context_tokens: int
     input_tokens: int

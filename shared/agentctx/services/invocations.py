@@ -13,11 +13,11 @@ from typing import Any
 from agentctx import ids, metering
 from agentctx.capabilities import ToolResult, ToolScope
 from agentctx.capabilities.base import SessionFiles
-from agentctx.domain import Listed, Session, utc_now
+from agentctx.domain import Agent, Listed, Session, utc_now
 from agentctx.errors import Conflict, InvalidRequest, NotFound, Throttled, UpstreamFailed
 from agentctx.observability import logger
 from agentctx.providers.base import ProviderError, ToolUse
-from agentctx.schemas.invoke import InvokeRequest
+from agentctx.schemas.invoke import ContextRequest, InvokeRequest
 from agentctx.services.agent_loop import (
     AgentLoop,
     InvokeCommand,
@@ -53,8 +53,10 @@ class InvocationService:
         self.recorder = recorder
         self.files_for = files_for
 
-    def prepare(self, tenant_id: str, command: InvokeCommand) -> PreparedInvocation:
-        agent = self.catalog.resolve_agent(tenant_id, command.agent)
+    def prepare(self, tenant_id: str, command: InvokeCommand, agent: Agent | None = None) -> PreparedInvocation:
+        """Everything that can fail with a plain HTTP error, before a stream starts. `agent`: one made for the
+        call (the context endpoint's, without an agent named) instead of the command's."""
+        agent = agent or self.catalog.resolve_agent(tenant_id, command.agent)
         try:
             model = self.catalog.get_model(tenant_id, agent.default_model_id)
         except NotFound as missing:
@@ -106,7 +108,7 @@ class InvocationService:
         context: AssembledContext | None = None
         try:
             self.recorder.start(prepared, started)
-            context = self._assemble(prepared)
+            context = self.assemble(prepared)
             usage["contextTokens"] = context.token_count
             yield StreamEvent(
                 "context_assembled",
@@ -142,7 +144,7 @@ class InvocationService:
             },
         )
 
-    def _assemble(self, prepared: PreparedInvocation) -> AssembledContext:
+    def assemble(self, prepared: PreparedInvocation) -> AssembledContext:
         command, budget = prepared.command, prepared.context_budget
         if prepared.session is None:
             return AssembledContext([], 0, budget)
@@ -183,10 +185,10 @@ class InvocationService:
         return self.sessions.list_records(tenant_id, session_id, RecordKind.INVOCATION, limit, cursor)
 
 
-def command_from(body: "InvokeRequest") -> InvokeCommand:
-    """The seed's invoke body as an invocation command."""
+def command_from(body: "InvokeRequest | ContextRequest") -> InvokeCommand:
+    """The seed's invoke body (or the context endpoint's, which saves nothing) as an invocation command."""
     return InvokeCommand(
-        agent=body.agent,
+        agent=body.agent or "",
         prompt=body.prompt,
         session_id=body.session,
         selection=Selection(
@@ -202,5 +204,5 @@ def command_from(body: "InvokeRequest") -> InvokeCommand:
             recency_bias=body.enrichment_config.recency_bias,
             max_tokens=body.enrichment_config.max_tokens,
         ),
-        save_to_session=body.save_to_session,
+        save_to_session=isinstance(body, InvokeRequest) and body.save_to_session,
     )
