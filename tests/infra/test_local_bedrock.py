@@ -10,7 +10,7 @@ from infra.local_aws import local_aws
 from tests.conftest import RESOURCES
 from tests.integration.test_invoke_api import parse_sse
 from tests.providers.loopback import Loopback, Recorded, serve
-from tests.providers.test_bedrock import STREAM_HEADERS, event
+from tests.providers.model_endpoints import STREAM_HEADERS, event
 
 ANSWER = [
     event("messageStart", {"role": "assistant"}),

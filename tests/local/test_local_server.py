@@ -14,7 +14,7 @@ import pytest
 from tests.infra.test_local_bedrock import ANSWER, create_bedrock_agent
 from tests.local.server import LocalServer, free_port, write_ballast_state
 from tests.providers.loopback import Recorded, serve
-from tests.providers.test_bedrock import STREAM_HEADERS
+from tests.providers.model_endpoints import STREAM_HEADERS
 
 pytestmark = pytest.mark.timeout(300)  # a test starts the server up to three times, each a cold start
 

@@ -1,8 +1,9 @@
-"""A one-route HTTP server on 127.0.0.1 that answers each request with the next recorded response."""
+"""A one-route HTTP server on 127.0.0.1 that answers each request with the next recorded response, or with what a
+responder computes from it."""
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,15 @@ class Loopback:
 @contextmanager
 def serve(responses: list[Recorded]) -> Iterator[Loopback]:
     pending = list(responses)
+    with serve_with(lambda _request: pending.pop(0)) as loopback:
+        yield loopback
+
+
+@contextmanager
+def serve_with(respond: Callable[[dict], Recorded]) -> Iterator[Loopback]:
+    """Answer each request with `respond(request)`; the request dict it gets is the one recorded, so it may add to it.
+
+    Requests may arrive on several threads at once: a stateful responder locks its own state."""
     loopback = Loopback(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -31,10 +41,9 @@ def serve(responses: list[Recorded]) -> Iterator[Loopback]:
 
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            loopback.requests.append(
-                {"path": self.path, "headers": dict(self.headers), "body": json.loads(body) if body else None}
-            )
-            recorded = pending.pop(0)
+            request = {"path": self.path, "headers": dict(self.headers), "body": json.loads(body) if body else None}
+            loopback.requests.append(request)
+            recorded = respond(request)
             self.send_response(recorded.status)
             for name, value in recorded.headers.items():
                 self.send_header(name, value)
@@ -49,7 +58,8 @@ def serve(responses: list[Recorded]) -> Iterator[Loopback]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll lets shutdown() return in 50 ms instead of the default 500 ms, once per server a test starts.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     loopback.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:

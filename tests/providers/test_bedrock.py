@@ -1,8 +1,6 @@
 """The Bedrock adapter against botocore's real ConverseStream parser: recorded event-stream bytes on loopback."""
 
-import binascii
 import json
-import struct
 
 import pytest
 
@@ -23,6 +21,7 @@ from agentctx.providers.base import (
 )
 from agentctx.providers.bedrock import BedrockProvider
 from tests.providers.loopback import Recorded, serve
+from tests.providers.model_endpoints import STREAM_HEADERS, event, frame
 
 MODEL = Model(
     "org_x",
@@ -36,34 +35,6 @@ MODEL = Model(
     "t",
     "t",
 )
-
-
-def _header(name: str, value: str) -> bytes:
-    encoded_name, encoded_value = name.encode(), value.encode()
-    return (
-        struct.pack("B", len(encoded_name))
-        + encoded_name
-        + b"\x07"
-        + struct.pack(">H", len(encoded_value))
-        + encoded_value
-    )
-
-
-def frame(headers: dict[str, str], payload: dict) -> bytes:
-    """One message of the AWS event-stream encoding: prelude, prelude CRC, headers, payload, message CRC."""
-    header_bytes = b"".join(_header(name, value) for name, value in headers.items())
-    body = json.dumps(payload).encode()
-    total = 12 + len(header_bytes) + len(body) + 4
-    prelude = struct.pack(">II", total, len(header_bytes))
-    message = prelude + struct.pack(">I", binascii.crc32(prelude)) + header_bytes + body
-    return message + struct.pack(">I", binascii.crc32(message))
-
-
-def event(event_type: str, payload: dict) -> bytes:
-    return frame({":event-type": event_type, ":content-type": "application/json", ":message-type": "event"}, payload)
-
-
-STREAM_HEADERS = {"Content-Type": "application/vnd.amazon.eventstream", "x-amzn-RequestId": "req-1"}
 
 
 def provider_at(url: str) -> BedrockProvider:
