@@ -7,8 +7,11 @@ from tests.integration.test_sessions_api import append, create_session, note
 
 
 def parse_sse(text: str) -> list[tuple[str, dict]]:
+    """The events of a stream; comments (heartbeats, sent while the model is slow to answer) left out."""
     events = []
     for chunk in text.strip().split("\n\n"):
+        if chunk.startswith(":"):
+            continue
         lines = dict(line.split(": ", 1) for line in chunk.splitlines())
         events.append((lines["event"], json.loads(lines["data"])))
     return events
