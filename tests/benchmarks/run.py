@@ -203,6 +203,11 @@ def main() -> None:
     print("\n## Agent-runtime sessions: calls per operation, turn latency, SSE delivery (offline model)\n")
     print("\n".join(turn_figures()))
 
+    from tests.benchmarks.cache_bench import cache_rows
+
+    print("\n## Model input served from the provider's cache (recording endpoints, both surfaces)\n")
+    print("\n".join(cache_rows()))
+
     from tests.benchmarks.local_durability_bench import WRITE_SECONDS, durability_rows
     from tests.benchmarks.local_state_bench import writes_held_at_100_mb
 

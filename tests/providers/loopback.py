@@ -2,6 +2,7 @@
 responder computes from it."""
 
 import json
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,15 @@ def serve(responses: list[Recorded]) -> Iterator[Loopback]:
     pending = list(responses)
     with serve_with(lambda _request: pending.pop(0)) as loopback:
         yield loopback
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that closes its kept-alive connection is not an error worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -57,7 +67,7 @@ def serve_with(respond: Callable[[dict], Recorded]) -> Iterator[Loopback]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), Handler)
     # A short poll lets shutdown() return in 50 ms instead of the default 500 ms, once per server a test starts.
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
