@@ -186,6 +186,10 @@ class TurnState:
     output_preview: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    # parts of input_tokens; the cost only once a turn ran on a model with a price
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_micro_usd: int | None = None
     started_at: str | None = None
     finished_at: str | None = None
 
@@ -239,6 +243,29 @@ BUILT_IN_TIMESTAMP = "2026-01-01T00:00:00.000Z"
 
 
 @dataclass
+class ModelCost:
+    """A model's price in USD per million tokens (Everruns' ModelCost, with a cache-write price beside the read one).
+
+    - A cache price left out is the input price.
+    - Cached tokens are parts of the input: the rest of the input pays the input price.
+    """
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
+
+    def micro_usd(self, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> int:
+        """A call's cost in micro-dollars (a price per million tokens times tokens), rounded."""
+        read_price = self.input if self.cache_read is None else self.cache_read
+        write_price = self.input if self.cache_write is None else self.cache_write
+        uncached = input_tokens - cache_read - cache_write
+        return round(
+            uncached * self.input + cache_read * read_price + cache_write * write_price + output_tokens * self.output
+        )
+
+
+@dataclass
 class Model:
     tenant_id: str
     hex: str
@@ -250,6 +277,7 @@ class Model:
     options: dict[str, Any]
     created_at: str
     updated_at: str
+    cost: ModelCost | None = None
 
     @property
     def id(self) -> str:

@@ -149,3 +149,18 @@ def test_validation_error_is_a_bad_request():
         list(provider_at(loopback.url).stream(request()))
 
     assert raised.value.code == "bad_request" and "bad model id" in raised.value.message
+
+
+def test_cached_input_tokens_are_part_of_the_input_and_reported_apart():
+    # Bedrock's inputTokens leaves out the tokens read from and written to the prompt cache
+    usage = {"inputTokens": 20, "outputTokens": 5, "cacheReadInputTokens": 300, "cacheWriteInputTokens": 40}
+    recorded = [
+        event("messageStart", {"role": "assistant"}),
+        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hi."}}),
+        event("messageStop", {"stopReason": "end_turn"}),
+        event("metadata", {"usage": usage | {"totalTokens": 365}, "metrics": {"latencyMs": 5}}),
+    ]
+    with serve([Recorded(200, STREAM_HEADERS, recorded)]) as loopback:
+        events = list(provider_at(loopback.url).stream(request()))
+
+    assert events[-1] == Usage(360, 5, cache_read_tokens=300, cache_write_tokens=40)

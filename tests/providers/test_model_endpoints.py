@@ -236,7 +236,11 @@ def test_our_bedrock_provider_is_asked_for_a_tool_twice_then_answered_with_usage
         answers = []
         for _ in range(3):
             answers.append(
-                list(provider.stream(ModelRequest(model, "Be brief.", messages, CATALOGUE["current_time"].tools())))
+                list(
+                    provider.stream(
+                        ModelRequest(model, [TextPart("Be brief.")], messages, CATALOGUE["current_time"].tools())
+                    )
+                )
             )
             for item in answers[-1]:
                 if isinstance(item, ToolUse):
@@ -253,7 +257,7 @@ def test_our_bedrock_provider_is_asked_for_a_tool_twice_then_answered_with_usage
 
 
 def openai_request(model: Model, *texts: str) -> ModelRequest:
-    return ModelRequest(model, rules(125), [ChatMessage("user", [TextPart(text)]) for text in texts])
+    return ModelRequest(model, [TextPart(rules(125))], [ChatMessage("user", [TextPart(text)]) for text in texts])
 
 
 def prompt_tokens(body: dict) -> list[int]:
@@ -277,7 +281,7 @@ def test_openai_caches_the_shared_prefix_in_128_token_steps_from_1024_as_our_pro
     assert cached == shared // 128 * 128 and cached >= 1_024
     assert [usage["prompt_tokens"] for usage in usages] == [len(one), len(two)]
     assert Usage(len(one), count_tokens("Answer number 1.")) in first
-    assert Usage(len(two), count_tokens("Answer number 2.")) in second
+    assert Usage(len(two), count_tokens("Answer number 2."), cache_read_tokens=cached) in second
     assert endpoint.requests[0]["path"] == "/v1/chat/completions"
 
 

@@ -120,3 +120,12 @@ def test_unreachable_endpoint_is_unavailable():
         list(OpenAICompatibleProvider("http://127.0.0.1:9", "").stream(request()))
 
     assert raised.value.code == "unavailable"
+
+
+def test_cached_prompt_tokens_are_reported_as_cache_reads_within_the_input():
+    usage = {"prompt_tokens": 1200, "completion_tokens": 9, "prompt_tokens_details": {"cached_tokens": 1024}}
+    recorded = [chunk({"content": "ok"}), chunk(finish="stop"), chunk(usage=usage), b"data: [DONE]\n\n"]
+    with serve([Recorded(200, SSE, recorded)]) as loopback:
+        events = list(OpenAICompatibleProvider(loopback.url + "/v1", "sk-config").stream(request()))
+
+    assert Usage(1200, 9, cache_read_tokens=1024) in events

@@ -98,10 +98,15 @@ class CompactionJob(_CamelModel):
 
 
 class InvokeUsage(_CamelModel):
+    """`input_tokens` counts every input token; the cache reads and writes are parts of it."""
+
     openapi_schema = "InvokeUsage"
     context_tokens: int
     input_tokens: int
+    cache_read_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
     output_tokens: int
+    cost_usd: float | None = None
 
 
 class InvokeContext(_CamelModel):

@@ -4,6 +4,7 @@ from agentctx.schemas.catalog import CapabilityRefOut
 from agentctx.schemas.runtime import RuntimeSessionOut, SessionUsage
 from agentctx.services.catalog import HARNESS_ID
 from agentctx.services.runtime_sessions import RuntimeView
+from agentctx.services.token_usage import cost_usd
 
 
 def session_out(view: RuntimeView) -> RuntimeSessionOut:
@@ -21,7 +22,14 @@ def session_out(view: RuntimeView) -> RuntimeSessionOut:
         features=view.features,
         preview=turns.preview,
         output_preview=turns.output_preview,
-        usage=SessionUsage(input_tokens=turns.input_tokens, output_tokens=turns.output_tokens, total_tokens=used)
+        usage=SessionUsage(
+            input_tokens=turns.input_tokens,
+            output_tokens=turns.output_tokens,
+            total_tokens=used,
+            cache_read_tokens=turns.cache_read_tokens,
+            cache_creation_tokens=turns.cache_write_tokens,
+            estimated_cost_usd=cost_usd(turns.cost_micro_usd),
+        )
         if turns.done
         else None,
         created_at=session.created_at,

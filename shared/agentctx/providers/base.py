@@ -83,8 +83,13 @@ class ToolUse:
 
 @dataclass
 class Usage:
+    """One model call's tokens. `input_tokens` is all the input the model took; the cache reads and writes are
+    parts of it (each priced apart)."""
+
     input_tokens: int
     output_tokens: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass

@@ -150,4 +150,7 @@ class BedrockProvider:
                 yield Finished(stop_reason)
             elif "metadata" in event:
                 usage = event["metadata"].get("usage", {})
-                yield Usage(usage.get("inputTokens", 0), usage.get("outputTokens", 0))
+                # Bedrock's inputTokens leaves out the cached tokens: the model took all three
+                read, written = usage.get("cacheReadInputTokens", 0), usage.get("cacheWriteInputTokens", 0)
+                taken = usage.get("inputTokens", 0) + read + written
+                yield Usage(taken, usage.get("outputTokens", 0), cache_read_tokens=read, cache_write_tokens=written)

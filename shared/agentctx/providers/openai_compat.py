@@ -118,7 +118,10 @@ class OpenAICompatibleProvider:
                 message = chunk["error"].get("message", "error") if isinstance(chunk["error"], dict) else chunk["error"]
                 raise ProviderError("model_error", f"the model endpoint failed mid-stream: {message}")
             if chunk.get("usage"):
-                yield Usage(chunk["usage"].get("prompt_tokens", 0), chunk["usage"].get("completion_tokens", 0))
+                usage = chunk["usage"]
+                # prompt_tokens already counts the cached ones; this API reports no cache writes
+                cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+                yield Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), cache_read_tokens=cached)
             for choice in chunk.get("choices", []):
                 delta = choice.get("delta", {})
                 reasoning = delta.get("reasoning_content") or delta.get("reasoning")

@@ -52,6 +52,25 @@ class EverrunsFields(SnakeRequestModel):
     parallel_tool_calls: bool | None = Field(default=None, description="Tools run one at a time: false or omitted")
 
 
+Price = Annotated[float, Field(ge=0, le=100_000, description="USD per million tokens")]
+
+
+class ModelCostIn(SnakeRequestModel):
+    """A model's price, as Everruns' ModelCost (without tiers), with a cache-write price beside the read one."""
+
+    input: Price
+    output: Price
+    cache_read: Price | None = Field(default=None, description="Omitted: the input price")
+    cache_write: Price | None = Field(default=None, description="Omitted: the input price")
+
+
+class ModelCostOut(BaseModel):
+    input: float
+    output: float
+    cache_read: float | None = Field(description="null: the input price")
+    cache_write: float | None = Field(description="null: the input price")
+
+
 class ModelCreate(SnakeRequestModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -76,6 +95,7 @@ class ModelCreate(SnakeRequestModel):
         default={},
         description="Provider options: temperature, top_p, region (bedrock), additional_model_request_fields",
     )
+    cost: ModelCostIn | None = Field(default=None, description="Omitted: no price, so usage carries no cost")
 
     @model_validator(mode="after")
     def _output_fits_window(self) -> "ModelCreate":
@@ -94,6 +114,7 @@ class ModelUpdate(SnakeRequestModel):
     context_window: Annotated[int, Field(ge=1_000, le=10_000_000)] | None = None
     max_output_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     options: FreeObject | None = None
+    cost: ModelCostIn | None = Field(default=None, description="null: the model has no price any more")
 
 
 class ModelOut(BaseModel):
@@ -106,6 +127,7 @@ class ModelOut(BaseModel):
     context_window: int
     max_output_tokens: int
     options: dict[str, Any]
+    cost: ModelCostOut | None
     created_at: str
     updated_at: str
     display_name: str

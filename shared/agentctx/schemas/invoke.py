@@ -106,8 +106,11 @@ class RenderedContext(ResponseModel):
 
 class InvokeUsage(ResponseModel):
     context_tokens: int
-    input_tokens: int
+    input_tokens: int = Field(description="All the input the model calls took, cache reads and writes included")
+    cache_read_input_tokens: int = Field(default=0, description="Input read from the provider's prompt cache")
+    cache_write_input_tokens: int = Field(default=0, description="Input written to the provider's prompt cache")
     output_tokens: int
+    cost_usd: float | None = Field(default=None, description="null when the model has no price (GET /v1/models)")
 
 
 class InvokeContext(ResponseModel):

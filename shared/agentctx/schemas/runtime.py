@@ -77,9 +77,14 @@ class RuntimeSessionUpdate(SnakeRequestModel):
 
 
 class SessionUsage(BaseModel):
-    input_tokens: int
+    """The session's turns summed, with the Everruns SDK's TokenUsage names."""
+
+    input_tokens: int = Field(description="All the input its model calls took, cache reads and writes included")
     output_tokens: int
     total_tokens: int
+    cache_read_tokens: int = Field(description="Input read from the provider's prompt cache")
+    cache_creation_tokens: int = Field(description="Input written to the provider's prompt cache")
+    estimated_cost_usd: float | None = Field(description="The turns run on models with a price; null when none was")
 
 
 class RuntimeSessionOut(BaseModel):

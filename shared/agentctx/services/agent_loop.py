@@ -2,8 +2,9 @@
 
 Both ways of running an agent drive it: an invocation (services/invocations.py, which streams its events to the
 client) and a turn (services/turns.py, which writes them to the session's event log). It yields the events in order
-(thinking, text_delta, tool_call, what a tool produces such as file_edit or dev_url, tool_result) and returns the
-output; usage and the tool calls made are added to what the caller passes in.
+(thinking, text_delta, tool_call, what a tool produces such as file_edit or dev_url, tool_result, and
+llm_generation with each model call's usage) and returns the output; usage and the tool calls made are added to what
+the caller passes in.
 """
 
 import json
@@ -30,6 +31,7 @@ from agentctx.providers.base import (
 from agentctx.schemas.blocks import BlockIn
 from agentctx.services.context import Enrichment, EnrichmentConfig, Selection
 from agentctx.services.rendering import Layout, layout
+from agentctx.services.token_usage import add_call
 from agentctx.tokens import count_tokens
 
 
@@ -154,8 +156,8 @@ class AgentLoop:
                 elif isinstance(event, ToolUse):
                     uses.append(event)
                 elif isinstance(event, Usage):
-                    usage["inputTokens"] += event.input_tokens
-                    usage["outputTokens"] += event.output_tokens
+                    call = add_call(usage, prepared.model, event)
+                    yield StreamEvent("llm_generation", {"model": prepared.model.id, "usage": call})
             output.append("".join(text))
             if not uses or last:
                 break

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from agentctx import ids, payload
 from agentctx.capabilities import CATALOGUE
 from agentctx.capabilities.session_file_system import file_path
-from agentctx.domain import DEFAULT_MODEL_HEX, Agent, CapabilityRef, Listed, Model, utc_now
+from agentctx.domain import DEFAULT_MODEL_HEX, Agent, CapabilityRef, Listed, Model, ModelCost, utc_now
 from agentctx.errors import Conflict, InvalidRequest, NotFound
 from agentctx.pagination import CursorCodec
 from agentctx.schemas.catalog import (
@@ -25,6 +25,7 @@ from agentctx.schemas.catalog import (
     CapabilityRefIn,
     EverrunsFields,
     InitialFileIn,
+    ModelCostIn,
     ModelCreate,
     ModelUpdate,
 )
@@ -91,6 +92,10 @@ def validate_capabilities(refs: list[CapabilityRefIn]) -> list[CapabilityRef]:
     return validated
 
 
+def _cost(price: ModelCostIn | None) -> ModelCost | None:
+    return ModelCost(**price.model_dump()) if price else None
+
+
 def _slug_of(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-") or "agent"
 
@@ -115,6 +120,7 @@ class CatalogService:
             options=request.options,
             created_at=now,
             updated_at=now,
+            cost=_cost(request.cost),
         )
         self.store.put_model(model, new=True)
         return model
@@ -153,7 +159,9 @@ class CatalogService:
 
     def update_model(self, tenant_id: str, model_id: str, request: ModelUpdate) -> Model:
         model = self._stored_model(tenant_id, model_id)
-        changes = request.model_dump(exclude_unset=True, exclude_none=True)
+        changes = request.model_dump(exclude_unset=True, exclude_none=True, exclude={"cost"})
+        if "cost" in request.model_fields_set:  # null takes the price away
+            changes["cost"] = _cost(request.cost)
         updated = replace(model, **changes, updated_at=utc_now())
         if updated.max_output_tokens >= updated.context_window:
             raise InvalidRequest("max_output_tokens must be smaller than context_window")

@@ -10,6 +10,7 @@ from agentctx.services.agent_loop import PreparedInvocation
 from agentctx.services.auto_compaction import AutoCompactionTrigger
 from agentctx.services.block_builder import BlockBuilder
 from agentctx.services.context import AssembledContext
+from agentctx.services.token_usage import aip_usage, new_usage
 from agentctx.store.context_store import ContextStore
 
 
@@ -93,7 +94,7 @@ def invocation_record(
         "output": output,
         "blocksCreated": blocks_created,
         "contextBlockIds": context.block_ids if context else [],
-        "usage": usage or {"contextTokens": 0, "inputTokens": 0, "outputTokens": 0},
+        "usage": aip_usage(usage or new_usage()),
         "error": error,
         "createdAt": started,
         "completedAt": completed_at,

@@ -7,7 +7,7 @@ thinking / text_delta / tool_call / tool_result (and file_edit, dev_url where a 
 complete or error. A failure after the stream began ends it with an error event, never a silent cut.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from agentctx import ids, metering
@@ -30,6 +30,7 @@ from agentctx.services.catalog import CatalogService
 from agentctx.services.context import AssembledContext, ContextAssembler, Enrichment, EnrichmentConfig, Selection
 from agentctx.services.invocation_records import InvocationRecorder
 from agentctx.services.sessions import SessionService
+from agentctx.services.token_usage import aip_usage, metered, new_usage
 from agentctx.store.context_store import ContextStore
 from agentctx.store.records import RecordKind
 
@@ -103,7 +104,7 @@ class InvocationService:
     def run(self, prepared: PreparedInvocation) -> Iterator[StreamEvent]:
         started = utc_now()
         yield StreamEvent("start", {"invocationId": prepared.id, "agent": prepared.agent.slug})
-        usage = {"contextTokens": 0, "inputTokens": 0, "outputTokens": 0}
+        usage = new_usage()
         tool_calls: list[tuple[ToolUse, ToolResult]] = []
         context: AssembledContext | None = None
         try:
@@ -119,7 +120,7 @@ class InvocationService:
                 },
             )
             layout = prepared.layout(context.selected, context.enriched)
-            output = yield from self.loop.run(prepared, layout, usage, tool_calls)
+            output = yield from _for_the_client(self.loop.run(prepared, layout, usage, tool_calls))
         except ProviderError as error:
             yield from self._fail(prepared, started, usage, context, error.code, error.message)
             return
@@ -129,7 +130,7 @@ class InvocationService:
             return
         results = answer_blocks(tool_calls, output)
         blocks_created = self.recorder.finish(prepared, started, usage, context, results, output, None)
-        metering.add(invocations=1, **usage)
+        metering.add(invocations=1, **metered(usage))
         yield StreamEvent(
             "complete",
             {
@@ -139,7 +140,7 @@ class InvocationService:
                 "agent": prepared.agent.slug,
                 "session": prepared.session.id if prepared.session else None,
                 "blocksCreated": blocks_created,
-                "usage": usage,
+                "usage": aip_usage(usage),
                 "context": {"blockIds": context.block_ids, "tokenCount": context.token_count},
             },
         )
@@ -170,7 +171,7 @@ class InvocationService:
             self.recorder.finish(prepared, started, usage, context, [], None, {"code": code, "message": message})
         except Exception:
             logger.exception("could not record the failed invocation", extra={"invocation_id": prepared.id})
-        metering.add(invocations=1, **usage)
+        metering.add(invocations=1, **metered(usage))
         yield StreamEvent("error", {"message": message, "code": code, "invocationId": prepared.id})
 
     def get(self, tenant_id: str, session_id: str, invocation_id: str) -> dict[str, Any]:
@@ -183,6 +184,17 @@ class InvocationService:
 
     def list_page(self, tenant_id: str, session_id: str, limit: int, cursor: str | None) -> Listed[dict[str, Any]]:
         return self.sessions.list_records(tenant_id, session_id, RecordKind.INVOCATION, limit, cursor)
+
+
+def _for_the_client(events: Generator[StreamEvent, None, str]) -> Generator[StreamEvent, None, str]:
+    """The loop's events an invocation streams: each model call's usage is in the `complete` event's total."""
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as stop:
+            return stop.value
+        if event.name != "llm_generation":
+            yield event
 
 
 def command_from(body: "InvokeRequest | ContextRequest") -> InvokeCommand:

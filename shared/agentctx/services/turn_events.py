@@ -10,6 +10,7 @@ from agentctx.domain import Block, Session, SessionStatus, utc_now
 from agentctx.services.auto_compaction import AutoCompactionTrigger
 from agentctx.services.event_append import Append, append_with_retry
 from agentctx.services.message_text import preview
+from agentctx.services.token_usage import runtime_usage
 from agentctx.store.context_store import ContextStore
 from agentctx.store.event_log import SessionChanges
 from agentctx.store.transactions import AutoCompaction
@@ -115,14 +116,19 @@ class EventWriter:
     ) -> None:
         """The turn's last events, with the session idle again and the turn counted as done."""
         now = utc_now()
-        self.add(event_type, data | {"usage": _snake(usage), "turn_id": self.job.turn_id})
+        turn_usage = {"context_tokens": usage["contextTokens"]} | runtime_usage(usage)
+        self.add(event_type, data | {"usage": turn_usage, "turn_id": self.job.turn_id})
         self.add("session.idled", {"status": SessionStatus.IDLE.value, "turn_id": self.job.turn_id})
         changes = SessionChanges(
             set={"status": SessionStatus.IDLE.value, "turnsDone": self.job.seq, "finishedAt": now},
             add={
                 "inputTokensUsed": usage["inputTokens"],
                 "outputTokensUsed": usage["outputTokens"],
-            },
+                "cacheReadTokensUsed": usage["cacheReadInputTokens"],
+                "cacheWriteTokensUsed": usage["cacheWriteInputTokens"],
+            }
+            # only a priced model's turn adds a cost, so a session that never ran one has none
+            | ({"costMicroUsdUsed": usage["costMicroUsd"]} if "costMicroUsd" in usage else {}),
             remove=["activeTurn"],
         )
         if output:
@@ -140,11 +146,3 @@ class EventWriter:
         if not self.auto_compaction or not added or session.auto_compaction_pending or session.auto_headroom >= added:
             return None
         return self.auto_compaction.plan(session.hex)
-
-
-def _snake(usage: dict[str, int]) -> dict[str, int]:
-    return {
-        "context_tokens": usage["contextTokens"],
-        "input_tokens": usage["inputTokens"],
-        "output_tokens": usage["outputTokens"],
-    }

@@ -25,6 +25,7 @@ from agentctx.services.catalog import CatalogService, with_controls
 from agentctx.services.context import ContextAssembler, Selection
 from agentctx.services.message_text import public_message, text_of
 from agentctx.services.session_agent import agent_of, merge_capabilities
+from agentctx.services.token_usage import runtime_usage
 from agentctx.services.turn_events import EventWriter
 
 
@@ -74,6 +75,10 @@ class ReasonAndAct:
                 text.append(event.data["content"])
                 delta = {"message_id": output_id, "turn_id": writer.job.turn_id, "delta": event.data["content"]}
                 writer.emit("output.message.delta", delta | {"index": len(text) - 1})  # `accumulated`: on read
+            elif event.name == "llm_generation":
+                # written with the next event, so a model call costs no write of its own
+                call = {"turn_id": writer.job.turn_id, "model_id": event.data["model"]}
+                writer.add("llm.generation", call | {"usage": runtime_usage(event.data["usage"])})
             elif event.name == "tool_call":
                 call_id = ids.TOOL_CALL_PREFIX + ids.new_hex()
                 call = {"id": call_id, "name": event.data["tool"], "arguments": event.data["input"]}

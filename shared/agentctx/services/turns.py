@@ -27,6 +27,7 @@ from agentctx.errors import NotFound
 from agentctx.observability import logger
 from agentctx.providers.base import ProviderError
 from agentctx.services.auto_compaction import AutoCompactionTrigger
+from agentctx.services.token_usage import metered, new_usage
 from agentctx.services.turn_events import EventWriter, TurnInput, TurnStopped
 from agentctx.services.turn_reasoning import ReasonAndAct
 from agentctx.store.context_store import ContextStore
@@ -83,10 +84,10 @@ class TurnService:
         if message is None:  # committed with its turn item, so only a deleted session lacks it
             return "skipped"
         writer = EventWriter(self.store, session, turn, self.auto_compaction)
-        usage = {"contextTokens": 0, "inputTokens": 0, "outputTokens": 0}
+        usage = new_usage()
         outcome = self._run(writer, session, message, usage, attempt, attempt >= self.max_attempts)
         if outcome != "skipped":
-            metering.add(invocations=1, **usage)
+            metering.add(invocations=1, **metered(usage))
         return outcome
 
     def _run(

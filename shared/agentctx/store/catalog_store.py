@@ -9,11 +9,12 @@ an agent created without a model runs on. The store is given it, as configured f
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from agentctx.domain import DEFAULT_MODEL_HEX, Agent, CapabilityRef, Model, Page, Provider
+from agentctx.domain import DEFAULT_MODEL_HEX, Agent, CapabilityRef, Model, ModelCost, Page, Provider
 from agentctx.errors import Conflict, NotFound
 from agentctx.payload import payload_bytes, within_budget
 from agentctx.store.dynamo import cancellation_codes, dump_json, dynamodb_client, from_item, load_json, to_item
@@ -214,6 +215,7 @@ class CatalogStore:
                 "createdAt": model.created_at,
                 "updatedAt": model.updated_at,
             }
+            | ({"cost": dump_json(asdict(model.cost))} if model.cost else {})
         )
 
     @staticmethod
@@ -230,6 +232,7 @@ class CatalogStore:
             options=load_json(values.get("options", "{}")),
             created_at=values["createdAt"],
             updated_at=values["updatedAt"],
+            cost=ModelCost(**load_json(values["cost"])) if "cost" in values else None,
         )
 
     @staticmethod

@@ -124,6 +124,9 @@ def _runtime_attributes(session: Session) -> dict[str, Any]:
         "outputPreview": turns.output_preview,
         "inputTokensUsed": turns.input_tokens,
         "outputTokensUsed": turns.output_tokens,
+        "cacheReadTokensUsed": turns.cache_read_tokens,
+        "cacheWriteTokensUsed": turns.cache_write_tokens,
+        "costMicroUsdUsed": turns.cost_micro_usd,
         "startedAt": turns.started_at,
         "finishedAt": turns.finished_at,
     }
@@ -153,6 +156,9 @@ def _turns_from(values: dict[str, Any]) -> TurnState:
         output_preview=values.get("outputPreview"),
         input_tokens=values.get("inputTokensUsed", 0),
         output_tokens=values.get("outputTokensUsed", 0),
+        cache_read_tokens=values.get("cacheReadTokensUsed", 0),
+        cache_write_tokens=values.get("cacheWriteTokensUsed", 0),
+        cost_micro_usd=values.get("costMicroUsdUsed"),
         started_at=values.get("startedAt"),
         finished_at=values.get("finishedAt"),
     )

@@ -25,7 +25,19 @@ from agentctx.store.dynamo import dynamodb_client, from_item, to_item, with_conf
 
 STORED_SK = "STORED_TOKENS"
 MONTH_SK = "MONTH_TOKENS#"
-COUNTERS = ("apiCalls", "invocations", "inputTokens", "outputTokens", "contextTokens", "compactions", "storedTokens")
+# cacheReadTokens and cacheWriteTokens are parts of inputTokens; costMicroUsd sums the priced models' costs
+COUNTERS = (
+    "apiCalls",
+    "invocations",
+    "inputTokens",
+    "outputTokens",
+    "contextTokens",
+    "cacheReadTokens",
+    "cacheWriteTokens",
+    "costMicroUsd",
+    "compactions",
+    "storedTokens",
+)
 
 
 def storage_quota_spent(quota: int, stored: int | None = None) -> Throttled:

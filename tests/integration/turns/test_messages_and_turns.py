@@ -13,6 +13,7 @@ TURN_EVENTS = [
     "turn.started",
     "output.message.started",
     "output.message.delta",
+    "llm.generation",
     "output.message.completed",
     "turn.completed",
     "session.idled",

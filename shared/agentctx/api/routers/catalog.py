@@ -6,6 +6,7 @@ Single objects come back bare (as the agent-runtime API returns its Session); li
 errors in the service's one error envelope.
 """
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -22,6 +23,7 @@ from agentctx.schemas.catalog import (
     CapabilityRefOut,
     HarnessOut,
     InitialFileOut,
+    ModelCostOut,
     ModelCreate,
     ModelOut,
     ModelUpdate,
@@ -60,6 +62,7 @@ def model_out(model: Model) -> ModelOut:
         context_window=model.context_window,
         max_output_tokens=model.max_output_tokens,
         options=model.options,
+        cost=ModelCostOut(**asdict(model.cost)) if model.cost else None,
         created_at=model.created_at,
         updated_at=model.updated_at,
     )

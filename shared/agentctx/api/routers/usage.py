@@ -19,7 +19,8 @@ Period = Annotated[Literal["day", "month"], Query(description="The current UTC d
 def usage_out(tenant_id: str, period: str) -> UsageOut:
     start = today() if period == "day" else today()[:7]
     totals = usage_store().totals(tenant_id, start)
-    return UsageOut(tenant_id=tenant_id, period=period, start=start, **{key: totals[key] for key in totals})  # type: ignore[arg-type]
+    cost = round(totals.pop("costMicroUsd") / 1_000_000, 6)
+    return UsageOut(tenant_id=tenant_id, period=period, start=start, cost_usd=cost, **totals)  # type: ignore[arg-type]
 
 
 @router.get("/v1/usage", response_model=Envelope[UsageOut])
