@@ -200,3 +200,39 @@ def test_the_context_endpoint_writes_nothing_and_never_reaches_another_api(api, 
 
     assert mine.status_code == 200 and theirs.status_code == 404
     assert api.get(f"/v1/aip/sessions/{session}").json()["data"]["metrics"] == before
+
+
+def test_the_cache_usage_the_endpoint_reports_arrives_everywhere_usage_appears(api, bedrock_recorder):
+    agent = agent_on(api, "bedrock", CLAUDE, "claude", ["current_time"])
+    session = working_session(api)
+    bedrock_recorder.script = call_tool("current_time", 1)
+
+    answered = invoke(api, agent, session, "What time is it?")
+    streamed = api.post("/v1/aip/invoke", json={"agent": agent, "prompt": "Again?", "session": session, "stream": True})
+
+    reported = [sent["usage"] for sent in bedrock_recorder.requests]
+    first, second = reported[:2], reported[2:]
+
+    def total(usages: list[dict]) -> dict:
+        return {
+            "inputTokens": sum(
+                u["inputTokens"] + u["cacheReadInputTokens"] + u["cacheWriteInputTokens"] for u in usages
+            ),
+            "cacheReadInputTokens": sum(u["cacheReadInputTokens"] for u in usages),
+            "cacheWriteInputTokens": sum(u["cacheWriteInputTokens"] for u in usages),
+            "outputTokens": sum(u["outputTokens"] for u in usages),
+        }
+
+    assert total(first)["cacheReadInputTokens"] > 0 and total(second)["cacheReadInputTokens"] > 0
+    assert {key: answered["usage"][key] for key in total(first)} == total(first)
+    complete = dict(parse_sse(streamed.text))["complete"]
+    assert {key: complete["usage"][key] for key in total(second)} == total(second)
+    record = api.get(f"/v1/aip/sessions/{session}/invocations/{answered['id']}").json()["data"]
+    assert record["usage"] == answered["usage"]
+    day = api.get("/v1/usage").json()["data"]
+    both = total(reported)
+    assert (day["inputTokens"], day["cacheReadTokens"], day["cacheWriteTokens"]) == (
+        both["inputTokens"],
+        both["cacheReadInputTokens"],
+        both["cacheWriteInputTokens"],
+    )
