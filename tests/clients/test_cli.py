@@ -185,6 +185,7 @@ def test_context_with_a_bad_format_or_another_tenants_session_fails_with_the_ser
     foreign = agentctx(stranger, "context", sid, "Go on", check=False)
 
     assert bad_format.returncode == 1 and bad_format.stdout == "" and "422 validation_error" in bad_format.stderr
+    assert "  body.format: Input should be 'text', 'openai', 'anthropic' or 'bedrock'\n" in bad_format.stderr
     assert (
         foreign.returncode == 1 and foreign.stdout == "" and "404 not_found" in foreign.stderr and sid in foreign.stderr
     )

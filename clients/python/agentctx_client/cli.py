@@ -1,7 +1,8 @@
 """`agentctx`: the client on the command line. AGENTCTX_URL and AGENTCTX_API_KEY (or --url, --api-key) say where and
 as whom. Commands that create print the new id alone (for `ID=$(agentctx ...)`); --json prints the API's objects
 as JSON instead (one per line when streaming); `context` prints the request body ready to send. An API error exits
-1 with its code and request id on stderr, a service that cannot be reached exits 1 with one line saying so."""
+1 with its code and request id on stderr (and, for invalid input, each field's problem on a line of its own), a
+service that cannot be reached exits 1 with one line saying so."""
 
 import argparse
 import json
@@ -265,13 +266,24 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _problems(details: Any) -> list[str]:
+    """The fields a validation error names, one line each, since its message alone does not say which."""
+    if not isinstance(details, list):
+        return []
+    return [
+        f"  {d['location']}: {d['message']}"
+        for d in details
+        if isinstance(d, dict) and {"location", "message"} <= d.keys()
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         with Client(args.url, args.api_key) as client:
             run(args, client)
     except ApiError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}", *_problems(error.details), sep="\n", file=sys.stderr)
         return 1
     except httpx.TransportError as error:  # after the transport's retries
         where = f"{error.request.url.scheme}://{error.request.url.netloc.decode()}"
