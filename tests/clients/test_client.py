@@ -241,3 +241,16 @@ def test_context_of_another_tenants_session_is_not_found(client, service, other_
         other.context("Go on", session=session)
 
     assert session in raised.value.message
+
+
+def test_context_larger_than_a_dynamodb_item_is_answered(client):
+    # writing nothing, the call goes without an Idempotency-Key: the service then keeps no copy of the answer for
+    # replays, which one DynamoDB item (400 KB) could not hold; this answer is about 1 MB
+    session = client.sessions.create("Large")
+    text = " ".join(["The deployment pipeline publishes artifacts whenever configuration changes arrive."] * 2_000)
+    for n in range(6):
+        client.blocks.add(session.id, "note", f"{n}: {text}")
+
+    rendered = client.context("Go on", session=session.id, agent="code-assistant", format="text")
+
+    assert len(rendered.block_ids) == 6 and len(rendered.payload["text"]) > 6 * len(text)

@@ -138,4 +138,5 @@ class Client:
             "format": format,
         }
         body = {key: value for key, value in body.items() if value is not None}
-        return RenderedContext.model_validate(self._http.request("POST", "/v1/aip/context", json_body=body)["data"])
+        response = self._http.request("POST", "/v1/aip/context", json_body=body, keyed=False)
+        return RenderedContext.model_validate(response["data"])
