@@ -137,3 +137,55 @@ def test_the_client_package_depends_only_on_httpx_and_pydantic():
 
     assert sorted(dep.split(">")[0].split("=")[0].split("<")[0] for dep in declared) == ["httpx", "pydantic"]
     assert imported - sys.stdlib_module_names == {"httpx", "pydantic", "agentctx_client"}
+
+
+def session_with_blocks(service) -> str:  # type: ignore[no-untyped-def]
+    sid = agentctx(service, "sessions", "create", "Context").stdout.strip()
+    agentctx(service, "blocks", "add", sid, "Use JWT with refresh tokens", "--tag", "auth", "--pinned")
+    agentctx(service, "blocks", "add", sid, "The login handler is in src/login.py", "--tag", "auth")
+    agentctx(service, "blocks", "add", sid, "unrelated " * 50, "--tag", "misc")
+    return sid
+
+
+def test_context_prints_the_payload_ready_to_send_and_the_text_as_text(service):
+    sid = session_with_blocks(service)
+    options = ("--system-prompt", "You are terse.", "--tag", "auth")
+
+    body = json.loads(agentctx(service, "context", sid, "Summarise.", "--format", "anthropic", *options).stdout)
+    answer = json.loads(
+        agentctx(service, "--json", "context", sid, "Summarise.", "--format", "anthropic", *options).stdout
+    )
+    text = agentctx(service, "context", sid, "Summarise.", "--format", "text", *options).stdout
+
+    assert body == answer["payload"] and len(answer["blockIds"]) == 2  # the two blocks tagged auth
+    assert body["system"][0] == {"type": "text", "text": "You are terse."} and body["messages"][-1]["role"] == "user"
+    assert text.startswith("You are terse.\n") and "src/login.py" in text and "unrelated" not in text
+    assert text.endswith("user: Summarise.\n")
+
+
+def test_context_summary_prints_blocks_tokens_per_section_and_cache_points(service):
+    sid = session_with_blocks(service)
+    preview = ("context", sid, "Go on", "--agent", "code-assistant", "--max-tokens", "100")
+
+    answer = json.loads(agentctx(service, "--json", *preview).stdout)
+    printed = agentctx(service, *preview, "--summary").stdout.splitlines()
+
+    assert answer["agent"] == "code-assistant" and answer["tokenCount"] <= 100
+    blocks, tokens, points, format_name, model = printed[0].split("\t")
+    assert blocks == f"{len(answer['blockIds'])} blocks" and tokens == f"{answer['tokenCount']} tokens"
+    assert (points, format_name, model) == ("0 cache points", "text", answer["model"])
+    assert printed[1:] == [f"{name}\t{count} tokens" for name, count in answer["sections"].items()]
+
+
+def test_context_with_a_bad_format_or_another_tenants_session_fails_with_the_services_error(service, other_api):
+    sid = session_with_blocks(service)
+    stranger = type(service)(url=service.url, key=other_api.key, agent_id=service.agent_id)
+
+    bad_format = agentctx(service, "context", sid, "Go on", "--format", "xml", check=False)
+    foreign = agentctx(stranger, "context", sid, "Go on", check=False)
+
+    assert bad_format.returncode == 1 and bad_format.stdout == "" and "422 validation_error" in bad_format.stderr
+    assert "  body.format: Input should be 'text', 'openai', 'anthropic' or 'bedrock'\n" in bad_format.stderr
+    assert (
+        foreign.returncode == 1 and foreign.stdout == "" and "404 not_found" in foreign.stderr and sid in foreign.stderr
+    )

@@ -1,7 +1,8 @@
 """`agentctx`: the client on the command line. AGENTCTX_URL and AGENTCTX_API_KEY (or --url, --api-key) say where and
 as whom. Commands that create print the new id alone (for `ID=$(agentctx ...)`); --json prints the API's objects
-as JSON instead (one per line when streaming). An API error exits 1 with its code and request id on stderr, a service
-that cannot be reached exits 1 with one line saying so."""
+as JSON instead (one per line when streaming); `context` prints the request body ready to send. An API error exits
+1 with its code and request id on stderr (and, for invalid input, each field's problem on a line of its own), a
+service that cannot be reached exits 1 with one line saying so."""
 
 import argparse
 import json
@@ -19,6 +20,7 @@ from agentctx_client.models import (
     Block,
     InvokeCompleted,
     InvokeFailed,
+    RenderedContext,
     SessionSummary,
     TextDelta,
 )
@@ -46,6 +48,12 @@ def _block_line(block: Block) -> str:
 
 def _agent_session_line(session: AgentSession) -> str:
     return f"{session.id}\t{session.status}\t{session.title or ''}\t{session.output_preview or ''}"
+
+
+def _context_summary(rendered: RenderedContext) -> list[str]:
+    first = f"{len(rendered.block_ids)} blocks\t{rendered.token_count} tokens\t{rendered.cache_points} cache points"
+    sections = [f"{name}\t{tokens} tokens" for name, tokens in rendered.sections.model_dump().items()]
+    return [f"{first}\t{rendered.format}\t{rendered.model}", *sections]
 
 
 def _emit(args: argparse.Namespace, value: Any, plain: str | Iterable[str]) -> None:
@@ -102,6 +110,8 @@ def run(args: argparse.Namespace, client: Client) -> None:  # noqa: C901 - one b
         _emit(args, blocks, map(_block_line, blocks))
     elif args.group == "invoke":
         _invoke(args, client)
+    elif args.group == "context":
+        _context(args, client)
     elif args.group == "compact":
         job = client.sessions.compact(args.session_id, target_tokens=args.target_tokens, wait=not args.no_wait)
         plain = f"{job.id}\t{job.status}\t{job.previous_tokens} -> {job.new_tokens} tokens"
@@ -146,6 +156,26 @@ def _invoke(args: argparse.Namespace, client: Client) -> None:
             print(flush=True)
         elif isinstance(event, InvokeFailed):
             raise ApiError(502, event.code, event.message, None)
+
+
+def _context(args: argparse.Namespace, client: Client) -> None:
+    rendered = client.context(
+        args.prompt,
+        session=args.session_id,
+        agent=args.agent,
+        system_prompt=args.system_prompt,
+        format=args.format,
+        include_by_tag=args.tag,
+        exclude_by_tag=args.exclude_tag,
+        max_tokens=args.max_tokens,
+    )
+    if args.summary:
+        plain: str | list[str] = _context_summary(rendered)
+    elif rendered.format == "text":
+        plain = str(rendered.payload.get("text", ""))
+    else:
+        plain = json.dumps(rendered.payload, ensure_ascii=False)
+    _emit(args, rendered, plain)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -193,6 +223,21 @@ def parser() -> argparse.ArgumentParser:
     invoke.add_argument("--max-tokens", type=int, help="the context's token budget")
     invoke.add_argument("--stream", action="store_true", help="print the answer as it arrives")
 
+    context = groups.add_parser(
+        "context", help="the context assembled for a prompt, as the request body your own loop sends; writes nothing"
+    )
+    context.add_argument("session_id", help="the session whose blocks are the context")
+    context.add_argument("prompt")
+    context.add_argument("--format", help="text, openai, anthropic or bedrock (default: the model's own)")
+    context.add_argument("--agent", help="the agent (slug): exactly what invoking it would send")
+    context.add_argument("--system-prompt", help="without --agent: the system prompt your loop sends")
+    context.add_argument("--tag", action="append", help="only blocks with this tag (repeatable)")
+    context.add_argument("--exclude-tag", action="append", help="leave out blocks with this tag (repeatable)")
+    context.add_argument("--max-tokens", type=int, help="the context's token budget")
+    context.add_argument(
+        "--summary", action="store_true", help="block count, tokens and cache points, tokens per section"
+    )
+
     compact = groups.add_parser("compact", help="compact a session; waits for the job unless --no-wait")
     compact.add_argument("session_id")
     compact.add_argument("--target-tokens", type=int)
@@ -221,13 +266,24 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _problems(details: Any) -> list[str]:
+    """The fields a validation error names, one line each, since its message alone does not say which."""
+    if not isinstance(details, list):
+        return []
+    return [
+        f"  {d['location']}: {d['message']}"
+        for d in details
+        if isinstance(d, dict) and {"location", "message"} <= d.keys()
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         with Client(args.url, args.api_key) as client:
             run(args, client)
     except ApiError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}", *_problems(error.details), sep="\n", file=sys.stderr)
         return 1
     except httpx.TransportError as error:  # after the transport's retries
         where = f"{error.request.url.scheme}://{error.request.url.netloc.decode()}"

@@ -1,5 +1,5 @@
-"""A typed client for both surfaces of the agent context service: AIP sessions, blocks, fork, compaction and invoke
-(`/v1/aip`), and agent-runtime sessions with their messages and event log (`/v1/sessions`).
+"""A typed client for both surfaces of the agent context service: AIP sessions, blocks, fork, compaction, invoke and
+the rendered context (`/v1/aip`), and agent-runtime sessions with their messages and event log (`/v1/sessions`).
 
 Lists are iterators that fetch the next page when the current one is used up; retries, idempotency keys and errors
 are the transport's (agentctx_client/transport.py).
@@ -14,7 +14,7 @@ import httpx
 
 from agentctx_client.agent_sessions import AgentSessions
 from agentctx_client.aip import Blocks, Sessions
-from agentctx_client.models import INVOKE_EVENTS, Agent, InvokeEvent, InvokeResult
+from agentctx_client.models import INVOKE_EVENTS, Agent, InvokeEvent, InvokeResult, RenderedContext
 from agentctx_client.transport import Http, parse_sse
 
 
@@ -102,3 +102,41 @@ class Client:
             for name, _, data in parse_sse(response.iter_lines()):
                 payload = json.loads(data)
                 yield INVOKE_EVENTS.get(name, InvokeEvent)(event=name, data=payload)
+
+    def context(
+        self,
+        prompt: str,
+        *,
+        session: str | None = None,
+        agent: str | None = None,
+        system_prompt: str | None = None,
+        format: str | None = None,
+        block_ids: list[str] | None = None,
+        include_by_tag: list[str] | None = None,
+        exclude_by_tag: list[str] | None = None,
+        include_pinned: bool | None = None,
+        max_tokens: int | None = None,
+        enrichment: str | None = None,
+    ) -> RenderedContext:
+        """The assembled context for a prompt, for your own agent loop: `format` is text, openai, anthropic or
+        bedrock (default: the model's own). With `agent`, exactly what invoking that agent would send; nothing is
+        written and no model is called."""
+        context = {
+            "blockIds": block_ids,
+            "includeByTag": include_by_tag,
+            "excludeByTag": exclude_by_tag,
+            "includePinned": include_pinned,
+            "maxTokens": max_tokens,
+        }
+        body = {
+            "prompt": prompt,
+            "session": session,
+            "agent": agent,
+            "systemPrompt": system_prompt,
+            "context": {key: value for key, value in context.items() if value is not None},
+            "enrichment": enrichment,
+            "format": format,
+        }
+        body = {key: value for key, value in body.items() if value is not None}
+        response = self._http.request("POST", "/v1/aip/context", json_body=body, keyed=False)
+        return RenderedContext.model_validate(response["data"])

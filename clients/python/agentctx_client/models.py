@@ -145,6 +145,34 @@ class Invocation(_CamelModel):
     completed_at: str | None = None
 
 
+class ContextSections(_CamelModel):
+    """Tokens of each part of a rendered request, in the order rendered."""
+
+    openapi_schema = "ContextSections"
+    tools: int
+    system: int
+    context: int
+    history: int
+    request: int
+    prompt: int
+
+
+class RenderedContext(_CamelModel):
+    """The assembled context for a prompt; `payload` is ready to send as it is (a provider's request body, or
+    `{"text": ...}` in the text format)."""
+
+    openapi_schema = "RenderedContext"
+    format: str
+    agent: str | None = None
+    model: str
+    block_ids: list[str]
+    enriched_block_ids: list[str]
+    token_count: int
+    sections: ContextSections
+    cache_points: int
+    payload: dict[str, Any]
+
+
 # Events of a streamed invocation (`invoke --stream`): `event:` name and `data:` JSON of each Server-Sent Event.
 
 
@@ -286,6 +314,8 @@ MODELS: tuple[type[_Model], ...] = (
     InvokeContext,
     InvokeResult,
     Invocation,
+    ContextSections,
+    RenderedContext,
     CapabilityRef,
     Agent,
     AgentSession,

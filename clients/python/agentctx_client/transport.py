@@ -1,8 +1,8 @@
 """The HTTP side of the client: retries with backoff, one Idempotency-Key per call, pages, and Server-Sent Events.
 
-Every POST carries an Idempotency-Key, the same one on each retry, so a retried call is applied once. Transport
-failures, 429 and 502-504 are retried with backoff (429's Retry-After honoured). A non-2xx answer raises an ApiError
-with the envelope's code and request id.
+Every POST that writes carries an Idempotency-Key, the same one on each retry, so a retried call is applied once.
+Transport failures, 429 and 502-504 are retried with backoff (429's Retry-After honoured). A non-2xx answer raises an
+ApiError with the envelope's code and request id.
 """
 
 import time
@@ -55,10 +55,10 @@ class Http:
         retry_after = response.headers.get("Retry-After") if response is not None else None
         time.sleep(float(retry_after) if retry_after and retry_after.isdigit() else min(0.25 * 2**attempt, 5.0))
 
-    def _headers(self, method: str, headers: dict[str, str] | None) -> dict[str, str]:
+    def _headers(self, method: str, headers: dict[str, str] | None, keyed: bool = True) -> dict[str, str]:
         """One Idempotency-Key per call (not per attempt): the service applies a retried POST once."""
         extra = dict(headers or {})
-        if method == "POST":
+        if method == "POST" and keyed:
             extra.setdefault("Idempotency-Key", uuid.uuid4().hex)
         return extra
 
@@ -70,9 +70,11 @@ class Http:
         params: dict[str, Any] | None = None,
         json_body: Any = None,
         headers: dict[str, str] | None = None,
+        keyed: bool = True,
     ) -> Any:
-        """The decoded JSON of a 2xx answer (None for an empty one)."""
-        sent = self._headers(method, headers)
+        """The decoded JSON of a 2xx answer (None for an empty one). `keyed=False`: a POST that writes nothing goes
+        without an Idempotency-Key, so the service does not keep its answer (which may exceed what it can keep)."""
+        sent = self._headers(method, headers, keyed)
         query = {name: value for name, value in (params or {}).items() if value is not None}
         for attempt in range(self.retries + 1):
             try:
