@@ -1,7 +1,7 @@
 """Idempotency-Key on POSTs: a retry returns the first response and changes nothing; another body is refused."""
 
 from tests.conftest import ADMIN_KEY
-from tests.integration.test_sessions_api import create_session
+from tests.integration.test_sessions_api import append, create_session
 
 
 def test_retry_with_the_same_key_returns_the_first_response_and_creates_nothing(api):
@@ -92,3 +92,36 @@ def test_the_same_json_with_keys_in_another_order_is_the_same_request(api):
 
     assert first.status_code == again.status_code == 201, again.text
     assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+
+
+def _big_append(api, text_of) -> tuple[str, dict, str]:  # type: ignore[no-untyped-def]
+    """An append whose answer (the blocks, content included) is about 1 MB: its session, body and path."""
+    session = create_session(api)["id"]
+    body = {"blocks": [{"type": "note", "content": text_of(n)} for n in range(6)]}
+    return session, body, f"/v1/aip/sessions/{session}/blocks"
+
+
+def test_an_answer_too_large_for_one_item_is_kept_compressed_and_replayed_whole(api):
+    session, body, path = _big_append(api, lambda n: f"note {n}: " + "the table is on-demand. " * 7_000)
+
+    first = api.post(path, json=body, headers={"Idempotency-Key": "big-answer"})
+    again = api.post(path, json=body, headers={"Idempotency-Key": "big-answer"})
+
+    assert first.status_code == again.status_code == 201, first.text
+    assert len(first.content) > 900_000 and again.content == first.content
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert api.get(f"/v1/aip/sessions/{session}").json()["data"]["metrics"]["blockCount"] == 6
+
+
+def test_an_answer_too_large_to_keep_even_compressed_is_answered_and_its_replay_says_so(api):
+    import secrets
+
+    session, body, path = _big_append(api, lambda n: secrets.token_urlsafe(120_000))
+
+    first = api.post(path, json=body, headers={"Idempotency-Key": "random"})
+    again = api.post(path, json=body, headers={"Idempotency-Key": "random"})
+
+    assert first.status_code == 201 and len(first.content) > 900_000
+    assert again.status_code == 409 and again.json()["error"]["code"] == "answer_not_kept"
+    assert "applied" in again.json()["error"]["message"]
+    assert api.get(f"/v1/aip/sessions/{session}").json()["data"]["metrics"]["blockCount"] == 6  # not twice

@@ -4,10 +4,12 @@ The caller is authenticated first (a revoked key gets no replay). A retry with t
 (the same JSON, whatever its key order or spacing) gets the first response again (with `Idempotent-Replayed:
 true`) and changes nothing; the same key with another body is a 422; a retry while the first is still running is a
 409. Only 2xx answers are kept (24 hours): a refused or failed (5xx) request may be sent again under its key.
-Streaming answers are not kept, so a streamed invocation sent twice runs twice.
+Streaming answers are not kept, so a streamed invocation sent twice runs twice. An answer too large for one item is
+kept compressed; one too large even then is not kept: its replay is a 409 `answer_not_kept` saying it was applied.
 """
 
 import base64
+import gzip
 import hashlib
 import json
 from typing import Any
@@ -19,6 +21,8 @@ from agentctx.api.envelope import error_response
 from agentctx.idempotency import persistence
 
 HEADER = "Idempotency-Key"
+# An answer's bytes a record keeps as they are: base64 makes them 4/3 as many, within DynamoDB's 400 KB item.
+KEPT_BYTES = 280_000
 _REPLAYED_HEADERS = ("content-type", "location", "x-invocation-id")
 
 
@@ -88,8 +92,17 @@ async def idempotency_middleware(request: Request, call_next: Any) -> Any:
             running = f"a request with this {HEADER} is still running"
             return error_response(request, 409, "request_in_progress", running, {"retryAfterSeconds": 1})
         stored = record.response_json_as_dict() or {}
+        if "body" not in stored:
+            applied = (
+                f"the request with this {HEADER} was applied (status {stored['status']}), but its answer was too "
+                "large to keep for a replay: read the result instead"
+            )
+            return error_response(request, 409, "answer_not_kept", applied)
+        content = base64.b64decode(stored["body"])
+        if stored.get("encoding") == "gzip":
+            content = gzip.decompress(content)
         headers = stored["headers"] | {"Idempotent-Replayed": "true"}
-        return Response(base64.b64decode(stored["body"]), status_code=stored["status"], headers=headers)
+        return Response(content, status_code=stored["status"], headers=headers)
     try:
         response = await call_next(request)
     except BaseException as error:  # a 500: the key is released, so the request may be sent again under it
@@ -102,8 +115,17 @@ async def idempotency_middleware(request: Request, call_next: Any) -> Any:
     chunks = [chunk async for chunk in response.body_iterator]
     content = b"".join(chunk if isinstance(chunk, bytes) else chunk.encode() for chunk in chunks)
     headers = {name: value for name, value in response.headers.items() if name in _REPLAYED_HEADERS}
-    layer.save_success(
-        data=data,
-        result={"status": response.status_code, "headers": headers, "body": base64.b64encode(content).decode()},
-    )
+    layer.save_success(data=data, result=_kept(response.status_code, headers, content))
     return Response(content, status_code=response.status_code, headers=dict(response.headers))
+
+
+def _kept(status: int, headers: dict[str, str], content: bytes) -> dict[str, Any]:
+    """The answer as its record keeps it: whole, compressed when it would not fit in one item, or (when even that
+    would not) its status only, so the request is still never run twice."""
+    kept: dict[str, Any] = {"status": status, "headers": headers}
+    if len(content) <= KEPT_BYTES:
+        return kept | {"body": base64.b64encode(content).decode()}
+    packed = gzip.compress(content, compresslevel=6)
+    if len(packed) <= KEPT_BYTES:
+        return kept | {"body": base64.b64encode(packed).decode(), "encoding": "gzip"}
+    return kept
