@@ -1,7 +1,7 @@
 """Idempotency-Key on POSTs: a retry returns the first response and changes nothing; another body is refused."""
 
 from tests.conftest import ADMIN_KEY
-from tests.integration.test_sessions_api import append, create_session
+from tests.integration.test_sessions_api import create_session
 
 
 def test_retry_with_the_same_key_returns_the_first_response_and_creates_nothing(api):
