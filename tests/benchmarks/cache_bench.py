@@ -84,11 +84,21 @@ def _agent(client: Any, provider: str, model_id: str, slug: str) -> str:
     return client.post("/v1/agents", json=body).json()["id"]
 
 
-def _fill(client: Any, session: str) -> None:
-    """About 10,000 tokens of files and notes, and an earlier exchange."""
-    blocks: list[dict[str, Any]] = [
-        {"type": "file", "content": {"path": f"src/app{n}.py", "content": FILE}} for n in range(5)
-    ]
+def _fill(client: Any, session: str, conventions: bool = False) -> None:
+    """About 10,000 tokens of files and notes, and an earlier exchange; with `conventions`, also a pinned note of
+    about 1,500 tokens (pinned blocks outlive compaction)."""
+    blocks: list[dict[str, Any]] = (
+        [
+            {
+                "type": "note",
+                "pinned": True,
+                "content": "Conventions: " + "type hints, small functions, tests first. " * 190,
+            }
+        ]
+        if conventions
+        else []
+    )
+    blocks += [{"type": "file", "content": {"path": f"src/app{n}.py", "content": FILE}} for n in range(5)]
     blocks += [
         {"type": "note", "content": f"Decision {n}: keep the table on-demand; deploy with SAM."} for n in range(5)
     ]
@@ -98,9 +108,9 @@ def _fill(client: Any, session: str) -> None:
     assert response.status_code == 201, response.text
 
 
-def _aip_session(client: Any) -> str:
+def _aip_session(client: Any, conventions: bool = False) -> str:
     session = client.post("/v1/aip/sessions", json={"name": "cache bench"}).json()["data"]["id"]
-    _fill(client, session)
+    _fill(client, session, conventions)
     return session
 
 
@@ -119,7 +129,7 @@ def _drain(queues: dict[str, str], queue: str, folder: str) -> None:
 
 
 def _chat(client: Any, agent: str, queues: dict[str, str], compact_at: int | None = None) -> None:
-    session = _aip_session(client)
+    session = _aip_session(client, conventions=compact_at is not None)
     for turn in range(CHAT_TURNS):
         if turn == compact_at:
             total = client.get(f"/v1/aip/sessions/{session}").json()["data"]["metrics"]["totalTokens"]
@@ -173,7 +183,7 @@ def cache_rows() -> list[str]:
             ("AIP invoke", f"{TOOL_STEPS}-step tool loop", lambda p: _tool_loop(client, slugs[p], script)),
             (
                 "AIP invoke",
-                f"{CHAT_TURNS}-turn chat, compacted to a quarter after turn {CHAT_TURNS // 2}",
+                f"{CHAT_TURNS}-turn chat, a pinned 1,500-token note, compacted after turn {CHAT_TURNS // 2}",
                 lambda p: _chat(client, slugs[p], queues, compact_at=CHAT_TURNS // 2),
             ),
         ]
