@@ -12,7 +12,6 @@ from typing import Any
 CHAT_TURNS = 20
 TOOL_STEPS = 10
 FILE = "def handler(event, context):\n    return {'statusCode': 200, 'body': event}\n" * 100  # ~2,000 tokens
-CLAUDE = "us.anthropic.claude-sonnet-4-6"
 
 
 class _Script:
@@ -61,27 +60,6 @@ def _service() -> Iterator[tuple[Any, dict[str, str], _Script, Any, Any]]:
         yield client, queues, script, bedrock, openai
     get_settings.cache_clear()
     bedrock_client.cache_clear()
-
-
-def _agent(client: Any, provider: str, model_id: str, slug: str) -> str:
-    model = client.post(
-        "/v1/models",
-        json={
-            "name": slug,
-            "provider": provider,
-            "provider_model_id": model_id,
-            "context_window": 200_000,
-            "max_output_tokens": 1_000,
-        },
-    ).json()
-    body = {
-        "name": slug,
-        "slug": slug,
-        "system_prompt": "You are a careful coding assistant working in the user's repository. Answer briefly.",
-        "default_model_id": model["id"],
-        "capabilities": [{"ref": "current_time"}],
-    }
-    return client.post("/v1/agents", json=body).json()["id"]
 
 
 def _fill(client: Any, session: str, conventions: bool = False) -> None:
@@ -160,6 +138,7 @@ def _tool_loop(client: Any, agent: str, script: _Script) -> None:
 
 
 def cache_rows() -> list[str]:
+    from tests.integration.conftest import CLAUDE, agent_on
     from tests.providers.model_endpoints import bedrock_summary, default_script, openai_summary
 
     rows = [
@@ -168,11 +147,12 @@ def cache_rows() -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     with _service() as (client, queues, script, bedrock, openai):
-        agents = {
-            "bedrock": _agent(client, "bedrock", CLAUDE, "claude"),
-            "openai": _agent(client, "openai", "gpt-5", "gpt"),
+        slugs = {
+            "bedrock": agent_on(client, "bedrock", CLAUDE, "claude", ["current_time"]),
+            "openai": agent_on(client, "openai", "gpt-5", "gpt", ["current_time"]),
         }
-        slugs = {"bedrock": "claude", "openai": "gpt"}
+        agents = {agent["slug"]: agent["id"] for agent in client.get("/v1/agents").json()["data"]}
+        agents = {provider: agents[slug] for provider, slug in slugs.items()}
         runs: list[tuple[str, str, Callable[[str], None]]] = [
             ("AIP invoke", f"{CHAT_TURNS}-turn chat, 10,000-token session", lambda p: _chat(client, slugs[p], queues)),
             (
