@@ -66,6 +66,13 @@ FUNCTIONS = (
         unrouted=("health",),
     ),
     HttpFunction(
+        "McpFunction",
+        "mcp",
+        "/mcp: the Model Context Protocol (Streamable HTTP, stateless), the sessions API as tools and resources.",
+        ("mcp",),
+        preloads_tokenizer=True,
+    ),
+    HttpFunction(
         "AdminFunction",
         "admin",
         "The operator's API on /v1/admin (tenants, keys, quotas, usage; X-Admin-Key) and a tenant's /v1/usage.",

@@ -1,0 +1,222 @@
+"""The MCP surface through the official `mcp` client over real HTTP (uvicorn on loopback, the app `make serve`
+runs), on both protocol revisions: discovery, every tool, the session resource, bad input, a revoked key, tenant
+isolation, and writes read back through the other surface."""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_KEY, embedded_aws
+from tests.live import serve_with_consumers
+
+REVISIONS = ["2026-07-28", "legacy"]  # legacy: initialize, which negotiates 2025-11-25
+TOOL_NAMES = [
+    "list_sessions",
+    "create_session",
+    "get_session",
+    "delete_session",
+    "add_blocks",
+    "list_blocks",
+    "get_blocks",
+    "update_block",
+    "fork_session",
+    "compact_session",
+    "get_compaction",
+    "assemble_context",
+    "invoke_agent",
+]
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[dict[str, str]]:
+    yield from embedded_aws()
+
+
+@pytest.fixture(scope="module")
+def served(aws, app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    with serve_with_consumers(app, aws, {"CompactionQueue": "CompactionFunction"}) as url:
+        yield url
+
+
+def with_client(url: str, key: str, revision: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run `work(client)` with the official client connected to the service's /mcp under `key`."""
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    async def run() -> Any:
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})
+        async with http, Client(streamable_http_client(f"{url}/mcp", http_client=http), mode=revision) as client:
+            return await work(client)
+
+    return asyncio.run(run())
+
+
+def data(result: Any) -> dict[str, Any]:
+    assert not result.is_error, result.content[0].text
+    assert json.loads(result.content[0].text) == result.structured_content
+    return result.structured_content
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_discovery_lists_every_tool_in_a_fixed_order_with_the_rest_models_schemas(served, api, revision):
+    async def work(client: Any) -> Any:
+        return client.protocol_version, (await client.list_tools()).tools
+
+    version, tools = with_client(served, api.key, revision, work)
+
+    assert version == ("2026-07-28" if revision == "2026-07-28" else "2025-11-25")
+    assert [tool.name for tool in tools] == TOOL_NAMES
+    schemas = {tool.name: tool.input_schema for tool in tools}
+    assert {"sessionId", "blocks"} <= set(schemas["add_blocks"]["properties"])
+    assert {"sessionId", "targetTokens", "preservePinned", "preserveRecent"} <= set(
+        schemas["compact_session"]["properties"]
+    )
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_every_tool_through_the_client_and_writes_read_back_through_rest(served, api, code_assistant, revision):
+    async def work(client: Any) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        created = data(await client.call_tool("create_session", {"name": "from mcp", "tags": ["mcp"]}))
+        session = created["id"]
+        added = data(
+            await client.call_tool(
+                "add_blocks",
+                {
+                    "sessionId": session,
+                    "blocks": [
+                        {"type": "note", "content": "decision: use DynamoDB on-demand", "tags": ["infra"]},
+                        {"type": "conversation", "content": [{"role": "user", "content": "what did we decide?"}]},
+                    ],
+                },
+            )
+        )
+        first = added["data"][0]["id"]
+        seen["added"] = added
+        seen["listed"] = data(await client.call_tool("list_sessions", {"limit": 5}))
+        seen["got"] = data(await client.call_tool("get_session", {"sessionId": session}))
+        seen["blocks"] = data(await client.call_tool("list_blocks", {"sessionId": session, "tag": "infra"}))
+        seen["contents"] = data(await client.call_tool("get_blocks", {"blockIds": [first]}))
+        seen["pinned"] = data(await client.call_tool("update_block", {"blockId": first, "pinned": True}))
+        seen["fork"] = data(
+            await client.call_tool("fork_session", {"sessionId": session, "name": "fork", "includeByTag": ["infra"]})
+        )
+        seen["context"] = data(
+            await client.call_tool("assemble_context", {"sessionId": session, "prompt": "decide", "maxTokens": 500})
+        )
+        seen["answer"] = data(
+            await client.call_tool(
+                "invoke_agent", {"agent": "code-assistant", "prompt": "Summarise", "session": session}
+            )
+        )
+        job = data(await client.call_tool("compact_session", {"sessionId": session, "targetTokens": 10}))
+        seen["job"] = data(await client.call_tool("get_compaction", {"sessionId": session, "compactionId": job["id"]}))
+        seen["session"] = session
+        seen["deleted"] = data(await client.call_tool("delete_session", {"sessionId": seen["fork"]["id"]}))
+        return seen
+
+    seen = with_client(served, api.key, revision, work)
+
+    session = seen["session"]
+    listing = {"include": "content", "includeCompacted": "true"}
+    rest_blocks = api.get(f"/v1/aip/sessions/{session}/blocks", params=listing).json()["data"]
+    by_id = {block["id"]: block for block in rest_blocks}
+    first, second = (by_id[block["id"]] for block in seen["added"]["data"])
+    assert first["content"] == "decision: use DynamoDB on-demand" and first["metadata"]["pinned"]
+    assert second["content"] == [{"role": "user", "content": "what did we decide?"}]
+    rest_session = api.get(f"/v1/aip/sessions/{session}").json()["data"]
+    assert set(seen["got"]) == set(rest_session) and seen["got"]["name"] == rest_session["name"] == "from mcp"
+    assert session in [item["id"] for item in seen["listed"]["data"]]
+    assert [block["id"] for block in seen["blocks"]["data"]] == [seen["added"]["data"][0]["id"]]
+    assert seen["contents"]["data"][0]["content"] == "decision: use DynamoDB on-demand"
+    assert seen["pinned"]["metadata"]["pinned"] is True
+    assert seen["context"]["blockIds"] and seen["context"]["tokenCount"] <= 500
+    assert seen["answer"]["status"] == "completed" and seen["answer"]["output"].startswith("Offline answer")
+    assert seen["job"]["id"] and seen["job"]["status"] in ("queued", "running", "completed")
+    assert seen["deleted"] == {"deleted": True}
+    assert api.get(f"/v1/aip/sessions/{seen['fork']['id']}").status_code == 404
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_the_session_resource_is_its_assembled_context(served, api, revision):
+    session = api.post("/v1/aip/sessions", json={"name": "resource"}).json()["data"]["id"]
+    api.post(f"/v1/aip/sessions/{session}/blocks", json={"blocks": [{"type": "note", "content": "remember me"}]})
+
+    async def work(client: Any) -> Any:
+        listed = await client.list_resources()
+        templates = await client.list_resource_templates()
+        read = await client.read_resource(f"agentctx://sessions/{session}")
+        return listed, templates, read
+
+    listed, templates, read = with_client(served, api.key, revision, work)
+
+    assert f"agentctx://sessions/{session}" in [str(resource.uri) for resource in listed.resources]
+    assert [template.uri_template for template in templates.resource_templates] == ["agentctx://sessions/{id}"]
+    assert "remember me" in read.contents[0].text
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_bad_arguments_and_foreign_sessions_are_tool_errors_like_rest(served, api, other_api, revision):
+    theirs = other_api.post("/v1/aip/sessions", json={"name": "theirs"}).json()["data"]["id"]
+    rest = api.get(f"/v1/aip/sessions/{theirs}").json()["error"]
+
+    async def work(client: Any) -> list[Any]:
+        return [
+            await client.call_tool("add_blocks", {"sessionId": theirs, "blocks": "nope"}),
+            await client.call_tool("get_session", {"sessionId": theirs}),
+            await client.call_tool("add_blocks", {"sessionId": theirs, "blocks": [{"type": "note", "content": "x"}]}),
+            await client.call_tool("delete_session", {"sessionId": theirs}),
+        ]
+
+    bad, foreign, write, delete = with_client(served, api.key, revision, work)
+
+    assert bad.is_error and "blocks" in bad.content[0].text
+    rest_write = api.post(f"/v1/aip/sessions/{theirs}/blocks", json={"blocks": [{"type": "note", "content": "x"}]})
+    for result, answered in ((foreign, rest), (write, rest_write.json()["error"])):
+        assert result.is_error and result.structured_content["error"] == {"code": "not_found"} | {
+            key: answered[key] for key in ("message",)
+        }
+    assert delete.is_error and delete.structured_content["error"]["code"] == "not_found"
+    assert other_api.get(f"/v1/aip/sessions/{theirs}").json()["data"]["metrics"]["blockCount"] == 0
+
+
+def test_a_missing_or_revoked_key_is_refused_as_on_rest(served, api, monkeypatch):
+    from agentctx.wiring import tenant_service
+
+    monkeypatch.setattr(tenant_service(), "cache_seconds", 0)  # each request looks its key up
+    admin = {"X-Admin-Key": ADMIN_KEY}
+    issued = api.post(f"/v1/admin/tenants/{api.tenant_id}/keys", headers=admin).json()["data"]
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+    def listed(key: str | None) -> httpx.Response:
+        sent = headers | ({"X-API-Key": key} if key else {})
+        return httpx.post(f"{served}/mcp", json=body, headers=sent)
+
+    before = listed(issued["key"])
+    api.delete(f"/v1/admin/tenants/{api.tenant_id}/keys/{issued['id']}", headers=admin)
+    after, missing = listed(issued["key"]), listed(None)
+    rest = httpx.get(f"{served}/v1/aip/sessions", headers={"X-API-Key": issued["key"]})
+
+    assert before.status_code == 200 and len(before.json()["result"]["tools"]) == len(TOOL_NAMES)
+    assert after.status_code == rest.status_code == 401 and after.json()["error"] == rest.json()["error"] | {
+        "requestId": after.json()["error"]["requestId"]
+    }
+    assert missing.status_code == 401 and missing.json()["error"]["code"] == "unauthorized"
+
+
+def test_an_unknown_host_is_refused_by_the_sdks_rebinding_protection(served, api):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {api.key}",
+        "Host": "evil.example",
+    }
+
+    assert httpx.post(f"{served}/mcp", json=body, headers=headers).status_code == 421
