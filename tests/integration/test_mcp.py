@@ -4,6 +4,7 @@ isolation, and writes read back through the other surface."""
 
 import asyncio
 import json
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -220,3 +221,34 @@ def test_an_unknown_host_is_refused_by_the_sdks_rebinding_protection(served, api
     }
 
     assert httpx.post(f"{served}/mcp", json=body, headers=headers).status_code == 421
+
+
+def test_mcp_calls_are_metered_as_the_rest_calls_they_stand_for(served, api):
+    from agentctx.metering import today
+    from agentctx.wiring import usage_store
+
+    session = api.post("/v1/aip/sessions", json={"name": "metered"}).json()["data"]["id"]
+    block = {"type": "note", "content": "the same note, twice over " * 20}
+
+    def counted(previous: dict[str, int], calls: int) -> dict[str, int]:
+        """The tenant's counts once `calls` more requests are written (each is, once its answer has been sent)."""
+        for _ in range(200):
+            counts = usage_store().totals(api.tenant_id, today())
+            now = {name: counts.get(name, 0) for name in ("apiCalls", "storedTokens")}
+            stored = now["storedTokens"] > previous.get("storedTokens", 0) or not calls
+            if now["apiCalls"] >= previous.get("apiCalls", 0) + calls and stored:
+                return now
+            threading.Event().wait(0.01)
+        raise AssertionError("the requests were never metered")
+
+    async def work(client: Any) -> None:
+        data(await client.call_tool("add_blocks", {"sessionId": session, "blocks": [block]}))
+
+    start = counted({}, 0)
+    httpx.post(f"{served}/v1/aip/sessions/{session}/blocks", json={"blocks": [block]}, headers={"X-API-Key": api.key})
+    after_rest = counted(start, 1)
+    with_client(served, api.key, "2026-07-28", work)  # one MCP request: this revision has no handshake
+    after_mcp = counted(after_rest, 1)
+
+    assert after_mcp["storedTokens"] - after_rest["storedTokens"] == after_rest["storedTokens"] - start["storedTokens"]
+    assert after_rest["storedTokens"] > start["storedTokens"]

@@ -76,12 +76,8 @@ class AssembleContextArgs(SessionArgs, ContextOptions):
         description="What the context is for: the prompt, and the query enrichment ranks blocks by"
     )
     enrichment: Literal["none", "manual", "auto"] = "none"
-    format: ContextFormat = "text"
+    format: ContextFormat | None = None
     agent: Id | None = Field(default=None, description="Render exactly what invoking this agent would send")
-
-
-class InvokeAgentArgs(InvokeRequest):
-    stream: Literal[False] = Field(default=False, description="Always answered whole here")  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -208,7 +204,8 @@ def _assemble_context(tenant: str, args: AssembleContextArgs) -> dict[str, Any]:
     return _json(RenderedContext.model_validate(rendered))
 
 
-def _invoke_agent(tenant: str, args: InvokeAgentArgs) -> dict[str, Any]:
+def _invoke_agent(tenant: str, args: InvokeRequest) -> dict[str, Any]:
+    """Answered whole: `stream` is taken as REST takes it and has no effect here."""
     from agentctx.services.invocations import command_from
     from agentctx.wiring import invocation_service, quota_guard
 
@@ -261,7 +258,7 @@ TOOLS: tuple[McpTool, ...] = (
     McpTool(
         "invoke_agent",
         "Invoke an agent with a session as context: its output, the blocks it created, its usage.",
-        InvokeAgentArgs,
+        InvokeRequest,
         _invoke_agent,
     ),
 )
