@@ -252,3 +252,20 @@ def test_mcp_calls_are_metered_as_the_rest_calls_they_stand_for(served, api):
 
     assert after_mcp["storedTokens"] - after_rest["storedTokens"] == after_rest["storedTokens"] - start["storedTokens"]
     assert after_rest["storedTokens"] > start["storedTokens"]
+
+
+def test_the_python_example_in_the_docs_runs_as_written(served, api):
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "mcp.md").read_text()
+    (example,) = re.findall(r"```python\n(.*?)```", page, re.DOTALL)
+    environment = os.environ | {"AGENTCTX_MCP_URL": f"{served}/mcp", "AGENTCTX_KEY": api.key}
+
+    ran = subprocess.run([sys.executable, "-c", example], env=environment, capture_output=True, text=True, timeout=60)
+
+    assert ran.returncode == 0, ran.stderr
+    assert "Use DynamoDB on-demand." in ran.stdout
