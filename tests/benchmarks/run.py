@@ -203,6 +203,11 @@ def main() -> None:
     print("\n## Agent-runtime sessions: calls per operation, turn latency, SSE delivery (offline model)\n")
     print("\n".join(turn_figures()))
 
+    from tests.benchmarks.mcp_bench import mcp_rows
+
+    print("\n## MCP beside REST (warm, uvicorn on loopback)\n")
+    print("\n".join(mcp_rows()))
+
     from tests.benchmarks.cache_bench import cache_rows
 
     print("\n## Model input served from the provider's cache (recording endpoints, both surfaces)\n")

@@ -12,6 +12,7 @@ is its assembled context.
 
 import json
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any
 
 import anyio
@@ -72,6 +73,12 @@ async def _call_tool(ctx: Any, params: Any) -> Any:
 
 
 async def _list_tools(ctx: Any, params: Any) -> Any:
+    return _tool_list()
+
+
+@lru_cache(maxsize=1)
+def _tool_list() -> Any:
+    """Built once per container: the schemas do not change."""
     import mcp_types as types
 
     from agentctx.api.mcp_tools import TOOLS
