@@ -67,7 +67,7 @@ def _types(schema: dict[str, Any], definitions: dict[str, Any]) -> Any:
     }
     for key in ("anyOf", "oneOf", "allOf"):
         if key in kept:
-            kept[key] = sorted((json.dumps(_types(part, definitions), sort_keys=True) for part in kept[key]))
+            kept[key] = sorted(json.dumps(_types(part, definitions), sort_keys=True) for part in kept[key])
     if "items" in kept:
         kept["items"] = _types(kept["items"], definitions)
     if "properties" in kept:
