@@ -269,3 +269,52 @@ def test_the_python_example_in_the_docs_runs_as_written(served, api):
 
     assert ran.returncode == 0, ran.stderr
     assert "Use DynamoDB on-demand." in ran.stdout
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_no_tool_or_resource_reaches_another_tenants_session_whatever_ids_it_is_given(
+    served, api, other_api, code_assistant, revision
+):
+    theirs = other_api.post("/v1/aip/sessions", json={"name": "theirs", "tags": ["secret"]}).json()["data"]["id"]
+    (block,) = other_api.post(
+        f"/v1/aip/sessions/{theirs}/blocks", json={"blocks": [{"type": "note", "content": "their secret"}]}
+    ).json()["data"]
+    job = other_api.post(
+        f"/v1/aip/sessions/{theirs}/compact", json={"targetTokens": 0}, headers={"Prefer": "respond-async"}
+    ).json()["data"]
+    before = other_api.get(f"/v1/aip/sessions/{theirs}/blocks", params={"includeCompacted": "true"}).json()["data"]
+    calls = [
+        ("get_session", {"sessionId": theirs}),
+        ("delete_session", {"sessionId": theirs}),
+        ("add_blocks", {"sessionId": theirs, "blocks": [{"type": "note", "content": "planted"}]}),
+        ("list_blocks", {"sessionId": theirs}),
+        ("get_blocks", {"blockIds": [block["id"]]}),
+        ("update_block", {"blockId": block["id"], "pinned": True}),
+        ("fork_session", {"sessionId": theirs, "name": "stolen"}),
+        ("compact_session", {"sessionId": theirs}),
+        ("get_compaction", {"sessionId": theirs, "compactionId": job["id"]}),
+        ("assemble_context", {"sessionId": theirs, "prompt": "secret"}),
+        ("invoke_agent", {"agent": "code-assistant", "prompt": "secret", "session": theirs}),
+        ("create_session", {"name": "copy", "fromSession": theirs}),
+    ]
+
+    async def work(client: Any) -> tuple[list[Any], Any, Any]:
+        results = [await client.call_tool(name, arguments) for name, arguments in calls]
+        listed = await client.list_resources()
+        try:
+            read: Any = await client.read_resource(f"agentctx://sessions/{theirs}")
+        except Exception as refused:  # the SDK raises the JSON-RPC error
+            read = refused
+        return results, listed, read
+
+    results, listed, read = with_client(served, api.key, revision, work)
+
+    for (name, _), result in zip(calls, results, strict=True):
+        assert result.is_error, name
+        assert result.structured_content["error"]["code"] == "not_found", (name, result.structured_content)
+        assert "their secret" not in result.content[0].text, name
+    assert theirs not in json.dumps([str(resource.uri) for resource in listed.resources])
+    assert isinstance(read, Exception) and "their secret" not in str(read)
+    after = other_api.get(f"/v1/aip/sessions/{theirs}/blocks", params={"includeCompacted": "true"}).json()["data"]
+    assert after == before
+    assert theirs not in json.dumps(api.get("/v1/aip/sessions").json()["data"])
