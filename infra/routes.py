@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 from fastapi.routing import APIRoute
+from starlette.routing import Route as StarletteRoute
 
 from agentctx.api.app import routers_named
 from agentctx.api.deps import current_tenant
@@ -55,12 +56,19 @@ def depends_on(dependant: Any, call: Callable[..., Any]) -> bool:
 
 
 def routes(routers: tuple[str, ...]) -> Iterator[Route]:
-    """The routes of these routers (modules of agentctx.api.routers), in the order they are declared."""
+    """The routes of these routers (modules of agentctx.api.routers), in the order they are declared.
+
+    - An operation of the OpenAPI document is keyed when it depends on `current_tenant`.
+    - A bare ASGI endpoint (/mcp, outside the document) has no dependencies to read: it is keyed, so the authorizer
+      checks the key first, as the endpoint itself does when no authorizer ran.
+    """
     for router in routers_named(*routers):
         for route in router.routes:
             if isinstance(route, APIRoute) and route.include_in_schema:
                 for method in sorted(route.methods or ()):
                     yield Route(method, route.path, depends_on(route.dependant, current_tenant))
+            elif type(route) is StarletteRoute:
+                yield from (Route(method, route.path, keyed=True) for method in sorted(route.methods or ()))
 
 
 def preflights(function: HttpFunction) -> list[Route]:

@@ -4,6 +4,7 @@ import json
 import uuid
 from typing import Any
 
+API_ID = "abcdef1234"  # the REST API's id: its host is {API_ID}.execute-api.{region}.amazonaws.com
 # A well-formed value for each path parameter the template's routes use.
 SAMPLE_PATH_VALUES = {
     "sessionId": "sess_" + "a" * 32,
@@ -40,7 +41,7 @@ def api_gateway_event(
         path = path.replace("{" + name + "}", value)
     all_headers = {
         "Accept": "application/json",
-        "Host": "abcdef1234.execute-api.us-east-1.amazonaws.com",
+        "Host": f"{API_ID}.execute-api.us-east-1.amazonaws.com",
         "User-Agent": "curl/8.5.0",
         "X-Forwarded-For": "203.0.113.10",
         "X-Forwarded-Port": "443",
@@ -73,8 +74,8 @@ def api_gateway_event(
             "httpMethod": method,
             "protocol": "HTTP/1.1",
             "identity": {"sourceIp": "203.0.113.10", "userAgent": "curl/8.5.0"},
-            "domainName": "abcdef1234.execute-api.us-east-1.amazonaws.com",
-            "apiId": "abcdef1234",
+            "domainName": f"{API_ID}.execute-api.us-east-1.amazonaws.com",
+            "apiId": API_ID,
             **({"authorizer": authorizer} if authorizer else {}),
         },
         "body": json.dumps(body) if body is not None else None,

@@ -101,8 +101,8 @@ class Settings:
     bedrock_region: str | None = None
     openai_base_url: str = ""
     openai_api_key: Secret = Secret("")
-    # Hosts the MCP endpoint answers for (the SDK's DNS-rebinding protection answers 421 to others): the API's own,
-    # comma-separated, `host:*` for any port.
+    # Hosts the MCP endpoint answers for (the SDK's DNS-rebinding protection answers 421 to others), comma-separated,
+    # `host:*` for any port; behind API Gateway the domain it received the request on is added (routers/mcp.py).
     mcp_allowed_hosts: str = "127.0.0.1:*,localhost:*,testserver"
     # The organization's default model: what an agent created without `default_model_id` runs on (listed under
     # /v1/models as a built-in model). The offline model locally and in the tests; a deployment sets these from its

@@ -12,6 +12,7 @@
 import io
 import json
 import logging
+import re
 import socket
 import subprocess
 import threading
@@ -31,6 +32,7 @@ from infra.package import Artifacts, build, host_target
 from infra.template import create_event_buses, create_queues, create_tables, load_template, local_names
 from tests.conftest import ADMIN_KEY
 from tests.deployed.runtime import LambdaRuntime, managed_runtime
+from tests.events import API_ID
 from tests.template.conftest import template, translated  # noqa: F401 - fixtures the permission test uses
 
 REGION = "us-east-1"
@@ -158,7 +160,7 @@ def local_aws_server() -> Iterator[LocalAws]:
     ssm = boto3.client("ssm", endpoint_url=endpoint, region_name=REGION)
     for name, value in SECRETS.items():
         ssm.put_parameter(Name=name, Value=value, Type="SecureString")
-    refs = {**names, **urls, **PARAMETERS}
+    refs = {**names, **urls, **PARAMETERS, "ContextApi": API_ID}
     arns = {}
     for logical_id, name in names.items():
         kind = sam["Resources"][logical_id]["Type"]
@@ -222,6 +224,9 @@ def _resolve(value: Any, refs: dict[str, str]) -> str:
         return value
     if isinstance(value, dict) and set(value) == {"Ref"}:
         return refs[value["Ref"]]
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+        names = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", **refs}
+        return re.sub(r"\$\{([^}!]+)\}", lambda match: names[match.group(1)], value["Fn::Sub"])
     raise AssertionError(f"cannot resolve {value!r} for a local run")
 
 

@@ -180,6 +180,29 @@ def test_a_preflight_from_an_allowed_origin_is_answered_by_the_built_function_wi
     assert response["statusCode"] == 200 and headers["access-control-allow-origin"] == origin
 
 
+def test_the_mcp_function_lists_its_tools_and_runs_them_for_the_authorizer_s_tenant(api: Api):
+    """JSON-RPC through API Gateway's proxy event to the built function: the revision without initialize, the Host
+    API Gateway passes (the one MCP_ALLOWED_HOSTS names), the tenant from the authorizer."""
+    headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+
+    def rpc(number: int, method: str, params: dict[str, Any]) -> Any:
+        request = {"jsonrpc": "2.0", "id": number, "method": method, "params": params}
+        status, answer = api.call("POST", "/mcp", body=request, headers=headers)
+        assert status == 200 and answer["id"] == number and "error" not in answer, answer
+        return answer["result"]
+
+    tools = rpc(1, "tools/list", {})["tools"]
+    created = rpc(2, "tools/call", {"name": "create_session", "arguments": {"name": "over mcp"}})
+    session_id = created["structuredContent"]["id"]
+    got = rpc(3, "tools/call", {"name": "get_session", "arguments": {"sessionId": session_id}})
+
+    assert {"create_session", "get_session", "invoke_agent"} <= {tool["name"] for tool in tools}
+    assert not created.get("isError") and not got.get("isError"), (created, got)
+    assert got["structuredContent"]["name"] == "over mcp"
+    status, rest = api.call("GET", "/v1/aip/sessions/{sessionId}", {"sessionId": session_id})
+    assert status == 200 and rest["data"]["name"] == "over mcp"
+
+
 def test_blocks_compaction_and_automatic_compaction(deployment: Deployment, api: Api, agents):
     status, session = api.call("POST", "/v1/aip/sessions", body={"name": "deployed", "defaultAgent": "tiny"})
     assert status == 201, session
@@ -370,7 +393,13 @@ def test_zz_every_aws_call_a_function_made_is_allowed_by_its_policy(deployment: 
     """Runs last: the calls recorded while the tests above ran each function."""
     from tests.deployed.permissions import allowed, policy_statements
 
-    assert set(deployment.aws.calls) >= {"SessionsFunction", "TurnFunction", "EventsFunction", "CompactionFunction"}
+    assert set(deployment.aws.calls) >= {
+        "SessionsFunction",
+        "McpFunction",
+        "TurnFunction",
+        "EventsFunction",
+        "CompactionFunction",
+    }
     denied = {
         function: sorted(f"{call.action} {call.resource}" for call in calls if not allowed(call, statements))
         for function, calls in deployment.aws.calls.items()

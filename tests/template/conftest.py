@@ -77,6 +77,21 @@ def functions(template) -> dict[str, dict[str, Any]]:
     }
 
 
+def asgi_routes(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of what an app serves outside its OpenAPI document: the bare ASGI endpoints (/mcp) of the
+    routers it includes (without a prefix, agentctx.api.app), not the document itself."""
+    from starlette.routing import Route
+
+    found, pending = set(), list(app.routes)
+    while pending:
+        route = pending.pop()
+        if hasattr(route, "original_router"):  # FastAPI keeps an included router whole
+            pending += route.original_router.routes
+        elif type(route) is Route and route.path != app.openapi_url:
+            found |= {(method, route.path) for method in route.methods or () if method != "HEAD"}
+    return found
+
+
 def web_adapter_app(properties: dict[str, Any]) -> Any:
     """For a Lambda Web Adapter function (Handler: run.sh), the ASGI app its start script serves."""
     script = (ROOT / properties["CodeUri"] / properties["Handler"]).read_text()

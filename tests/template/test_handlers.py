@@ -52,7 +52,9 @@ def test_function_serves_its_routes(http, route, function_name):
         status, body = invoke(function_name, event)
 
     assert status < 500, body
-    if status >= 400:
+    if status >= 400 and body.get("jsonrpc") == "2.0":  # /mcp answers in the protocol's own error shape
+        assert set(body) == {"jsonrpc", "id", "error"} and body["error"]["code"] < 0
+    elif status >= 400:
         assert set(body) == {"error"} and body["error"]["requestId"]
         assert event["requestContext"]["requestId"] in (None, body["error"]["requestId"])
         assert body["error"]["message"] != "Not Found", "the function does not serve this route"
@@ -143,3 +145,14 @@ def test_authorizer_refuses_missing_or_unknown_keys(aws, headers):
 
     with pytest.raises(Exception, match="^Unauthorized$"):
         authorizer(authorizer_request_event(headers), LambdaContext())
+
+
+def test_the_mcp_function_refuses_a_host_other_than_the_domain_api_gateway_received_the_request_on():
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+    event = api_gateway_event("POST", "/mcp", body=request, headers=headers, tenant_id="org_" + "1" * 32)
+    handler = load_handler(functions(sam_template())["McpFunction"])
+
+    assert handler(event, LambdaContext())["statusCode"] == 200
+    event["headers"]["Host"] = event["multiValueHeaders"]["Host"][0] = "rebound.example.com"
+    assert handler(event, LambdaContext())["statusCode"] == 421

@@ -8,14 +8,16 @@ from functools import cache
 from typing import Any
 
 from agentctx.api.full import full_app
-from tests.template.conftest import functions, load_handler, web_adapter_app
+from tests.template.conftest import asgi_routes, functions, load_handler, web_adapter_app
 
 
 @cache
 def openapi_operations() -> dict[tuple[str, str], bool]:
-    """(method, path) -> whether the operation may answer with Server-Sent Events."""
-    operations = {}
-    for path, methods in full_app().openapi()["paths"].items():
+    """(method, path) -> whether the operation may answer with Server-Sent Events; the bare ASGI endpoints outside
+    the document (/mcp) too, which answer JSON."""
+    app = full_app()
+    operations = dict.fromkeys(asgi_routes(app), False)
+    for path, methods in app.openapi()["paths"].items():
         for method, operation in methods.items():
             contents = [c for response in operation.get("responses", {}).values() for c in response.get("content", {})]
             operations[(method.upper(), path)] = "text/event-stream" in contents
@@ -62,7 +64,9 @@ def served(properties: dict[str, Any]) -> set[tuple[str, str]]:
         app = web_adapter_app(properties)
     else:
         app = _mangum_app(load_handler(properties))
-    return {(method.upper(), path) for path, methods in app.openapi()["paths"].items() for method in methods}
+    return {(method.upper(), path) for path, methods in app.openapi()["paths"].items() for method in methods} | (
+        asgi_routes(app)
+    )
 
 
 def test_each_template_route_is_declared_once(template):

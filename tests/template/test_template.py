@@ -10,7 +10,7 @@ import pytest
 from agentctx.api.full import full_app
 from agentctx.api.registry import FUNCTIONS
 from agentctx.settings import Settings
-from tests.template.conftest import LINT_GROUP, functions, is_serverless_rule
+from tests.template.conftest import LINT_GROUP, asgi_routes, functions, is_serverless_rule
 
 
 @LINT_GROUP
@@ -45,9 +45,10 @@ def template_routes(template) -> dict[tuple[str, str], str]:
 
 
 def app_routes() -> set[tuple[str, str]]:
+    app = full_app()
     return {
-        (method.upper(), path) for path, operations in full_app().openapi()["paths"].items() for method in operations
-    }
+        (method.upper(), path) for path, operations in app.openapi()["paths"].items() for method in operations
+    } | asgi_routes(app)
 
 
 def test_every_app_route_and_each_path_s_preflight_is_in_the_template_and_back(template):
@@ -162,7 +163,9 @@ def test_functions_that_call_models_may_call_the_default_profile_wherever_it_rou
             }, name
             callers[name] = [call for call in calls if not any(fnmatchcase(call, allowed) for allowed in resources)]
 
-    assert callers == {name: [] for name in ("TriggerFunction", "CompactionFunction", "TurnFunction", "InvokeFunction")}
+    assert callers == {
+        name: [] for name in ("TriggerFunction", "CompactionFunction", "TurnFunction", "InvokeFunction", "McpFunction")
+    }
 
 
 def test_api_gateways_own_throttling_is_a_429_rate_limited_with_retry_after(translated):

@@ -167,11 +167,15 @@ def _server() -> Any:
     )
 
 
-def _security() -> Any:
-    """The SDK's DNS-rebinding protection, with the API's own hosts (MCP_ALLOWED_HOSTS) and loopback."""
+def _security(scope: Scope) -> Any:
+    """The SDK's DNS-rebinding protection, with the hosts of MCP_ALLOWED_HOSTS and, behind API Gateway, the domain
+    it received the request on (its requestContext, which a caller cannot set). The template cannot name the API's
+    host in the function's environment: the API refers to the function, so CloudFormation would see a cycle."""
     from mcp.server.transport_security import TransportSecuritySettings
 
     hosts = [host.strip() for host in get_settings().mcp_allowed_hosts.split(",") if host.strip()]
+    gateway_domain = ((scope.get("aws.event") or {}).get("requestContext") or {}).get("domainName")
+    hosts += [gateway_domain] if gateway_domain else []
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=hosts,
@@ -193,7 +197,7 @@ class McpEndpoint:
         token = _tenant.set(tenant)
         try:
             manager = StreamableHTTPSessionManager(
-                app=_server(), stateless=True, json_response=True, security_settings=_security()
+                app=_server(), stateless=True, json_response=True, security_settings=_security(scope)
             )
             async with manager.run():
                 await manager.handle_request(scope, receive, send)
