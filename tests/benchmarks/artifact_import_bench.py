@@ -94,6 +94,14 @@ def _first_events(tenant_id: str, session_id: str) -> dict[str, dict[str, Any]]:
         ),
         "CatalogFunction": api_gateway_event("GET", "/v1/models", tenant_id=tenant_id),
         "RuntimeFunction": api_gateway_event("GET", "/v1/sessions", tenant_id=tenant_id),
+        # the MCP SDK is imported on the first request, not with the handler: this is where it is paid
+        "McpFunction": api_gateway_event(
+            "POST",
+            "/mcp",
+            body={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+            headers={"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"},
+            tenant_id=tenant_id,
+        ),
     }
     stream_record = {
         "eventID": uuid.uuid4().hex,

@@ -92,3 +92,19 @@ def test_under_snapstart_only_the_functions_that_say_so_load_the_tokenizer_befor
     http_handler(function.logical_id)
 
     assert get_encoding.cache_info().currsize == (1 if preloads else 0)
+
+
+def test_under_snapstart_the_mcp_function_imports_the_sdk_before_the_snapshot():
+    """In a fresh process each: the SDK is in the snapshot under SnapStart, and imported on first use otherwise."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from agentctx.api.lambda_entry import http_handler; http_handler('McpFunction'); "
+        "print('mcp.server.streamable_http_manager' in sys.modules)"
+    )
+    for initialization, imported in (("snap-start", "True"), ("on-demand", "False")):
+        environment = {**os.environ, "AWS_LAMBDA_INITIALIZATION_TYPE": initialization}
+        ran = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
+        assert ran.stdout.strip().splitlines()[-1] == imported

@@ -1,6 +1,7 @@
 """The fixed recipe every HTTP function's entry point follows: observability, the Mangum adapter, one call."""
 
 import os
+from importlib import import_module
 from collections.abc import Callable
 from typing import Any
 
@@ -24,8 +25,11 @@ def http_handler(logical_id: str) -> Callable[[dict[str, Any], Any], dict[str, A
     function = registry.function(logical_id)
     assert not function.streams, "a streaming function's app runs under uvicorn: functions/<folder>/app.py"
     adapter = Mangum(function_app(logical_id), lifespan="off")
-    if function.preloads_tokenizer and os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
-        _load_tokenizer()  # taken into the snapshot
+    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":  # what is loaded now is in the snapshot
+        if function.preloads_tokenizer:
+            _load_tokenizer()
+        for module in function.preloads:
+            import_module(module)
 
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics

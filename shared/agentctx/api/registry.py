@@ -19,6 +19,7 @@ class HttpFunction:
       run.sh), since Mangum buffers whole responses; every route of it streams, up to the function's timeout. No
       authorizer context reaches an app this way, so it checks the API key itself (agentctx.api.deps).
     - `preloads_tokenizer`: under SnapStart the tokenizer is loaded before the snapshot, not on the first request.
+    - `preloads`: modules the app imports only when first used, imported before the snapshot under SnapStart.
     - `purpose`: the function's Description in the template.
     """
 
@@ -28,6 +29,7 @@ class HttpFunction:
     routers: tuple[str, ...]
     streams: bool = False
     preloads_tokenizer: bool = False
+    preloads: tuple[str, ...] = ()
     unrouted: tuple[str, ...] = ()
 
 
@@ -71,6 +73,7 @@ FUNCTIONS = (
         "/mcp: the Model Context Protocol (Streamable HTTP, stateless), the sessions API as tools and resources.",
         ("mcp",),
         preloads_tokenizer=True,
+        preloads=("mcp.server", "mcp.server.streamable_http_manager", "mcp.server.transport_security", "mcp_types"),
     ),
     HttpFunction(
         "AdminFunction",
