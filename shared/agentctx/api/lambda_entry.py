@@ -1,8 +1,8 @@
 """The fixed recipe every HTTP function's entry point follows: observability, the Mangum adapter, one call."""
 
 import os
-from importlib import import_module
 from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 
 from mangum import Mangum
