@@ -254,7 +254,8 @@ def test_mcp_calls_are_metered_as_the_rest_calls_they_stand_for(served, api):
     assert after_rest["storedTokens"] > start["storedTokens"]
 
 
-def test_the_python_example_in_the_docs_runs_as_written(served, api):
+def run_docs_example(url: str, key: str) -> str:
+    """docs/mcp.md's Python example, run as written against `url` with `key`; what it printed."""
     import os
     import re
     import subprocess
@@ -263,12 +264,14 @@ def test_the_python_example_in_the_docs_runs_as_written(served, api):
 
     page = (Path(__file__).resolve().parents[2] / "docs" / "mcp.md").read_text()
     (example,) = re.findall(r"```python\n(.*?)```", page, re.DOTALL)
-    environment = os.environ | {"AGENTCTX_MCP_URL": f"{served}/mcp", "AGENTCTX_KEY": api.key}
-
+    environment = os.environ | {"AGENTCTX_MCP_URL": f"{url}/mcp", "AGENTCTX_KEY": key}
     ran = subprocess.run([sys.executable, "-c", example], env=environment, capture_output=True, text=True, timeout=60)
-
     assert ran.returncode == 0, ran.stderr
-    assert "Use DynamoDB on-demand." in ran.stdout
+    return ran.stdout
+
+
+def test_the_python_example_in_the_docs_runs_as_written(served, api):
+    assert "Use DynamoDB on-demand." in run_docs_example(served, api.key)
 
 
 @pytest.mark.parametrize("revision", REVISIONS)

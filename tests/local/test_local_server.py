@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.infra.test_local_bedrock import ANSWER, create_bedrock_agent
+from tests.integration.test_mcp import run_docs_example
 from tests.local.server import LocalServer, free_port, write_ballast_state
 from tests.providers.loopback import Recorded, serve
 from tests.providers.model_endpoints import STREAM_HEADERS
@@ -124,6 +125,7 @@ def test_the_log_is_one_readable_line_per_request_and_per_job_without_warnings_o
         compacted = http.post(f"/v1/aip/sessions/{sid}/compact", json={"targetTokens": 50})
         assert compacted.status_code == 200, compacted.text
         assert http.get("/v1/aip/sessions/sess_00000000000000000000000000000000").status_code == 404
+    assert "Use DynamoDB on-demand." in run_docs_example(server.url, KEY)  # MCP, as docs/mcp.md connects
     server.stop()
     output = server.output
 
@@ -134,6 +136,7 @@ def test_the_log_is_one_readable_line_per_request_and_per_job_without_warnings_o
         request_line,
     )
     assert re.search(r"request method=GET path=/v1/aip/sessions/sess_0+ status=404 ms=", output)
+    assert re.search(r"INFO +request method=POST path=/mcp status=200 ms=[0-9.]+ tenant_id=org_", output)
     assert re.search(r"INFO +job queue=agentctx-compaction outcome=done attempt=1 ms=[0-9.]+ tenant_id=org_", output)
     assert "Warning" not in output and "warn" not in output.lower()
     assert '"_aws"' not in output and "{" not in output
