@@ -158,7 +158,7 @@ def test_the_session_resource_is_its_assembled_context(served, api, revision):
 
     assert f"agentctx://sessions/{session}" in [str(resource.uri) for resource in listed.resources]
     assert [template.uri_template for template in templates.resource_templates] == ["agentctx://sessions/{id}"]
-    assert "remember me" in read.contents[0].text
+    assert "remember me" in read.contents[0].text and "the session's context" not in read.contents[0].text
 
 
 @pytest.mark.parametrize("revision", REVISIONS)

@@ -6,12 +6,13 @@ import pytest
 
 from agentctx import ids
 from agentctx.capabilities import ToolSpec
-from agentctx.domain import Block, BlockType, Model, Provider
+from agentctx.domain import Block, BlockType, Model, Provider, render_block_text
 from agentctx.errors import InvalidRequest
 from agentctx.providers.base import CachePoint, ChatMessage, TextPart, ToolResultPart, ToolUsePart
 from agentctx.providers.bedrock import converse_arguments
 from agentctx.providers.openai_compat import chat_body
 from agentctx.services.rendering import HISTORY_OPENING, layout
+from agentctx.tokens import count_tokens
 
 SESSION = "a" * 32
 TOOLS = [ToolSpec("read_file", "Read a file", {"type": "object", "properties": {"path": {"type": "string"}}})]
@@ -26,7 +27,9 @@ _keys = iter(f"{n:026d}" for n in range(1, 10_000))
 
 
 def block(block_type: BlockType, content, pinned: bool = False) -> Block:
-    return Block(SESSION, next(_keys), block_type, content, 10, [], pinned, 0.5, "t")
+    """A block counted as the service counts one: its rendered text's tokens."""
+    tokens = count_tokens(render_block_text(block_type, content))
+    return Block(SESSION, next(_keys), block_type, content, tokens, [], pinned, 0.5, "t")
 
 
 def say(role: str, text: str) -> Block:

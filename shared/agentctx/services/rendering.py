@@ -124,7 +124,7 @@ class Layout:
     prompt: str
     policy: CachePolicy
     cache_key: str | None = None
-    # tokens of each section: tools, system, context, history, request, prompt
+    # tokens of each section: tools, system, context, history, request (enrichment), prompt
     sections: dict[str, int] = field(default_factory=dict)
 
     def first_messages(self) -> list[ChatMessage]:
@@ -211,9 +211,11 @@ def layout(
     sections = {
         "tools": sum(count_tokens(tool_spec_text(spec)) for spec in tools),
         "system": count_tokens(system_prompt),
-        "context": count_tokens(system[-1].text) if stable else 0,
-        "history": sum(_message_tokens(message) for message in messages),
-        "request": count_tokens(request[0].text) if request else 0,
+        # the blocks' own counts (taken when they were written), not the rendered text tokenized again: the
+        # context can be the model's whole window, and this runs on every invocation and turn
+        "context": sum(block.token_count for block in stable),
+        "history": sum(block.token_count for block in history),
+        "request": sum(block.token_count for block in enriched),
         "prompt": count_tokens(prompt),
     }
     return Layout(model, tools, system, messages, request, prompt, cache_policy(model), cache_key, sections)

@@ -135,8 +135,10 @@ async def _list_templates(ctx: Any, params: Any) -> Any:
 def _session_context(tenant: str, session_id: str) -> str:
     from agentctx.api.mcp_tools import BY_NAME, AssembleContextArgs
 
-    arguments = AssembleContextArgs(session_id=session_id, prompt="(the session's context)", format="text")
-    return str(BY_NAME["assemble_context"].run(tenant, arguments)["payload"]["text"])
+    prompt = "(the session's context)"  # assembly is for a prompt; the resource is the context without it
+    arguments = AssembleContextArgs(session_id=session_id, prompt=prompt, format="text")
+    text = str(BY_NAME["assemble_context"].run(tenant, arguments)["payload"]["text"])
+    return text.removesuffix(f"user: {prompt}").rstrip()
 
 
 async def _read_resource(ctx: Any, params: Any) -> Any:
