@@ -105,3 +105,15 @@ def test_another_tenants_models_and_agents_are_404(api, other_api):
     assert other_api.post("/v1/aip/invoke", json={"agent": "helper", "prompt": "hi"}).status_code == 404
     assert create_agent(other_api, model["id"]).status_code == 400
     assert [m["source"] for m in other_api.get("/v1/models").json()["data"]] == ["predefined"]
+
+
+def test_a_bad_prompt_cache_option_is_refused_when_the_model_is_written(api):
+    bad = OFFLINE_MODEL | {"options": {"prompt_cache": {"ttl": "2h"}}}
+
+    created = api.post("/v1/models", json=bad)
+    good = api.post("/v1/models", json=OFFLINE_MODEL | {"options": {"prompt_cache": {"ttl": "1h"}}}).json()
+    patched = api.patch(f"/v1/models/{good['id']}", json={"options": {"prompt_cache": {"min_tokens": 0}}})
+
+    assert created.status_code == patched.status_code == 422
+    assert "prompt_cache.ttl" in created.text and "prompt_cache.min_tokens" in patched.text
+    assert api.get(f"/v1/models/{good['id']}").json()["options"] == {"prompt_cache": {"ttl": "1h"}}

@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from agentctx.domain import Model, Provider
 from agentctx.errors import InvalidRequest
+from agentctx.schemas.catalog import PromptCacheOption
 
 MAX_CACHE_POINTS = 4
 
@@ -26,16 +27,6 @@ _MINIMUM_TOKENS: list[tuple[re.Pattern[str], int]] = [
     (re.compile(r"claude-(3-7-sonnet|sonnet-4|opus-4|sonnet-[5-9])"), 1_024),
     (re.compile(r"amazon\.nova-(micro|lite|pro|premier)"), 1_000),
 ]
-
-
-class PromptCacheOption(BaseModel):
-    """The model option `prompt_cache`: {"enabled": bool, "min_tokens": int, "ttl": "5m" | "1h"}."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    min_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
-    ttl: Literal["5m", "1h"] = "5m"
 
 
 @dataclass(frozen=True)
@@ -55,7 +46,8 @@ NO_CACHE = CachePolicy(markers=False)
 
 
 def prompt_cache_option(options: dict[str, object]) -> PromptCacheOption:
-    """The model's `prompt_cache` option, validated: a bad one is the client's error, named."""
+    """The model's `prompt_cache` option. Checked when a model is written; a bad one stored before that was checked
+    is the client's error, named, when the model is used."""
     try:
         return PromptCacheOption.model_validate(options.get("prompt_cache") or {})
     except ValidationError as error:

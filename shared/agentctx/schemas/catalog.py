@@ -2,7 +2,15 @@
 
 from typing import Annotated, Any, Generic, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agentctx.domain import Provider
 from agentctx.payload import RESPONSE_BYTES_BUDGET
@@ -55,6 +63,26 @@ class EverrunsFields(SnakeRequestModel):
 Price = Annotated[float, Field(ge=0, le=100_000, description="USD per million tokens")]
 
 
+class PromptCacheOption(SnakeRequestModel):
+    """The model option `prompt_cache` (providers/caching.py): whether and how requests mark what to cache."""
+
+    enabled: bool = True
+    min_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    ttl: Literal["5m", "1h"] = "5m"
+
+
+def checked_options(options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The options, with `prompt_cache` checked when the model is written, not when it is first used."""
+    if options and "prompt_cache" in options:
+        try:
+            PromptCacheOption.model_validate(options["prompt_cache"])
+        except ValidationError as error:
+            problem = error.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"])
+            raise ValueError(f"prompt_cache{'.' + where if where else ''}: {problem['msg']}") from None
+    return options
+
+
 class ModelCostIn(SnakeRequestModel):
     """A model's price, as Everruns' ModelCost (without tiers), with a cache-write price beside the read one."""
 
@@ -93,9 +121,12 @@ class ModelCreate(SnakeRequestModel):
     max_output_tokens: Annotated[int, Field(ge=1, le=1_000_000)]
     options: FreeObject = Field(
         default={},
-        description="Provider options: temperature, top_p, region (bedrock), additional_model_request_fields",
+        description="Provider options: temperature, top_p, region (bedrock), additional_model_request_fields, "
+        "prompt_cache {enabled, min_tokens, ttl: 5m | 1h}",
     )
     cost: ModelCostIn | None = Field(default=None, description="Omitted: no price, so usage carries no cost")
+
+    _options = field_validator("options")(checked_options)
 
     @model_validator(mode="after")
     def _output_fits_window(self) -> "ModelCreate":
@@ -115,6 +146,8 @@ class ModelUpdate(SnakeRequestModel):
     max_output_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     options: FreeObject | None = None
     cost: ModelCostIn | None = Field(default=None, description="null: the model has no price any more")
+
+    _options = field_validator("options")(checked_options)
 
 
 class ModelOut(BaseModel):
