@@ -116,6 +116,14 @@ class Settings:
     # And at most this many tool calls: each becomes a block written in the invocation's (or turn's) one final
     # transaction, which DynamoDB caps at 100 items, beside the prompt, the answer and up to ~35 events.
     max_tool_calls: int = bounded(48, ge=1, le=48)
+    # Search (docs/search.md): the lexical index's table, the S3 Vectors index (empty: no vector store), and what
+    # embeds blocks and queries: `bedrock` (EMBEDDING_MODEL_ID, Titan Text Embeddings V2 by default), `openai` (the
+    # OpenAI-compatible endpoint above), `local` (wordllama, offline, in the package) or `none` (lexical only).
+    search_table_name: str = "agentctx-search"
+    vector_index_arn: str = ""
+    embedding_provider: str = "local"
+    embedding_model_id: str = "amazon.titan-embed-text-v2:0"
+    embedding_dimensions: int = bounded(256, ge=8, le=4096)
     # Auto enrichment ranks at most this many of the newest blocks the selection left out.
     enrichment_candidates: int = bounded(500, ge=10, le=5000)
     # Compaction: the queue (empty disables compaction), how long POST .../compact waits for the job (safely under

@@ -147,7 +147,7 @@ def test_authorizer_refuses_missing_or_unknown_keys(aws, headers):
         authorizer(authorizer_request_event(headers), LambdaContext())
 
 
-def test_the_mcp_function_refuses_a_host_other_than_the_domain_api_gateway_received_the_request_on():
+def test_the_mcp_function_refuses_a_host_other_than_the_domain_api_gateway_received_the_request_on(aws):
     request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
     headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
     event = api_gateway_event("POST", "/mcp", body=request, headers=headers, tenant_id="org_" + "1" * 32)

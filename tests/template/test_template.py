@@ -29,7 +29,7 @@ def test_api_is_a_rest_api_with_a_lambda_request_authorizer(translated):
 
 def test_tables_are_on_demand_with_point_in_time_recovery(template):
     tables = [r for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
-    assert len(tables) == 3
+    assert len(tables) == 4  # context, tenants, idempotency, search
     for table in tables:
         assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
         assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
