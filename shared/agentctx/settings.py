@@ -124,8 +124,6 @@ class Settings:
     embedding_provider: str = "local"
     embedding_model_id: str = "amazon.titan-embed-text-v2:0"
     embedding_dimensions: int = bounded(256, ge=8, le=4096)
-    # Auto enrichment ranks at most this many of the newest blocks the selection left out.
-    enrichment_candidates: int = bounded(500, ge=10, le=5000)
     # Compaction: the queue (empty disables compaction), how long POST .../compact waits for the job (safely under
     # API Gateway's 29 s), the share of maxTokens at which a write queues an automatic compaction, and the share
     # of maxTokens a compaction aims at when no targetTokens is given.

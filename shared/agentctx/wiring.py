@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from agentctx.settings import get_settings
 
 if TYPE_CHECKING:
+    from agentctx.capabilities.base import ToolScope
+    from agentctx.domain import Session
     from agentctx.pagination import CursorCodec
     from agentctx.services.agent_loop import AgentLoop
     from agentctx.services.auto_compaction import AutoCompactionTrigger
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from agentctx.services.quotas import QuotaGuard
     from agentctx.services.runtime_messages import RuntimeMessageService
     from agentctx.services.runtime_sessions import RuntimeSessionService
+    from agentctx.services.search import SearchService
     from agentctx.services.sessions import SessionService
     from agentctx.services.tenants import TenantService
     from agentctx.services.triggers import TriggerService
@@ -207,7 +210,7 @@ def invocation_service() -> "InvocationService":
         assembler=context_assembler(),
         loop=agent_loop(),
         recorder=InvocationRecorder(context_store(), block_builder(), auto_compaction_trigger()),
-        files_for=session_files,
+        scope_for=tool_scope,
     )
 
 
@@ -222,13 +225,21 @@ def context_renderer() -> "ContextRenderer":
 def context_assembler() -> "ContextAssembler":
     from agentctx.services.context import ContextAssembler
 
-    return ContextAssembler(context_store(), get_settings().enrichment_candidates)
+    return ContextAssembler(context_store(), search_service())
 
 
 def session_files(tenant_id: str, session_hex: str) -> "SessionFileStore":
     from agentctx.store.file_store import SessionFileStore
 
     return SessionFileStore(get_settings().context_table_name, tenant_id, session_hex)
+
+
+def tool_scope(session: "Session") -> "ToolScope":
+    """What a tool call on this session reaches: its files and recall over its blocks."""
+    from agentctx.capabilities.base import ToolScope
+    from agentctx.services.search import SessionRecaller
+
+    return ToolScope(session_files(session.tenant_id, session.hex), SessionRecaller(search_service(), session))
 
 
 @lru_cache(maxsize=1)
@@ -311,9 +322,19 @@ def turn_service() -> "TurnService":
     settings = get_settings()
     return TurnService(
         context_store(),
-        ReasonAndAct(catalog_service(), agent_loop(), block_builder(), context_assembler(), session_files),
+        ReasonAndAct(catalog_service(), agent_loop(), block_builder(), context_assembler(), tool_scope),
         auto_compaction_trigger(),
         dispatch_turn,
         settings.turn_max_attempts,
         settings.turn_seconds,
     )
+
+
+# Search
+
+
+@lru_cache(maxsize=1)
+def search_service() -> "SearchService":
+    from agentctx.services.search import SearchService
+
+    return SearchService(context_store(), search_index(), embedder, vector_store())

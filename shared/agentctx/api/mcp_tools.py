@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from agentctx.api.views import block_out, session_list_item, session_out
+from agentctx.api.views import block_out, search_results, session_list_item, session_out
 from agentctx.domain import BlockType
 from agentctx.errors import UpstreamFailed
 from agentctx.schemas.base import RequestModel, SessionIdIn, Tag
@@ -22,6 +22,7 @@ from agentctx.schemas.invoke import (
     InvokeResult,
     RenderedContext,
 )
+from agentctx.schemas.search import SearchRequest
 from agentctx.schemas.sessions import SessionCreate, SessionFork
 
 Cursor = Annotated[str, StringConstraints(max_length=2048)]
@@ -218,6 +219,15 @@ def _invoke_agent(tenant: str, args: InvokeRequest) -> dict[str, Any]:
     return _json(InvokeResult.model_validate(service.invoke(prepared)))
 
 
+def _search(tenant: str, args: SearchRequest) -> dict[str, Any]:
+    """As POST /v1/aip/search answers it, with the search mode beside the results."""
+    from agentctx.services.search import query_from
+    from agentctx.wiring import search_service
+
+    outcome = search_service().search(tenant, query_from(args))
+    return {**_json(search_results(outcome)), "searchMode": outcome.mode}
+
+
 TOOLS: tuple[McpTool, ...] = (
     McpTool(
         "list_sessions", "The tenant's sessions, newest first, a page at a time.", ListSessionsArgs, _list_sessions
@@ -260,6 +270,13 @@ TOOLS: tuple[McpTool, ...] = (
         "Invoke an agent with a session as context: its output, the blocks it created, its usage.",
         InvokeRequest,
         _invoke_agent,
+    ),
+    McpTool(
+        "search",
+        "Find blocks of the tenant's sessions by words, identifiers, error strings or meaning (hybrid search), "
+        "compacted originals included; read a result whole with get_blocks.",
+        SearchRequest,
+        _search,
     ),
 )
 BY_NAME = {tool.name: tool for tool in TOOLS}

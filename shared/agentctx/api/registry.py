@@ -48,6 +48,12 @@ FUNCTIONS = (
         ("blocks",),
         preloads_tokenizer=True,
     ),
+    HttpFunction(
+        "SearchFunction",
+        "search",
+        "/v1/aip/search: hybrid (lexical and semantic) search over the tenant's blocks.",
+        ("search",),
+    ),
     HttpFunction("CatalogFunction", "catalog", "/v1/models, /v1/agents and /v1/harnesses.", ("catalog",)),
     HttpFunction(
         "RuntimeFunction",

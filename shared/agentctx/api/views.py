@@ -3,7 +3,9 @@
 from agentctx.domain import Block, Session
 from agentctx.ids import SESSION_PREFIX
 from agentctx.schemas.blocks import BlockMetadata, BlockOut
+from agentctx.schemas.search import SearchResult, SearchResults, SearchScores
 from agentctx.schemas.sessions import SessionListItem, SessionMeta, SessionMetrics, SessionOut
+from agentctx.services.search import SearchOutcome
 from agentctx.services.sessions import SessionView
 
 
@@ -65,4 +67,27 @@ def block_out(block: Block, include_content: bool = True) -> BlockOut:
             summary_of=block.summary_of,
         ),
         created_at=block.created_at,
+    )
+
+
+def search_results(outcome: SearchOutcome) -> SearchResults:
+    return SearchResults(
+        results=[
+            SearchResult(
+                block_id=hit.block.id,
+                session_id=hit.session.id,
+                session_name=hit.session.name,
+                type=hit.block.type,
+                score=hit.score,
+                snippet=hit.snippet,
+                tags=hit.block.tags,
+                created_at=hit.block.created_at,
+                compacted=hit.block.compacted,
+                covered_by=hit.covered_by,
+                scores=SearchScores(lexical=hit.lexical, semantic=hit.semantic),
+            )
+            for hit in outcome.hits
+        ],
+        total_matches=outcome.total_matches,
+        search_time=outcome.took_ms,
     )

@@ -33,11 +33,22 @@ class SessionFiles(Protocol):
     def delete(self, path: str) -> bool: ...
 
 
+class SessionRecall(Protocol):
+    """Search over one session's blocks, compacted originals included, and reading them back (session_recall)."""
+
+    def search(self, query: str, limit: int, types: list[str] | None) -> list[dict[str, Any]]: ...
+
+    def read(self, block_ids: list[str], max_tokens: int) -> list[dict[str, Any]]: ...
+
+    def covered(self, summary_id: str) -> list[str]: ...
+
+
 @dataclass(frozen=True)
 class ToolScope:
-    """Where a tool call runs: the session's files when the call belongs to a session, else None."""
+    """Where a tool call runs: the session's files and recall when the call belongs to a session, else None."""
 
     files: SessionFiles | None = None
+    recall: SessionRecall | None = None
 
 
 class CapabilityConfig(BaseModel):

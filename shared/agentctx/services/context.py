@@ -11,27 +11,30 @@ Enrichment (the AIP pages name it but never define it):
 - `none`: the selection only.
 - `manual`: adds what enrichmentConfig names: with includePreferences, the tenant's preference blocks (the
   blocks of its newest session tagged `preferences`), newest first, up to enrichmentConfig.maxTokens.
-- `auto`: also ranks the session's blocks that the selection left out (the newest `ENRICHMENT_CANDIDATES` of
-  them) by BM25 relevance to the prompt blended with recency (recencyBias 0 = relevance only, 1 = recency
-  only), and adds the best that fit enrichmentConfig.maxTokens.
+- `auto`: also searches the whole session for the prompt (hybrid search, compacted originals included: see
+  services/search.py), takes the hits the selection left out that score at least ENRICHMENT_THRESHOLD, ranks
+  them by that score blended with recency (recencyBias 0 = relevance only, 1 = recency only), and adds the best
+  that fit enrichmentConfig.maxTokens. They are rendered after the stable context and the history, with the
+  prompt, so the cached prefix does not move.
 """
 
-import math
-import re
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import chain
 
 from agentctx import ids
-from agentctx.domain import Block, Session, render_block_text
+from agentctx.domain import Block, Session
 from agentctx.errors import InvalidRequest
+from agentctx.services.search import SearchQuery, SearchService
 from agentctx.store.context_store import ContextStore
 
 PAGE_SIZE = 100
+# Enrichment auto: how many search hits it weighs, the score a hit needs (relevant or nearly: docs/search.md), and
+# how much of the prompt is the query.
+ENRICHMENT_CANDIDATES = 30
+ENRICHMENT_THRESHOLD = 0.5
+MAX_QUERY_CHARS = 2_000
 PREFERENCES_TAG = "preferences"
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 class Enrichment(StrEnum):
@@ -96,9 +99,9 @@ class _Budget:
 
 
 class ContextAssembler:
-    def __init__(self, store: ContextStore, enrichment_candidates: int) -> None:
+    def __init__(self, store: ContextStore, search: SearchService | None) -> None:
         self.store = store
-        self.enrichment_candidates = enrichment_candidates
+        self.search = search
 
     def assemble(
         self,
@@ -141,7 +144,6 @@ class ContextAssembler:
                 continue
             if not limit.take(meta.token_count):
                 dropped = self._in_steps(session, selection, walked, limit)
-                newest = chain(dropped, [meta], newest)  # what did not fit is still a candidate for enrichment
                 break
             wanted.append(meta.order_key)
             walked.append((older_than, meta))
@@ -157,10 +159,7 @@ class ContextAssembler:
             if config.include_preferences:
                 enriched += self._preferences(session, room, exclude=set(chosen))
             if enrichment is Enrichment.AUTO:
-                if selection.include_by_tag:  # the blocks without those tags are candidates too
-                    newest = self.store.blocks.newest(tenant, session_hex, PAGE_SIZE, session.copy)
-                left_out = (meta for meta in newest if meta.order_key not in chosen)
-                enriched += self._ranked(session, left_out, prompt, config.recency_bias, room)
+                enriched += self._recalled(session, chosen, prompt, config.recency_bias, room)
             limit.used += room.used
         blocks = sorted(chosen.values(), key=lambda block: block.order_key) + enriched
         return AssembledContext(blocks, limit.used, budget, [block.id for block in enriched])
@@ -233,51 +232,29 @@ class ContextAssembler:
             wanted.append(meta.order_key)
         return self.store.blocks.get_many(preferences.tenant_id, preferences.hex, wanted, preferences.copy)
 
-    def _ranked(
-        self, session: Session, left_out: Iterator[Block], prompt: str, recency_bias: float, room: _Budget
+    def _recalled(
+        self, session: Session, chosen: dict[str, Block], prompt: str, recency_bias: float, room: _Budget
     ) -> list[Block]:
-        candidates_meta = [meta for _, meta in zip(range(self.enrichment_candidates), left_out, strict=False)]
-        if not candidates_meta:
+        if self.search is None or not prompt.strip():
             return []
-        keys = [meta.order_key for meta in candidates_meta]
-        candidates = self.store.blocks.get_many(session.tenant_id, session.hex, keys, session.copy)
-        newest_first = sorted(candidates, key=lambda block: block.order_key, reverse=True)
-        relevance = bm25_scores(prompt, [block_text(block) for block in newest_first])
-        top = max(relevance) or 1.0
+        query = SearchQuery(
+            prompt[:MAX_QUERY_CHARS],
+            [session.id],
+            limit=ENRICHMENT_CANDIDATES,
+            threshold=ENRICHMENT_THRESHOLD,
+            include_compacted=True,
+        )
+        hits = [hit for hit in self.search.search(session.tenant_id, query).hits if hit.block.order_key not in chosen]
+        newest_first = sorted(hits, key=lambda hit: hit.block.order_key, reverse=True)
         count = len(newest_first)
         scored = [
-            ((1 - recency_bias) * (score / top) + recency_bias * (1 - rank / count), block)
-            for rank, (score, block) in enumerate(zip(relevance, newest_first, strict=True))
+            ((1 - recency_bias) * hit.score + recency_bias * (1 - rank / count), hit.block)
+            for rank, hit in enumerate(newest_first)
         ]
-        scored.sort(key=lambda pair: pair[0], reverse=True)
-        picked = [block for score, block in scored if score > 0 and room.take(block.token_count)]
+        scored.sort(key=lambda pair: (-pair[0], pair[1].order_key))
+        picked = [block for _, block in scored if room.take(block.token_count)]
         return sorted(picked, key=lambda block: block.order_key)
 
 
 def _excluded(block: Block, selection: Selection) -> bool:
     return bool(selection.exclude_by_tag and set(block.tags) & set(selection.exclude_by_tag))
-
-
-def block_text(block: Block) -> str:
-    return render_block_text(block.type, block.content)
-
-
-def bm25_scores(query: str, documents: list[str], k1: float = 1.5, b: float = 0.75) -> list[float]:
-    """Okapi BM25 of each document for the query's words (lower-cased \\w+ tokens)."""
-    terms = set(_WORD.findall(query.lower()))
-    tokenised = [_WORD.findall(document.lower()) for document in documents]
-    if not terms or not tokenised:
-        return [0.0] * len(documents)
-    average = sum(len(words) for words in tokenised) / len(tokenised) or 1.0
-    frequency = Counter(term for words in tokenised for term in set(words) & terms)
-    total = len(tokenised)
-    scores = []
-    for words in tokenised:
-        counts = Counter(words)
-        score = 0.0
-        for term in terms:
-            if counts[term]:
-                idf = math.log(1 + (total - frequency[term] + 0.5) / (frequency[term] + 0.5))
-                score += idf * counts[term] * (k1 + 1) / (counts[term] + k1 * (1 - b + b * len(words) / average))
-        scores.append(score)
-    return scores

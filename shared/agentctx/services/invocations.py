@@ -12,7 +12,6 @@ from typing import Any
 
 from agentctx import ids, metering
 from agentctx.capabilities import ToolResult, ToolScope
-from agentctx.capabilities.base import SessionFiles
 from agentctx.domain import Agent, Listed, Session, utc_now
 from agentctx.errors import Conflict, InvalidRequest, NotFound, Throttled, UpstreamFailed
 from agentctx.observability import logger
@@ -44,7 +43,7 @@ class InvocationService:
         assembler: ContextAssembler,
         loop: AgentLoop,
         recorder: InvocationRecorder,
-        files_for: Callable[[str, str], SessionFiles],
+        scope_for: Callable[[Session], ToolScope],
     ) -> None:
         self.catalog = catalog
         self.sessions = sessions
@@ -52,7 +51,7 @@ class InvocationService:
         self.assembler = assembler
         self.loop = loop
         self.recorder = recorder
-        self.files_for = files_for
+        self.scope_for = scope_for
 
     def prepare(self, tenant_id: str, command: InvokeCommand, agent: Agent | None = None) -> PreparedInvocation:
         """Everything that can fail with a plain HTTP error, before a stream starts. `agent`: one made for the
@@ -67,7 +66,7 @@ class InvocationService:
         session = self.sessions.load(tenant_id, command.session_id) if command.session_id else None
         self._check_block_ids(session, command.selection.block_ids)
         tools, specs = tools_of(agent.capabilities)
-        scope = ToolScope(self.files_for(tenant_id, session.hex) if session else None)
+        scope = self.scope_for(session) if session else ToolScope()
         return PreparedInvocation(tenant_id, command, agent, model, session, ids.new_order_key(), tools, specs, scope)
 
     def _check_block_ids(self, session: Session | None, block_ids: list[str]) -> None:

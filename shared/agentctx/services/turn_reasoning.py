@@ -8,7 +8,6 @@ from typing import Any
 
 from agentctx import ids
 from agentctx.capabilities import ToolScope
-from agentctx.capabilities.base import SessionFiles
 from agentctx.domain import Block, Session, utc_now
 from agentctx.errors import NotFound
 from agentctx.providers.base import ToolUse
@@ -38,13 +37,13 @@ class ReasonAndAct:
         loop: AgentLoop,
         builder: BlockBuilder,
         assembler: ContextAssembler,
-        files_for: Callable[[str, str], SessionFiles],
+        scope_for: Callable[[Session], ToolScope],
     ) -> None:
         self.catalog = catalog
         self.loop = loop
         self.builder = builder
         self.assembler = assembler
-        self.files_for = files_for
+        self.scope_for = scope_for
 
     def run(self, writer: EventWriter, session: Session, message: dict[str, Any], usage: dict[str, int]) -> None:
         """Answer the turn's input message; `usage` takes the tokens it used."""
@@ -113,7 +112,7 @@ class ReasonAndAct:
         model = with_controls(self.catalog.get_model(session.tenant_id, model_id), controls)
         tools, specs = tools_of(merge_capabilities(agent, runtime.capabilities if runtime else []))
         command = InvokeCommand(agent=agent.id, prompt=text_of(message["content"]), session_id=session.id)
-        scope = ToolScope(self.files_for(session.tenant_id, session.hex))
+        scope = self.scope_for(session)
         return PreparedInvocation(
             session.tenant_id, command, agent, model, session, message["order_key"], tools, specs, scope
         )

@@ -84,6 +84,12 @@ class BlockListing:
         """The blocks with these order keys (with content), in session order; missing ones are left out."""
         return sorted(self._read_through(tenant_id, session_hex, order_keys, True, copy), key=lambda b: b.order_key)
 
+    def get_across(self, tenant_id: str, refs: list[tuple[str, str]]) -> list[Block]:
+        """Blocks of several of the tenant's sessions by (session hex, order key), with content, in one
+        BatchGetItem per 100: the blocks search shows. A fork's blocks not copied yet are not read through."""
+        keys = [to_item({"pk": session_pk(tenant_id, hex_), "sk": block_sk(key)}) for hex_, key in dict.fromkeys(refs)]
+        return [block_from(item) for item in batch_get(self.table, keys)] if keys else []
+
     def list_page(
         self,
         tenant_id: str,

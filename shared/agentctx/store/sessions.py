@@ -83,6 +83,11 @@ class SessionStore:
         )
         return session_from(tenant_id, response["Item"]) if "Item" in response else None
 
+    def get_many(self, tenant_id: str, session_hexes: list[str]) -> list[Session]:
+        """The tenant's sessions among these (one BatchGetItem per 100); deleted or unknown ones are left out."""
+        keys = [to_item({"pk": session_pk(tenant_id, hex_), "sk": SESSION_SK}) for hex_ in dict.fromkeys(session_hexes)]
+        return [session_from(tenant_id, item) for item in batch_get(self.table, keys)] if keys else []
+
     def list_page(self, tenant_id: str, tag: str | None, limit: int, after: str | None) -> Page[Session]:
         """The tenant's sessions (or those with `tag`), newest first."""
         query: dict[str, Any] = {
