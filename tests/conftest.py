@@ -69,6 +69,28 @@ def compaction_worker(aws):  # type: ignore[no-untyped-def]
     worker.stop()
 
 
+@pytest.fixture
+def index_blocks(aws):  # type: ignore[no-untyped-def]
+    """Catches the search index up with the context table's stream, as SearchIndexFunction's event source mapping
+    does in AWS: call it after writes, before searching. Every record must be handled (no batch item failure)."""
+    from infra.local_streams import StreamReader
+    from tests.events import LambdaContext
+    from tests.template.conftest import functions, load_handler, sam_template
+
+    handler = load_handler(functions(sam_template())["SearchIndexFunction"])
+    reader = StreamReader(RESOURCES["ContextTable"])
+
+    def catch_up() -> int:
+        handled = 0
+        while records := reader.read()["Records"]:
+            answer = handler({"Records": records}, LambdaContext())
+            assert answer["batchItemFailures"] == [], answer
+            handled += len(records)
+        return handled
+
+    return catch_up
+
+
 @dataclass
 class Caller:
     """A tenant and an HTTP client that sends its key."""

@@ -4,8 +4,8 @@ work that grows with the budget rather than the session; enrichment none, manual
 from agentctx import ids
 from agentctx.domain import Block, BlockType, Session, utc_now
 from agentctx.schemas.blocks import BlockIn
-from agentctx.services.context import ContextAssembler, Enrichment, EnrichmentConfig, Selection, bm25_scores
-from agentctx.wiring import block_service, context_store, session_service
+from agentctx.services.context import ContextAssembler, Enrichment, EnrichmentConfig, Selection
+from agentctx.wiring import block_service, context_store, search_service, session_service
 from tests.dynamo_calls import CallCounter
 
 TENANT = "org_" + "e" * 32
@@ -38,7 +38,7 @@ def seed(blocks: list[dict], tags: list[str] | None = None) -> Session:
 
 
 def assembler() -> ContextAssembler:
-    return ContextAssembler(context_store(), enrichment_candidates=50)
+    return ContextAssembler(context_store(), search_service())
 
 
 def test_pinned_and_summaries_first_then_newest_in_session_order(aws):
@@ -124,11 +124,12 @@ def test_reads_grow_with_the_budget_not_the_session(aws):
     assert on_small["calls"] == on_large["calls"] <= 3
 
 
-def test_auto_enrichment_adds_the_most_relevant_left_out_blocks(aws):
+def test_auto_enrichment_adds_the_most_relevant_left_out_blocks(aws, index_blocks):
     specs = [{"content": "the database migration plan for postgres", "tokens": 10}]
     specs += [{"content": f"unrelated chatter {i}", "tokens": 10} for i in range(8)]
     specs += [{"content": "latest", "tokens": 10}]
     session = seed(specs)
+    index_blocks()
 
     plain = assembler().assemble(session, Selection(max_tokens=10), budget=1000, prompt="postgres migration")
     enriched = assembler().assemble(
@@ -145,8 +146,9 @@ def test_auto_enrichment_adds_the_most_relevant_left_out_blocks(aws):
     assert enriched.enriched_ids == [enriched.blocks[1].id] and enriched.token_count == 20
 
 
-def test_enrichment_fits_inside_the_callers_ceiling(aws):
+def test_enrichment_fits_inside_the_callers_ceiling(aws, index_blocks):
     session = seed([{"content": f"postgres note {i}", "tokens": 100} for i in range(30)])
+    index_blocks()
 
     for enrichment_budget in (0, 150, 4_000):
         context = assembler().assemble(
@@ -177,9 +179,3 @@ def test_manual_enrichment_adds_the_tenants_preferences(aws):
 
     assert [block.content for block in none.blocks] == ["work"]
     assert [block.content for block in manual.blocks] == ["work", "always use tabs", "answer in French"]
-
-
-def test_bm25_prefers_documents_with_rare_query_terms():
-    scores = bm25_scores("postgres index", ["postgres index tuning", "index of the book", "cats"])
-
-    assert scores[0] > scores[1] > scores[2] == 0

@@ -12,8 +12,9 @@ from agentctx.wiring import (
     block_builder,
     catalog_service,
     context_store,
-    session_files,
+    search_service,
     session_service,
+    tool_scope,
 )
 
 
@@ -47,10 +48,10 @@ def service_with(provider, max_steps: int = 8, max_tool_calls: int = 48) -> Invo
         catalog_service(),
         session_service(),
         context_store(),
-        ContextAssembler(context_store(), 100),
+        ContextAssembler(context_store(), search_service()),
         AgentLoop(lambda model: provider, max_steps, max_tool_calls),
         InvocationRecorder(context_store(), block_builder(), auto_compaction_trigger()),
-        session_files,
+        tool_scope,
     )
 
 

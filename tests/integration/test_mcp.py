@@ -29,6 +29,7 @@ TOOL_NAMES = [
     "get_compaction",
     "assemble_context",
     "invoke_agent",
+    "search",
 ]
 
 
@@ -141,6 +142,28 @@ def test_every_tool_through_the_client_and_writes_read_back_through_rest(served,
     assert seen["job"]["id"] and seen["job"]["status"] in ("queued", "running", "completed")
     assert seen["deleted"] == {"deleted": True}
     assert api.get(f"/v1/aip/sessions/{seen['fork']['id']}").status_code == 404
+
+
+def test_the_search_tool_answers_as_rest_and_reaches_only_the_callers_blocks(served, api, other_api, index_blocks):
+    mine = api.post("/v1/aip/sessions", json={"name": "mine"}).json()["data"]["id"]
+    theirs = other_api.post("/v1/aip/sessions", json={"name": "theirs"}).json()["data"]["id"]
+    for caller, session in ((api, mine), (other_api, theirs)):
+        block = {"type": "note", "content": "The nightly export fails with ERR_QUOTA_7731 on the archive bucket."}
+        assert caller.post(f"/v1/aip/sessions/{session}/blocks", json={"blocks": [block]}).status_code == 201
+    index_blocks()
+    query = {"query": "ERR_QUOTA_7731 nightly export"}
+
+    async def work(client: Any) -> tuple[dict[str, Any], Any]:
+        found = data(await client.call_tool("search", query))
+        foreign = await client.call_tool("search", {**query, "sessions": [theirs]})
+        return found, foreign
+
+    found, foreign = with_client(served, api.key, "2025-11-25", work)
+
+    rest = api.post("/v1/aip/search", json=query).json()["data"]
+    assert [r["sessionId"] for r in found["results"]] == [r["sessionId"] for r in rest["results"]] == [mine]
+    assert found["results"][0]["blockId"] == rest["results"][0]["blockId"] and found["searchMode"] == "hybrid"
+    assert foreign.is_error and "not found" in foreign.content[0].text
 
 
 @pytest.mark.parametrize("revision", REVISIONS)

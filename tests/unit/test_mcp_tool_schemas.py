@@ -26,6 +26,7 @@ OPERATIONS = {
     "get_compaction": ("get", "/v1/aip/sessions/{sessionId}/compactions/{compactionId}"),
     "assemble_context": ("post", "/v1/aip/context"),
     "invoke_agent": ("post", "/v1/aip/invoke"),
+    "search": ("post", "/v1/aip/search"),
 }
 # What a tool takes otherwise than its REST operation, and why.
 DIFFERENCES: dict[str, tuple[set[str], set[str]]] = {

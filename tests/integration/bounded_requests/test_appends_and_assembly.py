@@ -37,7 +37,7 @@ def test_append_and_assembly_cost_the_same_whatever_the_pinned_blocks_and_summar
     # the budget takes about 12 pinned blocks and summaries: the small session's fit in one page of each
     small = seed(api, 40, pinned_every=4, summary_every=10, tag_every=8)
     large = seed(api, 20 * ASSEMBLY_PAGE, pinned_every=4, summary_every=10, tag_every=80)
-    assembler = ContextAssembler(context_store(), enrichment_candidates=50)
+    assembler = ContextAssembler(context_store(), None)
 
     measured = []
     for session in (small, large):
