@@ -52,6 +52,8 @@ class SearchQuery:
     limit: int = 10
     threshold: float = 0.7
     include_compacted: bool = True
+    # Which sides rank: both in the product; one alone to measure what each finds (make bench).
+    sides: frozenset[str] = frozenset({"lexical", "semantic"})
 
 
 def query_from(body: SearchRequest) -> SearchQuery:
@@ -170,12 +172,13 @@ class SearchService:
     ) -> _Scored:
         """Both sides at once: the lexical Queries and the embedding with its vector query."""
         scored = _Scored()
+        lexical_terms = query_terms if "lexical" in query.sides else []
         with ThreadPoolExecutor(max_workers=2) as pool:
-            lexical = pool.submit(self.lexical.search, tenant_id, query_terms, session_hexes, query.types, query.tags)
+            lexical = pool.submit(self.lexical.search, tenant_id, lexical_terms, session_hexes, query.types, query.tags)
             semantic = pool.submit(self._semantic, tenant_id, query, session_hexes)
             lexical_result = lexical.result()
             semantic_result = semantic.result()
-        for ref, score in lexical_scores(query_terms, lexical_result).items():
+        for ref, score in lexical_scores(lexical_terms, lexical_result).items():
             scored.candidates[ref] = _Candidate(lexical=score)
         if isinstance(semantic_result, str):
             scored.mode, scored.degraded = "lexical", semantic_result
@@ -200,6 +203,8 @@ class SearchService:
         self, tenant_id: str, query: SearchQuery, session_hexes: list[str] | None
     ) -> tuple[list[float], Embedder, dict[BlockRef, float]] | str:
         """The query's vector, the embedder and the nearest blocks' similarities; or why there are none."""
+        if "semantic" not in query.sides:
+            return "lexical only was asked for"
         embedder = self.embedder()
         if embedder is None or self.vectors is None:
             return "no embedder is configured" if embedder is None else "no vector index is configured"
