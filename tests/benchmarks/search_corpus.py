@@ -106,7 +106,7 @@ def _render(
         return BlockSpec("file", {"path": head, "content": text}, tags)
     if template.type == "diff":
         return BlockSpec("diff", {"path": head, "diff": f"--- a/{head}\n+++ b/{head}\n{text}"}, tags)
-    return BlockSpec(template.type, text, tags, pinned=template.type == "note" and "Never" in text)
+    return BlockSpec(template.type, text, tags)
 
 
 def _bury(rng: random.Random, project: Project, block: BlockSpec) -> BlockSpec:
@@ -121,7 +121,9 @@ def _bury(rng: random.Random, project: Project, block: BlockSpec) -> BlockSpec:
         code, _ = code_snippet(rng, project)
         content = {**content, "content": f"{content['content']}\n\n{code}"}
     elif block.type == "diff":
-        return block
+        code, _ = code_snippet(rng, project)
+        added = "\n".join(f"+{line}" for line in code.splitlines()[:4])
+        content = {**content, "diff": f"{content['diff']}@@ -90,2 +91,6 @@\n{added}\n"}
     else:
         content = f"{filler_text}\n\n{content}"
     return BlockSpec(block.type, content, block.tags, block.pinned)
@@ -135,6 +137,7 @@ def _plant(
     values = _draw_values(rng, template)
     tags = [project.name] if rng.random() < 0.4 else []
     block = _render(template, template.body, template.head, subject, values, tags)
+    block = BlockSpec(block.type, block.content, block.tags, pinned=template.pinned)
     if rng.random() < 0.35:
         block = _bury(rng, project, block)
     sibling = rng.choice([other for i, other in enumerate(template.subjects) if i != subject_index])
