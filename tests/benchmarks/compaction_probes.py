@@ -212,14 +212,8 @@ def _decision(rng: random.Random, index: int) -> PlantedProbe:
     area, choice, alternative, reason = _DECISIONS[index]
     question = f"What did we choose for {area}, and why?"
     if rng.random() < 0.5:
-        return (
-            BlockSpec("note", f"Decision for {area}: {choice}, not {alternative}. Reason: {reason}."),
-            question,
-            (
-                choice,
-                reason,
-            ),
-        )
+        note = f"Decision for {area}: {choice}, not {alternative}. Reason: {reason}."
+        return BlockSpec("note", note), question, (choice, reason)
     messages = [
         {"role": "user", "content": f"{choice} or {alternative} for {area}?"},
         {"role": "assistant", "content": f"{choice}. The deciding point: {reason}. {alternative} would work too."},
