@@ -1,6 +1,8 @@
 """The lexical search index on the embedded DynamoDB (SearchTable from the template), and its indexer fed by the
 context table's real stream through the template's SearchIndexFunction."""
 
+import json
+
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
@@ -213,3 +215,24 @@ def test_a_record_that_keeps_failing_fails_each_attempt_and_the_mapping_sends_it
         "Type": "SQS",
         "Destination": {"Fn::GetAtt": ["SearchIndexDeadLetterQueue", "Arn"]},
     }
+
+
+def test_the_stream_filter_passes_the_changes_of_blocks_and_nothing_else(api):
+    from moto.events.models import EventPattern
+
+    mapping = functions(sam_template())["SearchIndexFunction"]["Events"]["BlockChanges"]["Properties"]
+    patterns = [EventPattern.load(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
+    reader = StreamReader(RESOURCES["ContextTable"])
+    session = create_session(api)
+    (block,) = append(api, session["id"], note("filtered", tags=["a"]))
+    api.patch(f"/v1/aip/blocks/{block['id']}", json={"tags": ["b"]})
+    api.delete(f"/v1/aip/blocks/{block['id']}")
+
+    records = [json.loads(json.dumps(r, default=str)) for r in reader.read()["Records"]]  # as Lambda receives them
+    passed = [
+        (r["eventName"], r["dynamodb"]["Keys"]["sk"]["S"]) for r in records if any(p.matches_event(r) for p in patterns)
+    ]
+
+    sk = "B#" + block_keys(block)[1]
+    assert passed == [("INSERT", sk), ("MODIFY", sk), ("REMOVE", sk)]
+    assert len(records) > len(passed)  # the session item and the tag entries are left out
