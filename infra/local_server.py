@@ -1,6 +1,6 @@
 """`make serve`: the whole API in one process against moto's in-process DynamoDB and SQS, created from
-template.yaml, with the consumers of its queues and the table stream's event publisher beside it (events go to the
-embedded EventBridge bus).
+template.yaml, with the consumers of its queues and of the table's stream beside it: the event publisher (events go to
+the embedded EventBridge bus) and the search indexer.
 
 Environment (the README lists the same):
 - PORT (default 3000) and HOST (default 127.0.0.1): where it listens; a busy port is reported before anything else.
@@ -36,7 +36,7 @@ LOCAL_RESOURCES = local_names("agentctx", TEMPLATE)
 LOCAL_ENVIRONMENT = resource_environment(LOCAL_RESOURCES, TEMPLATE)
 TABLES = logical_ids("AWS::DynamoDB::Table", TEMPLATE)
 QUEUE_CONSUMERS = consumers("SQS", TEMPLATE)
-(STREAM_CONSUMER,) = consumers("DynamoDB", TEMPLATE)
+STREAM_CONSUMERS = consumers("DynamoDB", TEMPLATE)
 
 # So the seed's curl examples work on a fresh machine with no account anywhere.
 DEMO_MODEL = {
@@ -52,6 +52,14 @@ DEMO_AGENT = {
     "description": "Demo agent on the offline model; names current_time or web_fetch in a prompt to see a tool call.",
     "system_prompt": "You are a careful coding assistant.",
 }
+
+
+def unhandled_by_any(stream_workers: list[Any]) -> list[dict[str, Any]]:
+    """The stream's records some consumer has not yet handled: every consumer reads the same stream, so what each
+    has left is a tail of it, and the longest holds the others. At the next start each consumer is handed it all;
+    what one of them had handled already it handles again, which each tolerates (events carry their stream record's
+    id, indexing a block again changes nothing)."""
+    return max((worker.unhandled() for worker in stream_workers), key=len, default=[])
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -173,17 +181,21 @@ def main() -> None:
     protocol = request_timeouts(os.environ)  # a bad value exits before anything starts
     tables = {logical_id: LOCAL_RESOURCES[logical_id] for logical_id in TABLES}
     with local_aws(LOCAL_RESOURCES, bedrock=options.bedrock) as queues:
-        # From the stream's end: the publisher is handed what the last run had not handled (the snapshot's outbox),
-        # then reads the records of the logged writes replayed after the snapshot.
+        # From the stream's end: each stream consumer is handed what the last run had not handled (the snapshot's
+        # outbox), then reads the records of the logged writes replayed after the snapshot.
         try:
             if saved:
                 local_state.restore(saved, tables, queues)
-            publisher = StreamWorker(
-                LOCAL_RESOURCES[STREAM_CONSUMER.source],
-                load_function_handler(str(STREAM_CONSUMER.handler_file), STREAM_CONSUMER.handler_name),
-                start="LATEST",
-            )
-            publisher.replay(saved["stream"] if saved else [])
+            stream_workers = [
+                StreamWorker(
+                    LOCAL_RESOURCES[consumer.source],
+                    load_function_handler(str(consumer.handler_file), consumer.handler_name),
+                    start="LATEST",
+                )
+                for consumer in STREAM_CONSUMERS
+            ]
+            for stream_worker in stream_workers:
+                stream_worker.replay(saved["stream"] if saved else [])
             local_journal.replay(logged)
         except (local_state.UnreadableState, local_journal.UnreadableJournal) as error:
             sys.exit(f"{error}; move it away, or start with AGENTCTX_CLEAN=1 to discard it")
@@ -197,12 +209,12 @@ def main() -> None:
             )
             for queue in QUEUE_CONSUMERS
         ]
-        for worker in [*workers, publisher]:
+        for worker in [*workers, *stream_workers]:
             worker.start()
         local = _local_tenant(saved["local"] if saved else {}, api_key)
         local["admin_key"] = admin_key
         snapshots = local_state.Snapshotter(
-            options.state_dir, tables, queues, local, journal, publisher.unhandled
+            options.state_dir, tables, queues, local, journal, lambda: unhandled_by_any(stream_workers)
         ).start()
         host, port = options.host, options.port
         bedrock = "on, with your AWS credentials" if options.bedrock else "off (AGENTCTX_BEDROCK=1 turns it on)"
@@ -230,9 +242,9 @@ def main() -> None:
         uvicorn.Server(config).run(sockets=[listener])
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        for worker in [*workers, publisher]:
+        for worker in [*workers, *stream_workers]:
             worker.stop_soon()
-        for worker in [*workers, publisher]:
+        for worker in [*workers, *stream_workers]:
             worker.stop()
         snapshots.stop()
         log_writes_to(None)

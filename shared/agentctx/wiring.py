@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from agentctx.services.runtime_messages import RuntimeMessageService
     from agentctx.services.runtime_sessions import RuntimeSessionService
     from agentctx.services.search import SearchService
+    from agentctx.services.search_indexing import SearchIndexer
     from agentctx.services.sessions import SessionService
     from agentctx.services.tenants import TenantService
     from agentctx.services.triggers import TriggerService
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from agentctx.store.event_bus import EventBus
     from agentctx.store.file_store import SessionFileStore
     from agentctx.store.queue import MessageQueue
+    from agentctx.store.search_index import LexicalIndex
     from agentctx.store.turn_jobs import TurnJob
     from agentctx.store.usage_store import UsageStore
 
@@ -331,6 +333,18 @@ def turn_service() -> "TurnService":
 
 
 # Search
+@lru_cache(maxsize=1)
+def search_index() -> "LexicalIndex":
+    from agentctx.store.search_index import LexicalIndex
+
+    return LexicalIndex(get_settings().search_table_name)
+
+
+@lru_cache(maxsize=1)
+def search_indexer() -> "SearchIndexer":
+    from agentctx.services.search_indexing import SearchIndexer
+
+    return SearchIndexer(search_index(), None, None)
 
 
 @lru_cache(maxsize=1)

@@ -25,11 +25,27 @@ def test_the_local_server_consumes_every_queue_a_function_of_the_template_consum
         assert consumer.handler_name == "lambda_handler"
 
 
-def test_the_local_server_publishes_from_the_stream_the_template_s_events_function_reads():
-    consumer = local_server.STREAM_CONSUMER
+def test_the_local_server_runs_every_consumer_of_the_table_stream_the_template_defines():
+    consumers = {(c.function, c.source, c.batch_size, c.handler_file) for c in local_server.STREAM_CONSUMERS}
 
-    assert (consumer.function, consumer.source, consumer.batch_size) == ("EventsFunction", "ContextTable", 100)
-    assert consumer.handler_file == ROOT / "functions/events/handler.py"
+    assert consumers == {
+        ("EventsFunction", "ContextTable", 100, ROOT / "functions/events/handler.py"),
+        ("SearchIndexFunction", "ContextTable", 100, ROOT / "functions/search_index/handler.py"),
+    }
+
+
+def test_a_snapshot_keeps_the_stream_records_any_consumer_has_not_handled():
+    class Consumer:
+        def __init__(self, unhandled: list[dict]) -> None:
+            self.left = unhandled
+
+        def unhandled(self) -> list[dict]:
+            return self.left
+
+    records = [{"eventID": str(n)} for n in range(3)]
+
+    assert local_server.unhandled_by_any([Consumer(records[2:]), Consumer(records), Consumer([])]) == records
+    assert local_server.unhandled_by_any([]) == []
 
 
 def test_every_table_queue_and_bus_has_a_local_name_and_each_variable_naming_one_is_set_to_it():
