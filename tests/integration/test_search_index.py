@@ -8,7 +8,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from agentctx import ids
-from agentctx.store.search_index import LexicalIndex, impact, terms
+from agentctx.store.search_index import LexicalIndex, impact, stem, terms
 from infra.local_streams import StreamReader
 from infra.template import load_template, table_definitions
 from tests.conftest import RESOURCES
@@ -34,15 +34,15 @@ def test_a_term_s_postings_come_most_impactful_first_and_df_counts_its_blocks(in
     index.put("t1", S2, "k3", "note", [], "cache warmup")
 
     result = index.search("t1", query("cache redis"), None, None, None)
-    top = index.search("t1", ["cache"], None, None, None, per_term=1)
+    top = index.search("t1", query("cache"), None, None, None, per_term=1)
 
-    assert (result.docs, result.df, result.truncated) == (3, {"cache": 3, "redis": 1}, set())
+    assert (result.docs, result.df, result.truncated) == (3, {stem("cache"): 3, stem("redis"): 1}, set())
     assert set(result.postings) == {(S1, "k1"), (S1, "k2"), (S2, "k3")}
-    assert result.postings[(S1, "k1")].keys() == {"cache", "redis"}
+    assert result.postings[(S1, "k1")].keys() == {stem("cache"), stem("redis")}
     # the rarer term is read for the one block that has it; a term repeated in a short block weighs most
-    cache = {block: impacts["cache"] for block, impacts in result.postings.items()}
+    cache = {block: impacts[stem("cache")] for block, impacts in result.postings.items()}
     assert cache[(S1, "k2")] > cache[(S2, "k3")] > cache[(S1, "k1")]
-    assert set(top.postings) == {(S1, "k2")} and top.truncated == {"cache"}
+    assert set(top.postings) == {(S1, "k2")} and top.truncated == {stem("cache")}
 
 
 def test_a_session_scoped_search_reads_only_those_sessions_and_counts_their_blocks(index):
@@ -51,9 +51,9 @@ def test_a_session_scoped_search_reads_only_those_sessions_and_counts_their_bloc
         for k in range(n + 1):
             index.put("t1", session_hex, f"k{k}", "note", [], "deploy pipeline")
 
-    one = index.search("t1", ["deploy"], [sessions[1]], None, None)
-    four = index.search("t1", ["deploy"], sessions[1:], None, None)  # beyond 3 sessions: the tenant's read, filtered
-    tenant = index.search("t1", ["deploy"], None, None, None)
+    one = index.search("t1", query("deploy"), [sessions[1]], None, None)
+    four = index.search("t1", query("deploy"), sessions[1:], None, None)  # beyond 3 sessions: the tenant's read, filtered
+    tenant = index.search("t1", query("deploy"), None, None, None)
 
     assert (one.docs, one.df["deploy"]) == (2, 2) and {s for s, _ in one.postings} == {sessions[1]}
     assert (four.docs, four.df["deploy"]) == (14, 14) and {s for s, _ in four.postings} == set(sessions[1:])
@@ -65,9 +65,9 @@ def test_type_and_tag_filters_keep_matching_blocks_only(index):
     index.put("t1", S1, "k2", "file", ["auth", "api"], "token refresh")
     index.put("t1", S1, "k3", "file", [], "token refresh")
 
-    by_type = index.search("t1", ["token"], [S1], ["file"], None)
-    by_tag = index.search("t1", ["token"], None, None, ["auth"])
-    both = index.search("t1", ["token"], [S1], ["file", "diff"], ["api", "other"])
+    by_type = index.search("t1", query("token"), [S1], ["file"], None)
+    by_tag = index.search("t1", query("token"), None, None, ["auth"])
+    both = index.search("t1", query("token"), [S1], ["file", "diff"], ["api", "other"])
 
     assert set(by_type.postings) == {(S1, "k2"), (S1, "k3")}
     assert set(by_tag.postings) == {(S1, "k1"), (S1, "k2")}
@@ -78,7 +78,7 @@ def test_indexing_a_block_again_replaces_its_terms_and_counts_it_once(index):
     index.put("t1", S1, "k1", "note", [], "alpha beta")
     index.put("t1", S1, "k1", "note", ["new"], "alpha gamma gamma")
 
-    result = index.search("t1", ["alpha", "beta", "gamma"], None, None, ["new"])
+    result = index.search("t1", query("alpha beta gamma"), None, None, ["new"])
 
     assert result.docs == 1 and result.df == {"alpha": 1, "beta": 0, "gamma": 1}
     expected = {"alpha": impact(1, 3), "gamma": impact(2, 3)}  # three terms: alpha once, gamma twice
@@ -92,9 +92,9 @@ def test_a_removed_block_is_found_no_more_and_leaves_the_counts(index):
     assert index.remove("t1", S1, "k1") is True
     assert index.remove("t1", S1, "k1") is False  # removed twice, counted once
 
-    result = index.search("t1", ["alpha"], [S1], None, None)
+    result = index.search("t1", query("alpha"), [S1], None, None)
     assert (result.docs, set(result.postings)) == (1, {(S1, "k2")})
-    assert index.search("t1", ["alpha"], None, None, None).docs == 1
+    assert index.search("t1", query("alpha"), None, None, None).docs == 1
     # what is left: k2's posting and block record, the tenant's and the session's counts
     assert boto3.client("dynamodb").scan(TableName=RESOURCES["SearchTable"], Select="COUNT")["Count"] == 4
 
@@ -103,7 +103,7 @@ def test_another_tenant_s_postings_are_never_read_whatever_session_is_named(inde
     index.put("t1", S1, "k1", "note", [], "secret roadmap")
 
     for sessions in (None, [S1], [S1, S2, "c" * 32, "d" * 32]):
-        result = index.search("t2", ["secret", "roadmap"], sessions, None, None)
+        result = index.search("t2", query("secret roadmap"), sessions, None, None)
         assert (result.docs, result.postings) == (0, {})
 
 
@@ -136,12 +136,12 @@ def test_blocks_written_through_the_api_become_searchable_and_a_deleted_one_is_r
 
     assert run(reader, handler)[1] == []
     index = LexicalIndex(RESOURCES["SearchTable"])
-    found = index.search(api.tenant_id, ["payments", "econnreset"], None, None, None)
+    found = index.search(api.tenant_id, query("payments econnreset"), None, None, None)
     assert set(found.postings) == {block_keys(kept), block_keys(deleted)} and found.df["econnreset"] == 1
 
     assert api.delete(f"/v1/aip/blocks/{deleted['id']}").status_code == 200
     assert run(reader, handler)[1] == []
-    assert set(index.search(api.tenant_id, ["payments"], None, None, None).postings) == {block_keys(kept)}
+    assert set(index.search(api.tenant_id, query("payments"), None, None, None).postings) == {block_keys(kept)}
 
 
 def test_a_changed_tag_is_indexed_and_a_change_to_nothing_indexed_is_skipped(api):
@@ -154,8 +154,8 @@ def test_a_changed_tag_is_indexed_and_a_change_to_nothing_indexed_is_skipped(api
 
     api.patch(f"/v1/aip/blocks/{block['id']}", json={"tags": ["release"]})
     run(reader, handler)
-    assert set(index.search(api.tenant_id, ["rollout"], None, None, ["release"]).postings) == {block_keys(block)}
-    assert index.search(api.tenant_id, ["rollout"], None, None, ["ops"]).postings == {}
+    assert set(index.search(api.tenant_id, query("rollout"), None, None, ["release"]).postings) == {block_keys(block)}
+    assert index.search(api.tenant_id, query("rollout"), None, None, ["ops"]).postings == {}
 
     from agentctx.wiring import search_indexer
 

@@ -14,7 +14,9 @@ Items (every partition key starts with the tenant, so no read can reach another 
 """
 
 import re
+import threading
 from collections import Counter
+from functools import lru_cache
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,12 +63,33 @@ STOPWORD_TEXT = """
 STOPWORDS = frozenset(STOPWORD_TEXT.split())
 
 
+@lru_cache(maxsize=1)
+def _english_stemmer() -> Any:
+    """Made on first use: its import costs ~18 ms, paid by a search or an indexing, not by every function."""
+    from snowballstemmer.english_stemmer import EnglishStemmer
+
+    return EnglishStemmer()
+
+
+_STEMMER_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=65_536)
+def stem(word: str) -> str:
+    """The English Snowball stem of a plain word (`retries`, `retried`: `retri`), so a query finds the other forms
+    of its words. Cached, since the stemmer is pure Python (~90 us a word) and a session's vocabulary repeats; one
+    call at a time, since the stemmer keeps the word it works on."""
+    with _STEMMER_LOCK:
+        return str(_english_stemmer().stemWord(word))
+
+
 def terms(text: str) -> Counter[str]:
     """The lowercased terms of `text`, with how often each occurs; queries and blocks both go through it.
 
     - A compound token (`ERR_CONN_RESET`, `src/auth.ts`) counts whole and as each of its parts; a camelCase part
       whole and as its words (`parseConfig`: `parseconfig`, `parse`, `config`).
-    - Stopwords and one-character terms are left out; a term is cut at 64 characters.
+    - Stopwords and one-character terms are left out; a term is cut at 64 characters; a plain word (letters only)
+      is stemmed.
     - In order of first occurrence (MAX_BLOCK_TERMS keeps the first of equally frequent terms).
     """
     found: Counter[str] = Counter()
@@ -80,7 +103,7 @@ def terms(text: str) -> Counter[str]:
         for candidate in candidates:
             term = candidate.lower()[:MAX_TERM_LENGTH]
             if len(term) > 1 and term not in STOPWORDS:
-                found[term] += 1
+                found[stem(term) if term.isalpha() else term] += 1
     return found
 
 
