@@ -189,7 +189,7 @@ def is_path(word: str) -> bool:
         anchored = word.startswith(("./", "../", "~/", "/")) or word.endswith("/")
         return has_extension or (anchored and any(char.isalpha() for char in word))
     if word.endswith("/"):
-        return False  # a lone `word/` is too often prose
+        return any(char.isalpha() for char in word)  # a directory: `docs/`
     return last in _KNOWN_NAMES or (has_extension and extension.lower() in _FILE_EXTENSIONS and bool(stem or dot))
 
 
