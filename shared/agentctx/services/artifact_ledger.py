@@ -8,7 +8,7 @@ detail never loses them.
   "let's use", ...; the reason after "because"/"since") or a next step ("next step", "next:", "TODO").
 - Bounded: the newest MAX_PATHS paths, MAX_DECISIONS decisions and MAX_NEXT_STEPS next steps are kept, each
   naming the newest block that stated it.
-- The ledger is one pinned `note` block per session at a fixed order key (the session's first position), its
+- The ledger is one pinned `note` block per session at a fixed order key (before every block), its
   content markdown that `parse` reads back, so each compaction merges into the same block.
 """
 
@@ -20,6 +20,9 @@ from agentctx import ids
 from agentctx.domain import Block, BlockType
 
 LEDGER_TAG = "artifact-ledger"
+# The ledger's place, the same in every session (a fork's copy of its source's ledger is its own ledger): one
+# ledger a session, found with one read, sorted before every block (millisecond 0).
+LEDGER_ORDER_KEY = ids.order_key_at_seeded("0" * 10, LEDGER_TAG)
 LEDGER_TITLE = "# Artifact ledger"
 MAX_PATHS = 200
 MAX_DECISIONS = 50
@@ -54,11 +57,6 @@ _DECISION = re.compile(
 )
 _REASON = re.compile(r",?\s*\b(?:because|since)\b\s*", re.IGNORECASE)
 _NEXT_STEP = re.compile(r"\bnext steps?\b\s*(?:is|are)?\s*[:-]?|\bnext\s*:|\bTODO\b\s*:?", re.IGNORECASE)
-
-
-def ledger_order_key(session_hex: str) -> str:
-    """The ledger's place: fixed per session (one ledger a session, found with one read), before every block."""
-    return ids.order_key_at_seeded("0" * 10, f"{session_hex}/{LEDGER_TAG}")
 
 
 def empty_ledger() -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from agentctx import ids
 from agentctx.domain import Block, BlockType
-from agentctx.services.artifact_ledger import ledger_budget, ledger_order_key
+from agentctx.services.artifact_ledger import LEDGER_ORDER_KEY, ledger_budget
 from agentctx.services.auto_compaction import CompactionParams
 from agentctx.store.block_actions import actions_for_blocks
 from agentctx.store.dynamo import MAX_TRANSACTION_ACTIONS
@@ -121,8 +121,7 @@ class Planner:
         )
         if params.preserve_pinned:
             protected |= {block.order_key for block in active if block.pinned}
-        if active:  # the artifact ledger is carried by compaction, never summarised (even unpinned)
-            protected.add(ledger_order_key(active[0].session_hex))
+        protected.add(LEDGER_ORDER_KEY)  # the artifact ledger is carried by compaction, never summarised
         newest_user = next((block for block in reversed(active) if is_user_message(block)), None)
         if newest_user is not None:
             protected.add(newest_user.order_key)

@@ -16,11 +16,11 @@ from agentctx.domain import Block, BlockType, Model, Session, utc_now
 from agentctx.errors import NotFound
 from agentctx.observability import logger
 from agentctx.services.artifact_ledger import (
+    LEDGER_ORDER_KEY,
     LEDGER_TAG,
     empty_ledger,
     extract,
     is_empty,
-    ledger_order_key,
     merge,
     parse,
     render_within,
@@ -183,8 +183,7 @@ class StepWriter:
         changes."""
         if not artifacts or is_empty(artifacts):
             return None
-        key = ledger_order_key(session_hex)
-        previous = next(iter(self.store.blocks.get_many(tenant_id, session_hex, [key])), None)
+        previous = next(iter(self.store.blocks.get_many(tenant_id, session_hex, [LEDGER_ORDER_KEY])), None)
         if previous is not None and previous.compacted:
             return None  # compacted before compaction kept ledgers: its key stays taken
         older = parse(previous.content) if previous and isinstance(previous.content, str) else empty_ledger()
@@ -194,7 +193,7 @@ class StepWriter:
         tokens = count_tokens(text, self.encoding)
         if previous is not None:
             return LedgerUpdate(replace(previous, content=text, token_count=tokens), previous)
-        ledger = Block(session_hex, key, BlockType.NOTE, text, tokens, [LEDGER_TAG], True, 1.0, now)
+        ledger = Block(session_hex, LEDGER_ORDER_KEY, BlockType.NOTE, text, tokens, [LEDGER_TAG], True, 1.0, now)
         return LedgerUpdate(ledger, None)
 
     def _summary_block(self, session_hex: str, key: str, covered: list[Block], text: str, now: str) -> Block:
