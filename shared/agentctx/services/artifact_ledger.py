@@ -95,12 +95,17 @@ def merge(older: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
 
 def bounded(ledger: dict[str, Any]) -> dict[str, Any]:
     """The newest entries within the bounds (by the block that last touched or stated them)."""
-    newest_files = sorted(ledger["files"].items(), key=lambda item: item[1]["block"])[-MAX_PATHS:]
+    newest_files = sorted(ledger["files"].items(), key=lambda item: _age(item[1]["block"]))[-MAX_PATHS:]
     return {
         "files": dict(sorted(newest_files)),
-        "decisions": sorted(ledger["decisions"], key=lambda item: item["block"])[-MAX_DECISIONS:],
-        "nextSteps": sorted(ledger["nextSteps"], key=lambda item: item["block"])[-MAX_NEXT_STEPS:],
+        "decisions": sorted(ledger["decisions"], key=lambda item: _age(item["block"]))[-MAX_DECISIONS:],
+        "nextSteps": sorted(ledger["nextSteps"], key=lambda item: _age(item["block"]))[-MAX_NEXT_STEPS:],
     }
+
+
+def _age(block_id: str) -> str:
+    """A block's place in time: its order key (a fork's ledger names blocks of its source session too)."""
+    return block_id[-26:]
 
 
 def ledger_budget(target_tokens: int) -> int:
@@ -112,16 +117,16 @@ def render_within(ledger: dict[str, Any], budget: int, count_tokens: Callable[[s
     """The ledger rendered with as many of its newest entries as fit `budget` tokens (a bisection over how many:
     O(log n) renderings); None when not even one fits."""
     ages = sorted(
-        [entry["block"] for entry in ledger["files"].values()]
-        + [item["block"] for key in ("decisions", "nextSteps") for item in ledger[key]]
+        [_age(entry["block"]) for entry in ledger["files"].values()]
+        + [_age(item["block"]) for key in ("decisions", "nextSteps") for item in ledger[key]]
     )
 
     def newest(kept: int) -> dict[str, Any]:
-        oldest_kept = ages[len(ages) - kept] if kept else "~"  # "~" sorts after every block id
+        oldest_kept = ages[len(ages) - kept] if kept else "~"  # "~" sorts after every order key
         return {
-            "files": {path: entry for path, entry in ledger["files"].items() if entry["block"] >= oldest_kept},
-            "decisions": [item for item in ledger["decisions"] if item["block"] >= oldest_kept],
-            "nextSteps": [item for item in ledger["nextSteps"] if item["block"] >= oldest_kept],
+            "files": {path: entry for path, entry in ledger["files"].items() if _age(entry["block"]) >= oldest_kept},
+            "decisions": [item for item in ledger["decisions"] if _age(item["block"]) >= oldest_kept],
+            "nextSteps": [item for item in ledger["nextSteps"] if _age(item["block"]) >= oldest_kept],
         }
 
     low, high = 0, len(ages)  # `low` entries fit (none do, trivially); find the most that do
@@ -264,7 +269,7 @@ def _add_unique(items: list[dict[str, Any]], item: dict[str, Any]) -> None:
     """Add a statement; one said before (the same words) keeps only its newest block."""
     for index, existing in enumerate(items):
         if existing["text"].casefold() == item["text"].casefold():
-            items[index] = max(existing, item, key=lambda entry: entry["block"])
+            items[index] = max(existing, item, key=lambda entry: _age(entry["block"]))
             return
     items.append(item)
 
@@ -275,4 +280,4 @@ def _touch(ledger: dict[str, Any], path: str, action: str, block_id: str) -> Non
     entry = ledger["files"].setdefault(path, {"actions": [], "block": block_id})
     if action not in entry["actions"]:
         entry["actions"] = [known for known in ACTIONS if known in entry["actions"] or known == action]
-    entry["block"] = max(entry["block"], block_id)
+    entry["block"] = max(entry["block"], block_id, key=_age)

@@ -119,3 +119,23 @@ def test_a_session_whose_compacted_blocks_touched_nothing_gets_no_ledger(api, co
         and view["metrics"]["blockCount"] == 20 - result["blocksCompacted"] + result["summariesCreated"]
     )
     assert_compacted_once(api, session["id"], result)
+
+
+def test_a_fork_carries_its_sources_ledger_and_its_compactions_update_that_one(api, compaction_worker):
+    source = create_session(api)
+    append(api, source["id"], *working_blocks(), *[filler(i) for i in range(20)], latest_question())
+    compact(api, source["id"], preserveRecent=2)
+    [copied] = ledgers(api, source["id"])
+    forked = api.post(f"/v1/aip/sessions/{source['id']}/fork", json={"name": "Fork", "includePinned": True})
+    assert forked.status_code == 201, forked.text
+    fork = forked.json()
+    later = append(api, fork["data"]["id"], note("We settled on gRPC."), *[filler(i) for i in range(20)])
+
+    compact(api, fork["data"]["id"], preserveRecent=2)
+
+    [ledger] = ledgers(api, fork["data"]["id"])
+    lines = ledger["content"].splitlines()
+    assert f"- We settled on gRPC. [{later[0]['id']}]" in lines
+    assert [line for line in lines if "src/app/main.py" in line] == [
+        line for line in copied["content"].splitlines() if "src/app/main.py" in line
+    ]
