@@ -1,8 +1,14 @@
 """The artifact ledger compaction carries: after a compaction the session has one pinned note listing the files its
 compacted blocks touched and the decisions they stated; a later compaction updates that note, keeping its entries,
-and never summarises it; a session whose compacted blocks touched nothing gets none."""
+and never summarises it, a fork's compactions update the ledger it copied, and a leg that crashed after writing its
+summaries still carries their artifacts; a session whose compacted blocks touched nothing gets none."""
 
-from tests.integration.compaction.helpers import assert_compacted_once
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+from agentctx.services.auto_compaction import CompactionParams
+from agentctx.wiring import compaction_service
+from tests.integration.compaction.helpers import assert_compacted_once, compaction_handler, function_context
 from tests.integration.test_sessions_api import append, create_session, note
 
 LEDGER_TAG = "artifact-ledger"
@@ -139,3 +145,37 @@ def test_a_fork_carries_its_sources_ledger_and_its_compactions_update_that_one(a
     assert [line for line in lines if "src/app/main.py" in line] == [
         line for line in copied["content"].splitlines() if "src/app/main.py" in line
     ]
+
+
+def test_a_leg_that_crashed_after_writing_its_summaries_still_carries_their_artifacts(api, aws, monkeypatch):
+    from agentctx.store.queue import sqs_client
+    from infra.local_worker import sqs_event
+
+    session = create_session(api)
+    worked = append(api, session["id"], *working_blocks(), *[filler(i) for i in range(20)], latest_question())
+    service = compaction_service()
+    save_progress = service.store.compaction_jobs.save_progress
+
+    def checkpoint_lost_after_writing(tenant_id, session_hex, job):
+        if job.get("stepsDone"):
+            raise RuntimeError("the function's container died before its checkpoint")
+        save_progress(tenant_id, session_hex, job)
+
+    monkeypatch.setattr(service.store.compaction_jobs, "save_progress", checkpoint_lost_after_writing)
+    job = service.request(api.tenant_id, session["id"], CompactionParams(target_tokens=8_000, preserve_recent=2))
+    message = sqs_client().receive_message(QueueUrl=aws["CompactionQueue"])["Messages"][0]
+    event = sqs_event([message], "arn:aws:sqs:us-east-1:123456789012:q")
+    with pytest.raises(BatchProcessingError):
+        compaction_handler()(event, function_context())
+    listed = api.get(f"/v1/aip/sessions/{session['id']}/blocks?limit=200").json()["data"]
+    assert [block["type"] for block in listed].count("summary") == 1  # written, but not checkpointed
+    assert ledgers(api, session["id"]) == []
+    monkeypatch.setattr(service.store.compaction_jobs, "save_progress", save_progress)
+
+    assert compaction_handler()(event, function_context()) == {"batchItemFailures": []}
+
+    result = service.get(api.tenant_id, session["id"], job["id"])
+    assert result["status"] == "completed" and result["summariesCreated"] == 1
+    [ledger] = ledgers(api, session["id"])
+    assert f"- `src/app/models.py`: edited [{worked[2]['id']}]" in ledger["content"].splitlines()
+    assert_compacted_once(api, session["id"], result)
