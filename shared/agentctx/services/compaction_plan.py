@@ -3,10 +3,10 @@
 Selection: blocks are taken in units that must stay together (a conversation block and the tool results or
 `tool` messages that answer it), so a tool call and its result never end up one in a summary and one in the live
 context. Units holding a pinned block (with preservePinned), one of the preserveRecent newest blocks, or the
-session's newest user message are kept. Ordinary units go oldest first; units of high importance (>= 0.8) only
-after every ordinary one. The fewest units are taken that bring the active tokens, with the summaries' budget
-added back, to the target: the projection falls as units are added, so a bisection finds that number with
-O(log N) projections of O(N) each.
+session's newest user message are kept, and so is the artifact ledger (services/artifact_ledger.py). Ordinary
+units go oldest first; units of high importance (>= 0.8) only after every ordinary one. The fewest units are taken
+that bring the active tokens, with the summaries' budget added back, to the target: the projection falls as units
+are added, so a bisection finds that number with O(log N) projections of O(N) each.
 
 Hierarchy: the chosen blocks are cut into groups of consecutive blocks (at most 25 blocks and 20,000 tokens);
 each group becomes one summary. While a tier has more than 25 summaries, they are summarised again, 25 to a
@@ -22,6 +22,7 @@ from typing import Any
 
 from agentctx import ids
 from agentctx.domain import Block, BlockType
+from agentctx.services.artifact_ledger import LEDGER_ORDER_KEY, ledger_budget
 from agentctx.services.auto_compaction import CompactionParams
 from agentctx.store.block_actions import actions_for_blocks
 from agentctx.store.dynamo import MAX_TRANSACTION_ACTIONS
@@ -108,7 +109,9 @@ class Planner:
 
     def __init__(self, active: list[Block], params: CompactionParams, seed: str) -> None:
         assert params.target_tokens is not None, "a job's target is settled before it is planned"
-        self.target = params.target_tokens
+        self.requested = params.target_tokens
+        # Room is left for the artifact ledger that the job's end writes (services/artifact_ledger.py).
+        self.target = params.target_tokens - ledger_budget(params.target_tokens)
         self.seed = seed
         self.total = sum(block.token_count for block in active)
         protected = (
@@ -118,6 +121,7 @@ class Planner:
         )
         if params.preserve_pinned:
             protected |= {block.order_key for block in active if block.pinned}
+        protected.add(LEDGER_ORDER_KEY)  # the artifact ledger is carried by compaction, never summarised
         newest_user = next((block for block in reversed(active) if is_user_message(block)), None)
         if newest_user is not None:
             protected.add(newest_user.order_key)
@@ -128,7 +132,7 @@ class Planner:
     def start(self) -> dict[str, int]:
         """The search's first state: the plan takes `high` units; settled when high - low <= 1."""
         candidates = len(self.units)
-        if self.total <= self.target:
+        if self.total <= self.requested:
             return {"low": 0, "high": 0}
         if self.projected(candidates)[0] > self.target:
             return {"low": candidates, "high": candidates}  # even every candidate is not enough
@@ -145,11 +149,11 @@ class Planner:
     def plan(self, search: dict[str, int]) -> Plan:
         tokens, blocks, steps = self.projected(search["high"])
         reason = None
-        if tokens > self.target:
+        if tokens > self.requested:
             kept = self.total - sum(block.token_count for unit in self.units for block in unit)
             reason = (
                 f"pinned and recent blocks alone hold {kept} tokens; with the summaries the session cannot get "
-                f"below {tokens} tokens, above the target of {self.target}"
+                f"below {tokens} tokens, above the target of {self.requested}"
             )
         return Plan(steps, len(blocks), reason)
 

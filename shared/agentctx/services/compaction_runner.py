@@ -14,11 +14,13 @@ from agentctx.domain import utc_now
 from agentctx.errors import NotFound
 from agentctx.observability import logger
 from agentctx.providers.base import ProviderError
+from agentctx.services.artifact_ledger import ledger_budget
 from agentctx.services.compaction_planning import JobPlanner
 from agentctx.services.compaction_steps import StepWriter
 from agentctx.services.deadline import Deadline, Remaining
 from agentctx.store.compaction_jobs import Superseded
 from agentctx.store.context_store import ContextStore
+from agentctx.store.transactions import BlockMoved
 
 LOCK_SECONDS = 900
 
@@ -97,14 +99,37 @@ class CompactionRunner:
         return job
 
     def _complete(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> dict[str, Any]:
-        job |= {
+        artifacts = job.pop("ledger", None)
+        try:
+            return self._end(tenant_id, session_hex, job, artifacts)
+        except BlockMoved:  # a client deleted the ledger meanwhile, or it changed: read it again
+            return self._end(tenant_id, session_hex, job, artifacts)
+
+    def _end(
+        self, tenant_id: str, session_hex: str, job: dict[str, Any], artifacts: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """End the job, writing the session's artifact ledger in the same transaction; its tokens count in
+        `newTokens`, and a target met only without them is reported missed."""
+        now = utc_now()
+        budget = ledger_budget(job["targetTokens"])
+        update = self.writer.ledger_update(tenant_id, session_hex, artifacts, budget, now)
+        done = job | {
             "status": "completed",
-            "completedAt": utc_now(),
-            "newTokens": job["previousTokens"] + job["tokenDelta"],
+            "completedAt": now,
+            "tokenDelta": job["tokenDelta"] + (update.token_delta if update else 0),
             "summariesCreated": max(0, job["summariesCreated"] - job["summariesSkipped"]),
         }
-        if self.store.compaction_jobs.finish(tenant_id, session_hex, job, count=job["blocksCompacted"] > 0):
-            metering.add(compactions=1, storedTokens=job["tokenDelta"])
+        done["newTokens"] = done["previousTokens"] + done["tokenDelta"]
+        if update and done["targetReached"] and done["newTokens"] > done["targetTokens"]:
+            done["targetReached"] = False
+            done["reason"] = (
+                f"the artifact ledger's {update.ledger.token_count} tokens take the session to "
+                f"{done['newTokens']} tokens, above the target of {done['targetTokens']}"
+            )
+        ledger = {"ledger": update.ledger, "previous_ledger": update.previous} if update else {}
+        if self.store.compaction_jobs.finish(tenant_id, session_hex, done, count=done["blocksCompacted"] > 0, **ledger):
+            metering.add(compactions=1, storedTokens=done["tokenDelta"])
+        job |= done
         return job
 
     def _fail(self, tenant_id: str, session_hex: str, job: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:

@@ -9,12 +9,22 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agentctx.domain import Block, BlockType, Model, Session, utc_now
 from agentctx.errors import NotFound
 from agentctx.observability import logger
+from agentctx.services.artifact_ledger import (
+    LEDGER_ORDER_KEY,
+    LEDGER_TAG,
+    empty_ledger,
+    extract,
+    is_empty,
+    merge,
+    parse,
+    render_within,
+)
 from agentctx.services.catalog import CatalogService
 from agentctx.services.compaction_plan import SUMMARY_TAGS, Step, step_of
 from agentctx.services.compaction_summariser import Summariser
@@ -26,11 +36,25 @@ CHECKPOINT_SECONDS = 10.0
 
 
 @dataclass
+class LedgerUpdate:
+    """The session's artifact ledger as a compaction leaves it, and as it was (None: written for the first time)."""
+
+    ledger: Block
+    previous: Block | None
+
+    @property
+    def token_delta(self) -> int:
+        return self.ledger.token_count - (self.previous.token_count if self.previous else 0)
+
+
+@dataclass
 class StepResult:
     token_delta: int
     model_calls: int
     tier: int
     summary_written: bool
+    # The artifacts of the blocks the step covered (services/artifact_ledger.py).
+    ledger: dict[str, Any] | None = None
 
 
 class StepWriter:
@@ -116,6 +140,8 @@ class StepWriter:
             result = finished.pop(job["stepsDone"])
             job["tokenDelta"] += result.token_delta
             job["modelCalls"] += result.model_calls
+            if result.ledger and not is_empty(result.ledger):
+                job["ledger"] = merge(job.get("ledger") or empty_ledger(), result.ledger)
             if not result.summary_written and result.tier == job["plan"]["tiers"]:
                 job["summariesSkipped"] += 1
             job["stepsDone"] += 1
@@ -131,8 +157,9 @@ class StepWriter:
             }
             written = found.pop(step.key, None)
             if written is not None:
-                covered_tokens = sum(b.token_count for b in found.values() if b.compacted_by == written.id)
-                return StepResult(written.token_count - covered_tokens, calls, step.tier, True)
+                was_covered = [block for block in found.values() if block.compacted_by == written.id]
+                covered_tokens = sum(block.token_count for block in was_covered)
+                return StepResult(written.token_count - covered_tokens, calls, step.tier, True, extract(was_covered))
             covered = [found[key] for key in step.keys if key in found and not found[key].compacted]
             if not covered:
                 return StepResult(0, calls, step.tier, False)
@@ -143,8 +170,31 @@ class StepWriter:
                 self.store.block_writes.apply_summary(tenant_id, session_hex, summary, covered, now, count=False)
             except NotFound:
                 continue  # a covered block was deleted or compacted meanwhile: summarise what is left
-            return StepResult(summary.token_count - sum(block.token_count for block in covered), calls, step.tier, True)
+            delta = summary.token_count - sum(block.token_count for block in covered)
+            return StepResult(delta, calls, step.tier, True, extract(covered))
         raise NotFound("the blocks of a compaction step kept changing")
+
+    def ledger_update(
+        self, tenant_id: str, session_hex: str, artifacts: dict[str, Any] | None, budget: int, now: str
+    ) -> LedgerUpdate | None:
+        """The session's artifact ledger with the job's `artifacts` merged in, within `budget` tokens (the oldest
+        entries give way), and the ledger it replaces (None when the session has none yet); None when there are no
+        artifacts or none fits. A ledger the client re-pinned or re-tagged keeps its flags: only its content
+        changes."""
+        if not artifacts or is_empty(artifacts):
+            return None
+        previous = next(iter(self.store.blocks.get_many(tenant_id, session_hex, [LEDGER_ORDER_KEY])), None)
+        if previous is not None and previous.compacted:
+            return None  # compacted before compaction kept ledgers: its key stays taken
+        older = parse(previous.content) if previous and isinstance(previous.content, str) else empty_ledger()
+        text = render_within(merge(older, artifacts), budget, lambda text: count_tokens(text, self.encoding))
+        if text is None:
+            return None
+        tokens = count_tokens(text, self.encoding)
+        if previous is not None:
+            return LedgerUpdate(replace(previous, content=text, token_count=tokens), previous)
+        ledger = Block(session_hex, LEDGER_ORDER_KEY, BlockType.NOTE, text, tokens, [LEDGER_TAG], True, 1.0, now)
+        return LedgerUpdate(ledger, None)
 
     def _summary_block(self, session_hex: str, key: str, covered: list[Block], text: str, now: str) -> Block:
         """The summary takes the place of the blocks it covers in session order (the millisecond of the last)."""

@@ -12,12 +12,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from agentctx.domain import Block
 from agentctx.errors import Busy
-from agentctx.store.dynamo import cancellation_codes, dynamodb_client, to_item, with_conflict_retry
+from agentctx.store.block_actions import block_metrics, block_put_actions
+from agentctx.store.dynamo import cancellation_codes, dump_json, dynamodb_client, to_item, with_conflict_retry
 from agentctx.store.items import job_item
-from agentctx.store.keys import SESSION_SK, session_pk
+from agentctx.store.keys import SESSION_SK, block_sk, session_pk
 from agentctx.store.sessions import SessionStore
-from agentctx.store.transactions import SessionGone
+from agentctx.store.transactions import BlockMoved, SessionGone, Transactions
 
 
 class Superseded(Exception):
@@ -25,9 +27,10 @@ class Superseded(Exception):
 
 
 class CompactionJobs:
-    def __init__(self, table: str, sessions: SessionStore, retention_days: int) -> None:
+    def __init__(self, table: str, sessions: SessionStore, transactions: Transactions, retention_days: int) -> None:
         self.table = table
         self.sessions = sessions
+        self.transactions = transactions
         # Job records expire after this many days (the table's TTL attribute); 0 keeps them.
         self.retention_days = retention_days
 
@@ -67,10 +70,21 @@ class CompactionJobs:
                 raise Superseded(job["id"]) from error
             raise
 
-    def finish(self, tenant_id: str, session_hex: str, job: dict[str, Any], *, count: bool) -> bool:
+    def finish(
+        self,
+        tenant_id: str,
+        session_hex: str,
+        job: dict[str, Any],
+        *,
+        count: bool,
+        ledger: Block | None = None,
+        previous_ledger: Block | None = None,
+    ) -> bool:
         """Record the job's end and, in the same transaction, release the session's lock and automatic-compaction
-        mark (and count a compaction that changed something). False when the job no longer held the lock (its
-        session is gone, or it was recorded ended already): then only the record is written, if it may be."""
+        mark (and count a compaction that changed something), and write the session's artifact ledger with the
+        session's metrics: a new one (`previous_ledger` None) with its filter entries, else only its content.
+        False when the job no longer held the lock (its session is gone, or it was recorded ended already): then
+        only the record is written, if it may be. BlockMoved when the ledger changed since it was read."""
         pk = session_pk(tenant_id, session_hex)
         release: dict[str, Any] = {
             "TableName": self.table,
@@ -86,13 +100,20 @@ class CompactionJobs:
             "ConditionExpression": "attribute_not_exists(done) AND (attribute_not_exists(leg) OR leg <= :leg)",
             "ExpressionAttributeValues": to_item({":leg": job.get("leg", 0)}),
         }
+        ledger_actions: list[dict[str, Any]] = []
+        if ledger is not None:
+            release, ledger_actions = self._with_ledger(pk, job, count, ledger, previous_ledger)
         try:
             with_conflict_retry(
-                lambda: dynamodb_client().transact_write_items(TransactItems=[{"Update": release}, {"Put": record}])
+                lambda: dynamodb_client().transact_write_items(
+                    TransactItems=[{"Update": release}, {"Put": record}, *ledger_actions]
+                )
             )
             return True
         except ClientError as error:
             codes = cancellation_codes(error)
+            if "ConditionalCheckFailed" in codes[2:] and "ConditionalCheckFailed" not in codes[:2]:
+                raise BlockMoved from error
             if len(codes) < 2 or codes[0] != "ConditionalCheckFailed" and codes[1] != "ConditionalCheckFailed":
                 raise
             if codes[1] == "ConditionalCheckFailed":
@@ -103,6 +124,36 @@ class CompactionJobs:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
         return False
+
+    def _with_ledger(
+        self, pk: str, job: dict[str, Any], count: bool, ledger: Block, previous: Block | None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The lock's release merged with the ledger's change of the session's metrics (one update of the session
+        item, as a transaction allows), and the ledger's own actions."""
+        metrics = block_metrics([ledger], [previous] if previous else [])
+        release: dict[str, Any] = self.transactions.metrics_update(pk, job["completedAt"], **metrics)["Update"]
+        release["UpdateExpression"] += " REMOVE compactionJob, compactionLockUntil, autoCompactionJob"
+        release["ConditionExpression"] = "compactionJob = :job"
+        release["ExpressionAttributeValues"] |= to_item({":job": job["id"]})
+        if count:
+            release["UpdateExpression"] = release["UpdateExpression"].replace(" ADD ", " ADD compactionCount :one, ", 1)
+            release["ExpressionAttributeValues"][":one"] = {"N": "1"}
+        if previous is None:
+            return release, block_put_actions(self.table, pk, ledger)
+        content = {
+            "TableName": self.table,
+            "Key": to_item({"pk": pk, "sk": block_sk(ledger.order_key)}),
+            "UpdateExpression": "SET content = :content, tokenCount = :tokens",
+            "ConditionExpression": "attribute_exists(bsk) AND tokenCount = :wasTokens",
+            "ExpressionAttributeValues": to_item(
+                {
+                    ":content": dump_json(ledger.content),
+                    ":tokens": ledger.token_count,
+                    ":wasTokens": previous.token_count,
+                }
+            ),
+        }
+        return release, [{"Update": content}]
 
     def release_failed(self, tenant_id: str, session_hex: str, job: dict[str, Any]) -> None:
         """Record a job that the queue gave up on as ended, and drop the session's lock and automatic-compaction

@@ -95,7 +95,7 @@ class ContextStore:
     def compaction_jobs(self) -> "CompactionJobs":
         from agentctx.store.compaction_jobs import CompactionJobs
 
-        return CompactionJobs(self.table, self.sessions, self.retention_days)
+        return CompactionJobs(self.table, self.sessions, self.transactions, self.retention_days)
 
     @cached_property
     def compaction_plans(self) -> "CompactionPlans":
