@@ -11,6 +11,7 @@ from agentctx.settings import get_settings
 
 if TYPE_CHECKING:
     from agentctx.pagination import CursorCodec
+    from agentctx.providers.embeddings import Embedder
     from agentctx.services.agent_loop import AgentLoop
     from agentctx.services.auto_compaction import AutoCompactionTrigger
     from agentctx.services.block_builder import BlockBuilder
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from agentctx.store.queue import MessageQueue
     from agentctx.store.turn_jobs import TurnJob
     from agentctx.store.usage_store import UsageStore
+    from agentctx.store.vectors import VectorStore
 
 
 @lru_cache(maxsize=1)
@@ -317,3 +319,23 @@ def turn_service() -> "TurnService":
         settings.turn_max_attempts,
         settings.turn_seconds,
     )
+
+
+# Search
+
+
+@lru_cache(maxsize=1)
+def embedder() -> "Embedder | None":
+    """What embeds blocks and queries (EMBEDDING_PROVIDER); None: search is lexical only."""
+    from agentctx.providers.embeddings import embedder_for
+
+    return embedder_for(get_settings())
+
+
+@lru_cache(maxsize=1)
+def vector_store() -> "VectorStore | None":
+    """The block vectors' S3 Vectors index; None where VECTOR_INDEX_ARN is empty (no semantic side)."""
+    from agentctx.store.vectors import VectorStore, s3vectors_client
+
+    index_arn = get_settings().vector_index_arn
+    return VectorStore(s3vectors_client(), index_arn) if index_arn else None
