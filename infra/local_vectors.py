@@ -87,22 +87,25 @@ def compile_filter(query_filter: Any) -> Predicate:
         if name in ("$and", "$or"):
             if not isinstance(condition, list) or not condition:
                 raise FilterError(f"{name} takes a non-empty array of filters")
-            parts = [compile_filter(part) for part in condition]
-            combine = all if name == "$and" else any
-            tests.append(lambda metadata, parts=parts, combine=combine: combine(p(metadata) for p in parts))
+            tests.append(_logical([compile_filter(part) for part in condition], every=name == "$and"))
         elif name.startswith("$"):
             raise FilterError(f"{name} is not a logical operator")
         else:
             operators = condition if isinstance(condition, dict) else {"$eq": condition}
             if not operators:
                 raise FilterError(f"the condition on {name} is empty")
-            checks = [_operator(operator, operand) for operator, operand in operators.items()]
-            tests.append(
-                lambda metadata, name=name, checks=checks: all(
-                    check(metadata.get(name), name in metadata) for check in checks
-                )
-            )
-    return lambda metadata: all(test(metadata) for test in tests)
+            tests.append(_field(name, [_operator(operator, operand) for operator, operand in operators.items()]))
+    return _logical(tests, every=True)
+
+
+def _logical(parts: list[Predicate], every: bool) -> Predicate:
+    if every:
+        return lambda metadata: all(part(metadata) for part in parts)
+    return lambda metadata: any(part(metadata) for part in parts)
+
+
+def _field(name: str, checks: list[Callable[[Any, bool], bool]]) -> Predicate:
+    return lambda metadata: all(check(metadata.get(name), name in metadata) for check in checks)
 
 
 def required_values(query_filter: dict[str, Any]) -> list[tuple[str, list[Any]]]:
