@@ -219,16 +219,21 @@ class IndexMatrix:
         return found
 
     def _candidates(self, query_filter: dict[str, Any] | None) -> np.ndarray | None:
-        """The rows the filter's required values allow (None: every row)."""
+        """The rows holding the filter's most selective required value (None: every row); the filter itself judges
+        the rest, in similarity order, only until it has found top_k (intersecting every required value's rows cost
+        more than it saved: 50 ms for a tenant, two sessions and a tag at 100,000 vectors)."""
         if query_filter is None:
             return None
-        chosen: set[int] | None = None
-        for name, values in required_values(query_filter):
-            rows: set[int] = set()
-            for value in values:
-                rows |= self.postings.get(_posting(name, value), set()) if _primitive(value) else set()
-            chosen = rows if chosen is None else chosen & rows
-        return None if chosen is None else np.fromiter(sorted(chosen), dtype=np.int64, count=len(chosen))
+        empty: set[int] = set()
+        choices = [
+            [self.postings.get(_posting(name, value), empty) if _primitive(value) else empty for value in values]
+            for name, values in required_values(query_filter)
+        ]
+        if not choices:
+            return None
+        fewest = min(choices, key=lambda postings: sum(len(rows) for rows in postings))
+        chosen = set().union(*fewest)
+        return np.fromiter(sorted(chosen), dtype=np.int64, count=len(chosen))
 
 
 class _TrackedVectors(dict):  # type: ignore[type-arg]
