@@ -64,6 +64,13 @@ def test_the_local_embedder_loads_and_embeds_with_no_network(fresh_wordllama, mo
     assert cosine(question, paraphrase) > cosine(question, unrelated) + 0.1
 
 
+def test_the_local_embedder_refuses_an_empty_text_as_titan_does():
+    with pytest.raises(EmbeddingUnavailable) as raised:
+        embedder_for(Settings(embedding_provider="local")).embed(["some words", ""])  # type: ignore[union-attr]
+
+    assert raised.value.code == "bad_request"
+
+
 def test_the_local_model_is_loaded_once_per_process():
     first = embedder_for(Settings(embedding_provider="local"))
     second = embedder_for(Settings(embedding_provider="local"))

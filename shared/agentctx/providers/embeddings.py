@@ -2,8 +2,9 @@
 endpoint, or wordllama in the process (offline, no download).
 
 Every embedder answers unit-normalised vectors of its `dimensions`, one per text in order, and raises
-EmbeddingUnavailable when it cannot. `similarity_floor` and `similarity_ceiling` are the cosine similarities a
-search maps to the semantic scores 0 and 1 (each model spreads unrelated and related texts over its own range).
+EmbeddingUnavailable when it cannot (for the whole batch: `bad_request` for an empty text, which callers leave
+out). `similarity_floor` and `similarity_ceiling` are the cosine similarities a search maps to the semantic scores 0
+and 1 (each model spreads unrelated and related texts over its own range).
 """
 
 import http.client
@@ -183,8 +184,14 @@ class LocalEmbedder:
     def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors: list[list[float]] = self.model.embed([input_text(text) for text in texts], norm=True).tolist()
-        return vectors
+        import numpy as np
+
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vectors = self.model.embed([input_text(text) for text in texts], norm=True)
+        if not np.isfinite(vectors).all():  # an empty text: wordllama divides a zero vector by its norm
+            raise EmbeddingUnavailable("bad_request", "an empty text has no embedding")
+        embedded: list[list[float]] = vectors.tolist()
+        return embedded
 
 
 _wordllama_lock = threading.Lock()
