@@ -1,4 +1,5 @@
-"""An embedded AWS for the local server and the tests: moto, with the tables of template.yaml."""
+"""An embedded AWS for the local server and the tests: moto, with the tables, queues, buses and vector index of
+template.yaml."""
 
 import copy
 import threading
@@ -10,8 +11,9 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from infra.local_journal import Journal
+from infra.local_vectors import answer_query_vectors
 from infra.moto_sorted_views import keep_sorted_views_of_each_partition
-from infra.template import create_event_buses, create_queues, create_tables
+from infra.template import create_event_buses, create_queues, create_tables, create_vector_indexes
 
 if TYPE_CHECKING:
     from moto.core.config import DefaultConfig
@@ -226,8 +228,11 @@ def _answer_bedrock_here() -> None:
 
 @contextmanager
 def local_aws(names: dict[str, str], bedrock: bool = False) -> Iterator[dict[str, str]]:
-    """moto for the duration, with the template's tables, buses and queues under the given names (logical id -> name);
-    yields the queues' URLs by logical id.
+    """moto for the duration, with the template's tables, buses, queues and vector indexes under the given names
+    (logical id -> name); yields the queues' URLs by logical id.
+
+    - The vector indexes have the dimensions of the settings (EMBEDDING_DIMENSIONS, 256 by default: the local
+      model's) and answer QueryVectors by exact search (infra/local_vectors.py).
 
     - Bedrock's runtime calls go to Bedrock, signed with the credentials botocore finds, when `bedrock` is true; they
       are refused with a ProviderError naming AGENTCTX_BEDROCK otherwise.
@@ -236,8 +241,11 @@ def local_aws(names: dict[str, str], bedrock: bool = False) -> Iterator[dict[str
     import boto3
     from moto import mock_aws
 
+    from agentctx.settings import get_settings
+
     _answer_bedrock_here()
     _apply_dynamodb_requests_one_at_a_time()
+    answer_query_vectors()
     config: DefaultConfig = {
         "core": {
             # moto drops boto3's default session on every start by default; a new one reloads botocore's endpoint and
@@ -254,6 +262,7 @@ def local_aws(names: dict[str, str], bedrock: bool = False) -> Iterator[dict[str
         with mock_aws(config=config):
             create_tables(boto3.client("dynamodb"), names)
             create_event_buses(boto3.client("events"), names)
+            create_vector_indexes(boto3.client("s3vectors"), names, get_settings().embedding_dimensions)
             yield create_queues(boto3.client("sqs"), names)
     finally:
         _bedrock_refused = False

@@ -21,7 +21,14 @@ _TABLE_PROPERTIES = (
 )
 
 
-_NAMED_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus")
+_NAMED_TYPES = (
+    "AWS::DynamoDB::Table",
+    "AWS::SQS::Queue",
+    "AWS::Events::EventBus",
+    "AWS::S3Vectors::VectorBucket",
+    "AWS::S3Vectors::Index",
+)
+_NAME_PROPERTIES = ("TableName", "QueueName", "Name", "VectorBucketName", "IndexName")
 # moto's default account; a local region, as `make serve` and the tests set it
 LOCAL_ACCOUNT, LOCAL_REGION = "123456789012", "us-east-1"
 
@@ -111,6 +118,37 @@ def create_event_buses(client: Any, names: dict[str, str], template: dict[str, A
             client.create_event_bus(Name=names[logical_id])
 
 
+def create_vector_indexes(
+    client: Any, names: dict[str, str], dimension: int, template: dict[str, Any] | None = None
+) -> None:
+    """Create the template's vector buckets, then their indexes, under the given names; every index of
+    `dimension` (the template's comes from a parameter)."""
+    template = template or load_template()
+    for logical_id in logical_ids("AWS::S3Vectors::VectorBucket", template):
+        client.create_vector_bucket(vectorBucketName=names[logical_id])
+    for logical_id in logical_ids("AWS::S3Vectors::Index", template):
+        properties = template["Resources"][logical_id]["Properties"]
+        client.create_index(
+            vectorBucketName=names[_index_bucket(properties)],
+            indexName=names[logical_id],
+            dataType=properties["DataType"],
+            dimension=dimension,
+            distanceMetric=properties["DistanceMetric"],
+        )
+
+
+def _index_bucket(properties: dict[str, Any]) -> str:
+    """The logical id of the vector bucket an index's VectorBucketArn (a GetAtt) names."""
+    return str(properties["VectorBucketArn"]["GetAtt"]).split(".")[0]
+
+
+def local_vector_index_arn(logical_id: str, names: dict[str, str], template: dict[str, Any] | None = None) -> str:
+    """An index's ARN in the local account, as S3 Vectors forms it from its bucket's name and its own."""
+    properties = (template or load_template())["Resources"][logical_id]["Properties"]
+    bucket = names[_index_bucket(properties)]
+    return f"arn:aws:s3vectors:{LOCAL_REGION}:{LOCAL_ACCOUNT}:bucket/{bucket}/index/{names[logical_id]}"
+
+
 def logical_ids(kind: str, template: dict[str, Any] | None = None) -> list[str]:
     """The logical ids of the template's resources of this type, in template order."""
     resources = (template or load_template())["Resources"]
@@ -118,18 +156,20 @@ def logical_ids(kind: str, template: dict[str, Any] | None = None) -> list[str]:
 
 
 def local_names(stack: str, template: dict[str, Any] | None = None) -> dict[str, str]:
-    """A name for each table, queue and bus, as a stack named `stack` gets them: the template's own name (its
-    ${AWS::StackName} replaced), or else the logical id without its type word, DeadLetter shortened to dlq, in kebab
-    case (ContextTable: stack-context, CompactionDeadLetterQueue: stack-compaction-dlq), .fifo kept on a FIFO queue."""
+    """A name for each table, queue, bus, vector bucket and vector index, as a stack named `stack` gets them: the
+    template's own name (its ${AWS::StackName} and ${AWS::AccountId} replaced), or else the logical id without its
+    type word, DeadLetter shortened to dlq, in kebab case (ContextTable: stack-context, CompactionDeadLetterQueue:
+    stack-compaction-dlq), .fifo kept on a FIFO queue."""
     template = template or load_template()
     resources = template["Resources"]
     names = {}
     for logical_id in (id_ for kind in _NAMED_TYPES for id_ in logical_ids(kind, template)):
         properties = resources[logical_id].get("Properties", {})
-        given = next((properties[key] for key in ("TableName", "QueueName", "Name") if key in properties), None)
+        given = next((properties[key] for key in _NAME_PROPERTIES if key in properties), None)
         if given is not None:
-            name = given["Sub"].replace("${AWS::StackName}", stack)
-            assert "${" not in name, f"{logical_id}: only the stack name can be resolved locally"
+            name = given["Sub"] if isinstance(given, dict) else given
+            name = name.replace("${AWS::StackName}", stack).replace("${AWS::AccountId}", LOCAL_ACCOUNT)
+            assert "${" not in name, f"{logical_id}: only the stack name and account can be resolved locally"
         else:
             words = re.sub(r"(Table|Queue|EventBus)$", "", logical_id).replace("DeadLetter", "Dlq")
             name = f"{stack}-" + re.sub(r"(?<!^)(?=[A-Z])", "-", words).lower()
@@ -144,16 +184,19 @@ def local_queue_url(name: str) -> str:
 
 
 def resource_environment(names: dict[str, str], template: dict[str, Any] | None = None) -> dict[str, str]:
-    """The Globals environment variables that `!Ref` a table, bus or queue, resolved for these names as Ref resolves
-    them: a table's or bus's name, a queue's URL."""
+    """The Globals environment variables that `!Ref` a table, bus or queue, or `!GetAtt` a vector index's IndexArn,
+    resolved for these names as CloudFormation resolves them: a table's or bus's name, a queue's URL, an index's ARN."""
     template = template or load_template()
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     environment = {}
     for variable, value in variables.items():
         target = value.get("Ref") if isinstance(value, dict) else None
+        attribute = value.get("GetAtt") if isinstance(value, dict) else None
         if target in names:
             queue = template["Resources"][target]["Type"] == "AWS::SQS::Queue"
             environment[variable] = local_queue_url(names[target]) if queue else names[target]
+        elif isinstance(attribute, str) and attribute.endswith(".IndexArn") and attribute[: -len(".IndexArn")] in names:
+            environment[variable] = local_vector_index_arn(attribute[: -len(".IndexArn")], names, template)
     return environment
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from agentctx.capabilities.base import ToolScope
     from agentctx.domain import Session
     from agentctx.pagination import CursorCodec
+    from agentctx.providers.embeddings import Embedder
     from agentctx.services.agent_loop import AgentLoop
     from agentctx.services.auto_compaction import AutoCompactionTrigger
     from agentctx.services.block_builder import BlockBuilder
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from agentctx.store.search_index import LexicalIndex
     from agentctx.store.turn_jobs import TurnJob
     from agentctx.store.usage_store import UsageStore
+    from agentctx.store.vectors import VectorStore
 
 
 @lru_cache(maxsize=1)
@@ -334,6 +336,23 @@ def turn_service() -> "TurnService":
 
 # Search
 @lru_cache(maxsize=1)
+def embedder() -> "Embedder | None":
+    """What embeds blocks and queries (EMBEDDING_PROVIDER); None: search is lexical only."""
+    from agentctx.providers.embeddings import embedder_for
+
+    return embedder_for(get_settings())
+
+
+@lru_cache(maxsize=1)
+def vector_store() -> "VectorStore | None":
+    """The block vectors' S3 Vectors index; None where VECTOR_INDEX_ARN is empty (no semantic side)."""
+    from agentctx.store.vectors import VectorStore, s3vectors_client
+
+    index_arn = get_settings().vector_index_arn
+    return VectorStore(s3vectors_client(), index_arn) if index_arn else None
+
+
+@lru_cache(maxsize=1)
 def search_index() -> "LexicalIndex":
     from agentctx.store.search_index import LexicalIndex
 
@@ -344,7 +363,7 @@ def search_index() -> "LexicalIndex":
 def search_indexer() -> "SearchIndexer":
     from agentctx.services.search_indexing import SearchIndexer
 
-    return SearchIndexer(search_index(), None, None)
+    return SearchIndexer(search_index(), embedder(), vector_store())
 
 
 @lru_cache(maxsize=1)

@@ -29,7 +29,15 @@ from urllib.parse import parse_qs
 import pytest
 
 from infra.package import Artifacts, build, host_target
-from infra.template import create_event_buses, create_queues, create_tables, load_template, local_names
+from infra.template import (
+    create_event_buses,
+    create_queues,
+    create_tables,
+    create_vector_indexes,
+    load_template,
+    local_names,
+    local_vector_index_arn,
+)
 from tests.conftest import ADMIN_KEY
 from tests.deployed.runtime import LambdaRuntime, managed_runtime
 from tests.events import API_ID
@@ -135,14 +143,17 @@ class _Recorder:
 
 @contextmanager
 def local_aws_server() -> Iterator[LocalAws]:
-    """moto's server on loopback, with the template's tables, buses, queues and the secrets in Parameter Store."""
+    """moto's server on loopback, with the template's tables, buses, queues, vector index and the secrets in Parameter
+    Store."""
     import boto3
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
     from infra.local_aws import _apply_dynamodb_requests_one_at_a_time
+    from infra.local_vectors import answer_query_vectors
 
     _apply_dynamodb_requests_one_at_a_time()
+    answer_query_vectors()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     calls: dict[str, set[AwsCall]] = defaultdict(set)
     app = _Recorder(DomainDispatcherApplication(create_backend_app), calls)
@@ -157,6 +168,8 @@ def local_aws_server() -> Iterator[LocalAws]:
     create_tables(clients["dynamodb"], names, sam)
     create_event_buses(clients["events"], names, sam)
     urls = create_queues(clients["sqs"], names, sam)
+    vectors = boto3.client("s3vectors", endpoint_url=endpoint, region_name=REGION)
+    create_vector_indexes(vectors, names, int(PARAMETERS["EmbeddingDimensions"]), sam)
     ssm = boto3.client("ssm", endpoint_url=endpoint, region_name=REGION)
     for name, value in SECRETS.items():
         ssm.put_parameter(Name=name, Value=value, Type="SecureString")
@@ -168,7 +181,9 @@ def local_aws_server() -> Iterator[LocalAws]:
             "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}",
             "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
             "AWS::Events::EventBus": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}",
-        }[kind]
+            "AWS::S3Vectors::VectorBucket": f"arn:aws:s3vectors:{REGION}:{ACCOUNT}:bucket/{name}",
+            "AWS::S3Vectors::Index": "",
+        }[kind] or local_vector_index_arn(logical_id, names, sam)
     try:
         yield LocalAws(endpoint, refs, arns, calls)
     finally:
@@ -219,11 +234,13 @@ def lambda_runtime(artifacts: Artifacts) -> LambdaRuntime:
     return managed_runtime(artifacts)
 
 
-def _resolve(value: Any, refs: dict[str, str]) -> str:
+def _resolve(value: Any, refs: dict[str, str], arns: dict[str, str]) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and set(value) == {"Ref"}:
         return refs[value["Ref"]]
+    if isinstance(value, dict) and set(value) == {"GetAtt"} and value["GetAtt"].endswith("Arn"):
+        return arns[value["GetAtt"].split(".")[0]]
     if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
         names = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", **refs}
         return re.sub(r"\$\{([^}!]+)\}", lambda match: names[match.group(1)], value["Fn::Sub"])
@@ -239,7 +256,7 @@ def function_environment(logical_id: str, aws: LocalAws, runtime: LambdaRuntime,
         **sam["Globals"]["Function"].get("Environment", {}).get("Variables", {}),
         **properties.get("Environment", {}).get("Variables", {}),
     }
-    environment = {name: _resolve(value, aws.refs) for name, value in merged.items()}
+    environment = {name: _resolve(value, aws.refs, aws.arns) for name, value in merged.items()}
     globals_ = sam["Globals"]["Function"]
     environment |= {
         "AWS_REGION": REGION,

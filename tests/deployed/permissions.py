@@ -18,7 +18,7 @@ def _resolve(value: Any, aws: LocalAws, variables: dict[str, Any] | None = None)
         ]
     if function == "Fn::GetAtt":
         logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
-        return aws.arns[logical_id] if attribute == "Arn" else aws.arns[logical_id].rsplit(":", 1)[-1]
+        return aws.arns[logical_id] if attribute.endswith("Arn") else aws.arns[logical_id].rsplit(":", 1)[-1]
     if function == "Fn::Join":
         return argument[0].join(_resolve(part, aws) for part in argument[1])
     if function == "Fn::Sub":

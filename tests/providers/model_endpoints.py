@@ -1,6 +1,7 @@
 """Recording model endpoints on loopback that answer like Bedrock's ConverseStream and OpenAI's Chat Completions and
 report prompt-cache usage computed by each provider's published caching rules, so tests and benchmarks drive our
 providers unchanged (boto3 finds Bedrock at AWS_ENDPOINT_URL_BEDROCK_RUNTIME; the OpenAI provider takes a base URL).
+Both also answer embeddings requests (Titan's InvokeModel, OpenAI's /embeddings) with `text_embedding`.
 
 Token counts are an approximation: a prompt block counts as `count_tokens` (o200k_base) of its canonical JSON
 (`json.dumps(block, sort_keys=True, separators=(",", ":"))`), not the provider's own tokenizer and template. Cache
@@ -303,17 +304,52 @@ def _bedrock_events(answer: Answer, index: int, usage: dict[str, Any]) -> list[b
     return events
 
 
+def text_embedding(text: str, dimensions: int) -> list[float]:
+    """A unit vector of the text's words hashed into `dimensions` buckets (signed): texts sharing words are near,
+    texts sharing none are orthogonal or nearly so. Deterministic, so a test can compute what it expects."""
+    vector = [0.0] * dimensions
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        digest = hashlib.sha256(word.encode()).digest()
+        vector[int.from_bytes(digest[:4], "big") % dimensions] += 1.0 if digest[4] & 1 else -1.0
+    norm = sum(value * value for value in vector) ** 0.5
+    return [value / norm for value in vector] if norm else [1.0] + [0.0] * (dimensions - 1)
+
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+TITAN_DIMENSIONS = (256, 512, 1024)
+
+
+def _titan_embedding(body: dict[str, Any]) -> Recorded:
+    """Titan Text Embeddings V2's InvokeModel answer, or its ValidationException for an empty text or dimensions it
+    does not offer."""
+    text, dimensions = body.get("inputText", ""), body.get("dimensions", 1024)
+    if not text or dimensions not in TITAN_DIMENSIONS:
+        headers = {**JSON_HEADERS, "x-amzn-ErrorType": "ValidationException"}
+        message = "Malformed input request: inputText must not be empty and dimensions one of 256, 512, 1024"
+        return Recorded(400, headers, [json.dumps({"message": message}).encode()])
+    vector = text_embedding(text, dimensions)
+    if not body.get("normalize", True):
+        vector = [value * 3.0 for value in vector]
+    answer = {"embedding": vector, "embeddingsByType": {"float": vector}, "inputTextTokenCount": count_tokens(text)}
+    return Recorded(200, JSON_HEADERS, [json.dumps(answer).encode()])
+
+
 @contextmanager
 def bedrock_endpoint(script: Script = default_script, clock: Clock = time.monotonic) -> Iterator[Loopback]:
-    """Bedrock's ConverseStream on loopback: `POST /model/{modelId}/converse-stream` answered in event-stream frames.
+    """Bedrock's ConverseStream on loopback: `POST /model/{modelId}/converse-stream` answered in event-stream frames;
+    and Titan's embeddings: `POST /model/{modelId}/invoke` answered with `text_embedding` of the inputText.
 
-    Each recorded request gains `model` and the `usage` reported (None when refused with a ValidationException)."""
+    Each recorded request gains `model` and the `usage` reported (None when refused with a ValidationException, or
+    for an embeddings request)."""
     cache = BedrockCache(clock)
     lock = threading.Lock()
     counter = itertools.count()
 
     def respond(request: dict[str, Any]) -> Recorded:
         request["model"] = model_id = unquote(request["path"].split("/")[2])
+        if request["path"].endswith("/invoke"):
+            request["usage"] = None
+            return _titan_embedding(request["body"])
         with lock:
             index = next(counter)
             try:
@@ -357,6 +393,9 @@ def openai_endpoint(script: Script = default_script, clock: Clock = time.monoton
     """OpenAI's streamed Chat Completions on loopback (`POST {base}/chat/completions`, any base path), as SSE chunks
     ending with the usage chunk when `stream_options.include_usage` asks for it.
 
+    Embeddings too: `POST {base}/embeddings` answered with `text_embedding` of each input (1,536 dimensions unless
+    the request says).
+
     Each recorded request gains `model` and the `usage` computed, whether or not it was asked for."""
     cache = OpenAIPrefixCache(clock)
     lock = threading.Lock()
@@ -365,6 +404,16 @@ def openai_endpoint(script: Script = default_script, clock: Clock = time.monoton
     def respond(request: dict[str, Any]) -> Recorded:
         body = request["body"]
         request["model"] = body["model"]
+        if request["path"].endswith("/embeddings"):
+            inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            tokens = sum(count_tokens(text) for text in inputs)
+            request["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}
+            data = [
+                {"object": "embedding", "index": index, "embedding": text_embedding(text, body.get("dimensions", 1536))}
+                for index, text in enumerate(inputs)
+            ]
+            answer = {"object": "list", "data": data, "model": body["model"], "usage": request["usage"]}
+            return Recorded(200, JSON_HEADERS, [json.dumps(answer).encode()])
         with lock:
             index = next(counter)
             usage = cache.usage(body)

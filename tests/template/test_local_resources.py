@@ -48,13 +48,22 @@ def test_a_snapshot_keeps_the_stream_records_any_consumer_has_not_handled():
     assert local_server.unhandled_by_any([]) == []
 
 
-def test_every_table_queue_and_bus_has_a_local_name_and_each_variable_naming_one_is_set_to_it():
+def test_every_table_queue_bus_and_vector_index_has_a_local_name_and_each_variable_naming_one_is_set_to_it():
     resources = sam_template()["Resources"]
-    kinds = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus"}
+    kinds = {
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::Events::EventBus",
+        "AWS::S3Vectors::VectorBucket",
+        "AWS::S3Vectors::Index",
+    }
     defined = {name for name, resource in resources.items() if resource["Type"] in kinds}
     variables = sam_template()["Globals"]["Function"]["Environment"]["Variables"]
+    indexes = [[name, "IndexArn"] for name in defined if resources[name]["Type"] == "AWS::S3Vectors::Index"]
     naming = {
-        variable for variable, value in variables.items() if isinstance(value, dict) and value.get("Ref") in defined
+        variable
+        for variable, value in variables.items()
+        if isinstance(value, dict) and (value.get("Ref") in defined or value.get("Fn::GetAtt") in indexes)
     }
 
     assert set(local_server.LOCAL_RESOURCES) == set(RESOURCES) == defined
@@ -65,6 +74,10 @@ def test_every_table_queue_and_bus_has_a_local_name_and_each_variable_naming_one
     assert os.environ["EVENT_BUS_NAME"] == "test-events"
     assert os.environ["TURN_QUEUE_URL"] == "https://sqs.us-east-1.amazonaws.com/123456789012/test-turns.fifo"
     assert local_server.LOCAL_ENVIRONMENT["COMPACTION_QUEUE_URL"].endswith("/123456789012/agentctx-compaction")
+    # as GetAtt IndexArn resolves it: the index's ARN in its bucket, named as the template names both
+    assert os.environ["VECTOR_INDEX_ARN"] == (
+        "arn:aws:s3vectors:us-east-1:123456789012:bucket/test-vectors-123456789012/index/blocks"
+    )
 
 
 def test_local_names_follow_the_template_s_own_names_and_fifo_queues_keep_their_suffix():

@@ -110,5 +110,10 @@ class ProviderError(Exception):
         self.retryable = retryable
 
 
+class EmbeddingUnavailable(ProviderError):
+    """An embedding call that failed (the codes of ProviderError): a block goes unembedded, a search answers from
+    the lexical index alone."""
+
+
 class ModelProvider(Protocol):
     def stream(self, request: ModelRequest) -> Iterator[ModelEvent]: ...

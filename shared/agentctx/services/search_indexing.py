@@ -5,23 +5,15 @@ Every step is idempotent (a put replaces the block's earlier indexing, a remove 
 record delivered again, or retried after a partial failure, leaves the same index.
 """
 
-from typing import Any, Protocol
+from typing import Any
 
 from agentctx.domain import Block, render_block_text
+from agentctx.providers.embeddings import Embedder
 from agentctx.store.dynamo import from_item
 from agentctx.store.items import block_from
 from agentctx.store.keys import BLOCK_SK_PREFIX, parse_session_pk
 from agentctx.store.search_index import LexicalIndex
-
-
-class Embeds(Protocol):
-    def embed(self, texts: list[str]) -> list[list[float]]: ...
-
-
-class StoresVectors(Protocol):
-    def put(self, items: list[Any]) -> None: ...
-
-    def remove(self, keys: list[str]) -> None: ...
+from agentctx.store.vectors import VectorItem, VectorStore, vector_key
 
 
 def indexed_fields(block: Block) -> tuple[str, str, list[str]]:
@@ -33,7 +25,7 @@ def indexed_fields(block: Block) -> tuple[str, str, list[str]]:
 class SearchIndexer:
     """Keeps the search indexes in step with the blocks, one stream record at a time."""
 
-    def __init__(self, lexical: LexicalIndex, embedder: Embeds | None, vectors: StoresVectors | None) -> None:
+    def __init__(self, lexical: LexicalIndex, embedder: Embedder | None, vectors: VectorStore | None) -> None:
         self.lexical = lexical
         self.embedder = embedder
         self.vectors = vectors
@@ -51,16 +43,14 @@ class SearchIndexer:
         if record["eventName"] == "REMOVE":
             self.lexical.remove(tenant, session_hex, order_key)
             if self.vectors is not None:
-                self.vectors.remove([f"{tenant}#{session_hex}#{order_key}"])
+                self.vectors.remove([vector_key(tenant, session_hex, order_key)])
             return "removed"
         block = block_from(change["NewImage"])
         if record["eventName"] == "MODIFY" and indexed_fields(block_from(change["OldImage"])) == indexed_fields(block):
             return None
         block_type, text, tags = indexed_fields(block)
         self.lexical.put(tenant, session_hex, order_key, block_type, tags, text)
-        if self.embedder is not None and self.vectors is not None:
-            from agentctx.store.vectors import VectorItem  # written beside this module (the vector store's item)
-
+        if self.embedder is not None and self.vectors is not None and text.strip():
             (vector,) = self.embedder.embed([text])
-            self.vectors.put([VectorItem(tenant, session_hex, order_key, block_type, tags, vector)])
+            self.vectors.put([VectorItem(tenant, session_hex, order_key, block_type, vector, tags)])
         return "indexed"
