@@ -191,7 +191,7 @@ def test_a_record_that_failed_is_reported_and_indexed_when_retried(api):
     create_search_table()
     response = handler({"Records": block_records}, LambdaContext())  # the mapping retries from the failed record
     assert response["batchItemFailures"] == []
-    found = LexicalIndex(RESOURCES["SearchTable"]).search(api.tenant_id, ["flaky"], None, None, None)
+    found = LexicalIndex(RESOURCES["SearchTable"]).search(api.tenant_id, query("flaky"), None, None, None)
     assert set(found.postings) == {block_keys(block)}
 
 

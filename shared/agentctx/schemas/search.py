@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from agentctx.domain import BlockType
 from agentctx.schemas.base import Meta, RequestModel, ResponseModel, SessionIdIn, Tag
@@ -11,6 +11,12 @@ MAX_FILTER_VALUES = 20
 
 
 class SearchRequest(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"query": "why did the deploy fail", "types": ["note", "tool_result"], "limit": 5}]
+        }
+    )
+
     query: Annotated[str, StringConstraints(min_length=1, max_length=2_000, strip_whitespace=True)] = Field(
         description="What to find: words, an identifier, an error string, or a question in your own words"
     )
