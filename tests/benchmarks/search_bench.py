@@ -4,6 +4,7 @@ tenant. The corpus is written to the embedded store as the service writes blocks
 SearchIndexFunction from the table's stream, with the local embedder (wordllama, offline).
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from tests.benchmarks.search_corpus import Corpus, LabelledQuery, build_corpus
@@ -15,22 +16,17 @@ SIDES = {
 }
 
 
-def load(corpus: Corpus, tenant: str) -> tuple[list[str], dict[str, tuple[int, int]]]:
-    """The corpus's sessions in the store, indexed from the stream: their ids, and each block id's reference."""
+def write_sessions(tenant: str, specs: list[Any]) -> tuple[list[str], dict[str, tuple[int, int]]]:
+    """Sessions of these specs in the store, written as the service writes blocks: their ids, and each block id's
+    reference (session index, block index)."""
     from agentctx import ids
     from agentctx.domain import Session, utc_now
     from agentctx.schemas.blocks import BlockIn
     from agentctx.wiring import block_builder, context_store
-    from infra.local_streams import StreamReader
-    from infra.template import load_template
-    from tests.benchmarks.run import BENCH_RESOURCES
-    from tests.events import LambdaContext
-    from tests.template.conftest import functions, load_handler
 
-    reader = StreamReader(BENCH_RESOURCES["ContextTable"])
     session_ids: list[str] = []
     refs: dict[str, tuple[int, int]] = {}
-    for session_index, spec in enumerate(corpus.sessions):
+    for session_index, spec in enumerate(specs):
         now = utc_now()
         session = Session(tenant, ids.new_hex(), spec.name, now, now, tags=list(spec.tags))
         built = [block_builder().build(session.hex, BlockIn.model_validate(b.as_block_in()), now) for b in spec.blocks]
@@ -38,11 +34,30 @@ def load(corpus: Corpus, tenant: str) -> tuple[list[str], dict[str, tuple[int, i
         context_store().sessions.create(session, built)
         session_ids.append(session.id)
         refs |= {block.id: (session_index, block_index) for block_index, block in enumerate(built)}
-    handler = load_handler(functions(load_template())["SearchIndexFunction"])
-    while records := reader.read()["Records"]:
-        answer = handler({"Records": records}, LambdaContext())
-        assert not answer["batchItemFailures"], answer
     return session_ids, refs
+
+
+def stream_indexer() -> Callable[[], int]:
+    """Catches the search index up with the context table's stream through the built SearchIndexFunction's
+    handler, as its event source mapping does; answers the records handled."""
+    from infra.local_streams import StreamReader
+    from infra.template import load_template
+    from tests.benchmarks.run import BENCH_RESOURCES
+    from tests.events import LambdaContext
+    from tests.template.conftest import functions, load_handler
+
+    reader = StreamReader(BENCH_RESOURCES["ContextTable"])
+    handler = load_handler(functions(load_template())["SearchIndexFunction"])
+
+    def catch_up() -> int:
+        handled = 0
+        while records := reader.read()["Records"]:
+            answer = handler({"Records": records}, LambdaContext())
+            assert not answer["batchItemFailures"], answer
+            handled += len(records)
+        return handled
+
+    return catch_up
 
 
 def retrieval_rows(corpus: Corpus | None = None) -> list[str]:
@@ -56,7 +71,9 @@ def retrieval_rows(corpus: Corpus | None = None) -> list[str]:
     tenant = "org_" + "5" * 32
     rows: list[str] = []
     with local_aws(BENCH_RESOURCES):
-        session_ids, refs = load(corpus, tenant)
+        index = stream_indexer()
+        session_ids, refs = write_sessions(tenant, corpus.sessions)
+        index()
         for scope in ("one session", "tenant"):
             for name, sides in SIDES.items():
 

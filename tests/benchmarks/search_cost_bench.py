@@ -121,7 +121,9 @@ def search_cost_rows(sizes: list[int] | None = None) -> list[str]:
     from infra.local_aws import local_aws
     from tests.benchmarks.run import BENCH_RESOURCES
 
-    sizes = sizes or [int(size) for size in os.environ.get("SEARCH_BENCH_SIZES", "").split(",") if size] or DEFAULT_SIZES
+    sizes = (
+        sizes or [int(size) for size in os.environ.get("SEARCH_BENCH_SIZES", "").split(",") if size] or DEFAULT_SIZES
+    )
     rows = [
         "| blocks | scope | DynamoDB calls | S3 Vectors calls | p50 ms | p95 ms | set-up s |",
         "|---:|---|---|---|---:|---:|---:|",

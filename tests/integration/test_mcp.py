@@ -158,7 +158,7 @@ def test_the_search_tool_answers_as_rest_and_reaches_only_the_callers_blocks(ser
         foreign = await client.call_tool("search", {**query, "sessions": [theirs]})
         return found, foreign
 
-    found, foreign = with_client(served, api.key, "2025-11-25", work)
+    found, foreign = with_client(served, api.key, "legacy", work)
 
     rest = api.post("/v1/aip/search", json=query).json()["data"]
     assert [r["sessionId"] for r in found["results"]] == [r["sessionId"] for r in rest["results"]] == [mine]

@@ -154,12 +154,12 @@ def test_compacted_originals_are_found_and_name_their_summary(api, index_blocks,
 
 
 def test_both_surfaces_blocks_are_searched(api, code_assistant, index_blocks):
-    runtime = api.post(
-        "/v1/sessions", json={"agent_id": code_assistant["agent"]["id"], "title": "Runtime"}
-    ).json()
+    runtime = api.post("/v1/sessions", json={"agent_id": code_assistant["agent"]["id"], "title": "Runtime"}).json()
     posted = api.post(
         f"/v1/sessions/{runtime['id']}/messages",
-        json={"message": {"role": "user", "content": [{"type": "text", "text": "Remember the flux capacitor code 88."}]}},
+        json={
+            "message": {"role": "user", "content": [{"type": "text", "text": "Remember the flux capacitor code 88."}]}
+        },
     )
     assert posted.status_code in (200, 201), posted.text
     index_blocks()
@@ -185,3 +185,18 @@ def test_bad_input_is_a_422_in_the_error_envelope(api, body):
     answer = api.post("/v1/aip/search", json=body)
 
     assert answer.status_code == 422 and answer.json()["error"]["code"] == "validation_error"
+
+
+def test_without_an_embedder_or_a_vector_index_search_is_lexical_and_says_why(api, corpus):
+    from agentctx.services.search import SearchQuery, SearchService
+    from agentctx.store.vectors import VectorStore, s3vectors_client
+    from agentctx.wiring import context_store, embedder, search_index, vector_store
+
+    missing = VectorStore(s3vectors_client(), vector_store().index_arn.replace("/index/blocks", "/index/gone"))
+    no_embedder = SearchService(context_store(), search_index(), lambda: None, vector_store())
+    no_index = SearchService(context_store(), search_index(), embedder, missing)
+
+    for service, why in ((no_embedder, "no embedder is configured"), (no_index, "the vector index did not answer")):
+        outcome = service.search(api.tenant_id, SearchQuery("ECONNRESET"))
+        assert (outcome.mode, outcome.degraded) == ("lexical", why)
+        assert "ECONNRESET" in outcome.hits[0].snippet and outcome.hits[0].semantic == 0

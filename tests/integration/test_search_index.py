@@ -52,7 +52,9 @@ def test_a_session_scoped_search_reads_only_those_sessions_and_counts_their_bloc
             index.put("t1", session_hex, f"k{k}", "note", [], "deploy pipeline")
 
     one = index.search("t1", query("deploy"), [sessions[1]], None, None)
-    four = index.search("t1", query("deploy"), sessions[1:], None, None)  # beyond 3 sessions: the tenant's read, filtered
+    four = index.search(
+        "t1", query("deploy"), sessions[1:], None, None
+    )  # beyond 3 sessions: the tenant's read, filtered
     tenant = index.search("t1", query("deploy"), None, None, None)
 
     assert (one.docs, one.df["deploy"]) == (2, 2) and {s for s, _ in one.postings} == {sessions[1]}

@@ -42,7 +42,7 @@ def server_environment(**overrides: str) -> dict[str, str]:
     environment = {
         name: value
         for name, value in os.environ.items()
-        if name not in _NOT_INHERITED and not name.endswith(("_QUEUE_URL", "_TABLE_NAME", "_BUS_NAME"))
+        if name not in _NOT_INHERITED and not name.endswith(("_QUEUE_URL", "_TABLE_NAME", "_BUS_NAME", "_INDEX_ARN"))
     }
     environment.update({"PYTHONUNBUFFERED": "1", **overrides})
     return environment

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from agentctx import ids
 from agentctx.domain import Block, Session, render_block_text
 from agentctx.errors import NotFound
@@ -191,7 +193,11 @@ class SearchService:
             key=lambda ref: -scored.candidates[ref].lexical,
         )[:SCORED_LEXICAL_ONLY]
         assert self.vectors is not None
-        stored = self.vectors.get([vector_key(tenant_id, *ref) for ref in unscored])
+        try:
+            stored = self.vectors.get([vector_key(tenant_id, *ref) for ref in unscored])
+        except (ClientError, BotoCoreError) as failed:  # they keep their lexical score alone
+            logger.warning("block vectors unreadable: %s", failed)
+            stored = {}
         for ref in unscored:
             vector = stored.get(vector_key(tenant_id, *ref))
             if vector is not None:
@@ -214,6 +220,9 @@ class SearchService:
         except EmbeddingUnavailable as unavailable:
             logger.warning("semantic search unavailable: %s", unavailable)
             return f"the embedder did not answer: {unavailable}"
+        except (ClientError, BotoCoreError) as failed:
+            logger.warning("semantic search unavailable: %s", failed)
+            return "the vector index did not answer"
         return vector, embedder, {(hit[1], hit[2]): hit[3] for hit in nearest}
 
     def _hits(

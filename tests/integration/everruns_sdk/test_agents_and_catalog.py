@@ -85,14 +85,19 @@ def test_agents_harnesses_models_and_capabilities(stack):
                 await client.agents.get(by_name.id)
 
             capabilities = await client.capabilities.list()
-            assert [c.id for c in capabilities] == ["current_time", "web_fetch", "session_file_system"]
+            assert [c.id for c in capabilities] == [
+                "current_time",
+                "web_fetch",
+                "session_file_system",
+                "session_recall",
+            ]
             files = await client.capabilities.get("session_file_system")
             assert (files.status, files.category, files.features) == ("available", "file_system", ["file_system"])
             assert {t["name"] for t in files.tool_definitions} >= {"read_file", "write_file"}
             assert all("parameters" in t for t in files.tool_definitions)
             assert [c.id for c in await client.capabilities.list(search="web page")] == ["web_fetch"]
             page = await client.capabilities.list_page(offset=1, limit=1)
-            assert (page.total, page.offset, page.limit, len(page.data)) == (3, 1, 1, 1)
+            assert (page.total, page.offset, page.limit, len(page.data)) == (4, 1, 1, 1)
             with pytest.raises(NotFoundError):
                 await client.capabilities.get("guardrails")
 
