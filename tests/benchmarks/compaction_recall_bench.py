@@ -50,8 +50,8 @@ def _compact(tenant: str, session_id: str, queues: dict[str, str]) -> None:
 
 def _replicate(seed: int, queues: dict[str, str], index: Any) -> dict[str, dict[str, int]]:
     from agentctx.domain import render_block_text
-    from agentctx.services.search import SessionRecaller
     from agentctx.services.artifact_ledger import LEDGER_TAG
+    from agentctx.services.search import SessionRecaller
     from agentctx.wiring import context_store, search_service, session_service
     from tests.benchmarks.compaction_probes import count_answerable, long_session
     from tests.benchmarks.search_bench import write_sessions

@@ -77,7 +77,9 @@ def retrieval_rows(corpus: Corpus | None = None) -> list[str]:
         for scope in ("one session", "tenant"):
             for name, sides in SIDES.items():
 
-                def retrieve(query: LabelledQuery, sides: frozenset[str] = sides) -> list[tuple[Any, float]]:
+                def retrieve(
+                    query: LabelledQuery, sides: frozenset[str] = sides, scope: str = scope
+                ) -> list[tuple[Any, float]]:
                     sessions = [session_ids[query.session_index]] if scope == "one session" else None
                     outcome = search_service().search(
                         tenant, SearchQuery(query.text, sessions, limit=10, threshold=0.0, sides=sides)

@@ -2,10 +2,11 @@
 `SearchService.search` at 1,000, 10,000 and 100,000 blocks on the embedded store (moto, the local embedder, the
 exact-search stand-in for QueryVectors), tenant-wide and in one session.
 
-The blocks are a coding agent's ordinary traffic (tests/benchmarks/agent_sessions.py) in sessions of up to 10,000
-blocks. They are written to the context table in batches and indexed by the indexer's own stores (LexicalIndex.put,
-the local embedder in batches, VectorStore.put) rather than through the stream, to keep the set-up minutes, not
-hours: the stream path is what the tests check. Sizes from SEARCH_BENCH_SIZES (default 1000,10000,100000).
+The blocks are a coding agent's conversation (the asks and answers of tests/benchmarks/agent_sessions.py, ~20
+distinct terms each) in sessions of up to 10,000 blocks. They are written to the context table in batches and
+indexed by the indexer's own stores (LexicalIndex.put, the local embedder in batches, VectorStore.put) rather than
+through the stream, to keep the set-up minutes, not hours: the stream path is what the tests check. Sizes from
+SEARCH_BENCH_SIZES (default 1000,10000,100000).
 """
 
 import os
@@ -48,7 +49,7 @@ def _seed(tenant: str, size: int, rng: random.Random) -> tuple[list[str], list[s
     from agentctx.schemas.blocks import BlockIn
     from agentctx.store.vectors import VectorItem
     from agentctx.wiring import block_builder, context_store, embedder, search_index, vector_store
-    from tests.benchmarks.agent_sessions import PROJECTS, background_block
+    from tests.benchmarks.agent_sessions import PROJECTS
 
     model, vectors, lexical = embedder(), vector_store(), search_index()
     assert model is not None and vectors is not None, "the local embedder and vector index must be configured"
@@ -58,7 +59,7 @@ def _seed(tenant: str, size: int, rng: random.Random) -> tuple[list[str], list[s
         project = PROJECTS[first // SESSION_BLOCKS % len(PROJECTS)]
         now = utc_now()
         session = Session(tenant, ids.new_hex(), f"{project.name} {first}", now, now)
-        specs = [background_block(rng, project) for _ in range(count)]
+        specs = [_conversation(rng, project) for _ in range(count)]
         built = [block_builder().build(session.hex, BlockIn.model_validate(spec.as_block_in()), now) for spec in specs]
         session.block_count, session.total_tokens = count, sum(block.token_count for block in built)
         context_store().sessions.create(session, built)
@@ -77,6 +78,15 @@ def _seed(tenant: str, size: int, rng: random.Random) -> tuple[list[str], list[s
         session_ids.append(session.id)
         samples += rng.sample(texts, min(len(texts), QUERIES))
     return session_ids, samples
+
+
+def _conversation(rng: random.Random, project: Any) -> Any:
+    """A conversation block of the project's ordinary traffic (its asks and answers)."""
+    from tests.benchmarks.agent_sessions import background_block
+
+    while (block := background_block(rng, project)).type != "conversation":
+        pass
+    return block
 
 
 def _query_from(text: str, rng: random.Random) -> str:

@@ -10,8 +10,8 @@ Scores, each in [0, 1]:
 - fused: the stronger signal, plus half the weaker one's share of what is left (`max + 0.5 * min * (1 - max)`): two
   signals that agree count for more than either, and one alone is never discounted.
 
-The work is bounded whatever the tenant's size: one Query per query term (at most 12), one embedding, one vector
-query and one vector read, then one read of the sessions and of the blocks shown.
+The work is bounded whatever the tenant's size: one Query per query term (at most 12), one embedding and one vector
+query, then one read of the sessions and of the blocks shown.
 """
 
 import logging
@@ -31,14 +31,13 @@ from agentctx.providers.embeddings import Embedder, EmbeddingUnavailable
 from agentctx.schemas.search import SearchRequest
 from agentctx.store.context_store import ContextStore
 from agentctx.store.search_index import LexicalIndex, LexicalResult, terms
-from agentctx.store.vectors import VectorStore, vector_key
+from agentctx.store.vectors import VectorStore
 
 logger = logging.getLogger(__name__)
 
 MAX_QUERY_TERMS = 12
-# Semantic candidates asked of the vector index, and lexical-only candidates whose vectors are read to score them.
+# Semantic candidates asked of the vector index (its most); a candidate only one side found scores 0 on the other.
 VECTOR_TOP_K = 100
-SCORED_LEXICAL_ONLY = 50
 SNIPPET_CHARS = 240
 MATCHED_WEIGHT = 0.85
 
@@ -185,30 +184,15 @@ class SearchService:
         if isinstance(semantic_result, str):
             scored.mode, scored.degraded = "lexical", semantic_result
             return scored
-        query_vector, embedder, similarities = semantic_result
+        embedder, similarities = semantic_result
         for ref, similarity in similarities.items():
             scored.candidates.setdefault(ref, _Candidate()).semantic = _calibrated(similarity, embedder)
-        unscored = sorted(
-            (ref for ref, candidate in scored.candidates.items() if candidate.semantic is None),
-            key=lambda ref: -scored.candidates[ref].lexical,
-        )[:SCORED_LEXICAL_ONLY]
-        assert self.vectors is not None
-        try:
-            stored = self.vectors.get([vector_key(tenant_id, *ref) for ref in unscored])
-        except (ClientError, BotoCoreError) as failed:  # they keep their lexical score alone
-            logger.warning("block vectors unreadable: %s", failed)
-            stored = {}
-        for ref in unscored:
-            vector = stored.get(vector_key(tenant_id, *ref))
-            if vector is not None:
-                similarity = sum(a * b for a, b in zip(vector, query_vector, strict=True))
-                scored.candidates[ref].semantic = _calibrated(similarity, embedder)
         return scored
 
     def _semantic(
         self, tenant_id: str, query: SearchQuery, session_hexes: list[str] | None
-    ) -> tuple[list[float], Embedder, dict[BlockRef, float]] | str:
-        """The query's vector, the embedder and the nearest blocks' similarities; or why there are none."""
+    ) -> tuple[Embedder, dict[BlockRef, float]] | str:
+        """The embedder and the nearest blocks' similarities; or why there are none."""
         if "semantic" not in query.sides:
             return "lexical only was asked for"
         embedder = self.embedder()
@@ -223,7 +207,7 @@ class SearchService:
         except (ClientError, BotoCoreError) as failed:
             logger.warning("semantic search unavailable: %s", failed)
             return "the vector index did not answer"
-        return vector, embedder, {(hit[1], hit[2]): hit[3] for hit in nearest}
+        return embedder, {(hit[1], hit[2]): hit[3] for hit in nearest}
 
     def _hits(
         self,
@@ -239,7 +223,7 @@ class SearchService:
         sessions = dict(named)
         start = 0
         while len(hits) < query.limit and start < len(matching):
-            window = matching[start : start + query.limit * 2]
+            window = matching[start : start + query.limit + 5]
             start += len(window)
             wanted_sessions = sorted({ref[0] for ref, _ in window} - set(sessions))
             for session in self.store.sessions.get_many(tenant_id, wanted_sessions):

@@ -16,9 +16,9 @@ Items (every partition key starts with the tenant, so no read can reach another 
 import re
 import threading
 from collections import Counter
-from functools import lru_cache
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -40,6 +40,9 @@ BLOCK_RECORD_SK_PREFIX = "B#"
 MAX_TERM_LENGTH = 64
 MAX_BLOCK_TERMS = 300
 MAX_QUERY_TERMS = 12
+# The postings a search reads of each term: its most impactful. A rare term (an identifier, an error code) has
+# fewer; a common one is cut here, which bounds the read and costs little, since common terms weigh little.
+POSTINGS_PER_TERM = 50
 # With more sessions named than this, one read of the tenant's postings filtered on them is cheaper than one each.
 MAX_SESSION_READS = 3
 READ_THREADS = 8
@@ -214,7 +217,7 @@ class LexicalIndex:
         sessions: list[str] | None,
         types: list[str] | None,
         tags: list[str] | None,
-        per_term: int = 200,
+        per_term: int = POSTINGS_PER_TERM,
     ) -> LexicalResult:
         """The top `per_term` postings of each of the first MAX_QUERY_TERMS terms in the tenant, or in `sessions`,
         of a block with one of `types` and one of `tags` (None or empty: any), and the scope's block count.

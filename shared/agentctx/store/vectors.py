@@ -129,12 +129,12 @@ class VectorStore:
             queryVector={"float32": vector},
             topK=min(top_k, MAX_TOP_K),
             filter=query_filter(tenant, sessions, types, tags),
-            returnMetadata=True,
+            returnMetadata=False,  # the key says whose block it is; metadata would only lengthen the answer
             returnDistance=True,
         )
         found = []
         for match in answer["vectors"]:
             owner, session_hex, order_key = match["key"].split("#", 2)
-            if owner == tenant and match.get("metadata", {}).get("tenant") == tenant:
+            if owner == tenant:
                 found.append((owner, session_hex, order_key, 1.0 - match["distance"]))  # cosine distance = 1 - cos
         return found
