@@ -213,6 +213,17 @@ def main() -> None:
     print("\n## Model input served from the provider's cache (recording endpoints, both surfaces)\n")
     print("\n".join(cache_rows()))
 
+    from tests.benchmarks.compaction_recall_bench import compaction_recall_rows
+    from tests.benchmarks.search_bench import retrieval_rows
+    from tests.benchmarks.search_cost_bench import search_cost_rows
+
+    print("\n## Search: retrieval quality on the labelled corpus (local embedder), lexical, semantic and hybrid\n")
+    print("\n".join(retrieval_rows()))
+    print("\n## Compaction recall: probes answerable after compaction to a quarter, without and with session_recall\n")
+    print("\n".join(compaction_recall_rows()))
+    print("\n## Search: calls and latency as the tenant grows (embedded store)\n")
+    print("\n".join(search_cost_rows()))
+
     from tests.benchmarks.local_durability_bench import WRITE_SECONDS, durability_rows
     from tests.benchmarks.local_state_bench import writes_held_at_100_mb
 

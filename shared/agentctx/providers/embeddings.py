@@ -14,12 +14,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agentctx.observability import logger
 from agentctx.providers.base import EmbeddingUnavailable, ProviderError
+from agentctx.providers.openai_compat import connection_to
 
 if TYPE_CHECKING:
     from agentctx.settings import Settings
@@ -136,15 +136,10 @@ class OpenAIEmbedder:
         return vectors
 
     def _batch(self, texts: list[str]) -> list[list[float]]:
-        parts = urlsplit(self.base_url)
-        connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        connection = connection_class(parts.netloc, timeout=self.timeout)
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
+        connection, headers, path = connection_to(self.base_url, self.api_key, self.timeout, "application/json")
         body = {"model": self.model, "input": [input_text(text) for text in texts], "dimensions": self.dimensions}
         try:
-            connection.request("POST", f"{parts.path}/embeddings", json.dumps(body), headers)
+            connection.request("POST", f"{path}/embeddings", json.dumps(body), headers)
             response = connection.getresponse()
             answer = response.read()
         except (OSError, http.client.HTTPException) as failure:

@@ -68,6 +68,18 @@ def chat_body(request: ModelRequest) -> dict[str, Any]:
     return body
 
 
+def connection_to(
+    base_url: str, api_key: str, timeout: float, accept: str
+) -> tuple[http.client.HTTPConnection, dict[str, str], str]:
+    """A connection to an OpenAI-compatible endpoint, the headers its requests send, and its base path."""
+    parts = urlsplit(base_url)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    headers = {"Content-Type": "application/json", "Accept": accept}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return connection_class(parts.netloc, timeout=timeout), headers, parts.path
+
+
 class OpenAICompatibleProvider:
     def __init__(self, base_url: str, api_key: str, timeout: float = 120) -> None:
         self.base_url = base_url.rstrip("/")
@@ -75,14 +87,9 @@ class OpenAICompatibleProvider:
         self.timeout = timeout
 
     def stream(self, request: ModelRequest) -> Iterator[ModelEvent]:
-        parts = urlsplit(self.base_url)
-        connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        connection = connection_class(parts.netloc, timeout=self.timeout)
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
+        connection, headers, path = connection_to(self.base_url, self.api_key, self.timeout, "text/event-stream")
         try:
-            connection.request("POST", f"{parts.path}/chat/completions", json.dumps(chat_body(request)), headers)
+            connection.request("POST", f"{path}/chat/completions", json.dumps(chat_body(request)), headers)
             response = connection.getresponse()
             if response.status != 200:
                 raise self._status_error(response.status, response.read(2000).decode("utf-8", errors="replace"))
