@@ -116,3 +116,37 @@ def test_a_ledger_over_its_budget_keeps_its_newest_entries():
     kept = parse(text)["files"]
     assert "src/file49.py" in kept and "src/file0.py" not in kept
     assert render_within(ledger, 10, len) is None
+
+
+def test_a_decision_with_its_reason_in_the_next_sentence_and_an_approved_answer_are_decisions():
+    from agentctx.domain import utc_now
+
+    note = Block(
+        "a" * 32,
+        ids.new_order_key(),
+        BlockType.NOTE,
+        "Decision for PDF rendering: WeasyPrint, not wkhtmltopdf. Reason: a smaller package.",
+        20,
+        [],
+        False,
+        0.5,
+        utc_now(),
+    )
+    talk = [
+        {"role": "user", "content": "SQS FIFO or Kinesis for the job queue?"},
+        {"role": "assistant", "content": "SQS FIFO. The deciding point: per-tenant ordering. Kinesis would work too."},
+        {"role": "user", "content": "OK, go with that."},
+    ]
+    unapproved = [talk[0], talk[1], {"role": "user", "content": "Let me think about it."}]
+    blocks = [note] + [
+        Block("a" * 32, ids.new_order_key(), BlockType.CONVERSATION, content, 30, [], False, 0.5, utc_now())
+        for content in (talk, unapproved)
+    ]
+
+    decisions = extract(blocks)["decisions"]
+
+    assert [(d["text"], d["reason"]) for d in decisions] == [
+        ("Decision for PDF rendering: WeasyPrint, not wkhtmltopdf.", "a smaller package"),
+        ("SQS FIFO or Kinesis for the job queue? SQS FIFO.", "per-tenant ordering"),
+    ]
+    assert decisions[1]["block"] == blocks[1].id

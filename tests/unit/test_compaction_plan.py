@@ -55,10 +55,10 @@ def test_oldest_unprotected_blocks_are_summarised_until_the_target():
 
     plan = plan_compaction(active, CompactionParams(target_tokens=600, preserve_recent=2))
 
-    # 60 of the 600 are left for the artifact ledger: 1045 - 615 + a 61-token summary = 491 <= 540
-    assert covered(plan, active) == [100, 101, 102, 103, 104, 105]
-    assert tokens_after(plan, active) <= 540 and plan.reason is None
-    assert plan.blocks_compacted == 6 and plan.summaries_left == 1
+    # 120 of the 600 are left for the artifact ledger: 1045 - 721 + a 72-token summary = 396 <= 480
+    assert covered(plan, active) == [100, 101, 102, 103, 104, 105, 106]
+    assert tokens_after(plan, active) <= 480 and plan.reason is None
+    assert plan.blocks_compacted == 7 and plan.summaries_left == 1
 
 
 def test_pinned_and_recent_blocks_are_never_summarised():
@@ -81,7 +81,7 @@ def test_preserve_pinned_false_lets_pinned_blocks_go():
 def test_important_blocks_outlive_ordinary_blocks_of_the_same_age():
     active = blocks((100, False, 0.9), (100, False, 0.5), (100, False, 0.5), (100, False, 0.5))
 
-    plan = plan_compaction(active, CompactionParams(target_tokens=260, preserve_recent=1))
+    plan = plan_compaction(active, CompactionParams(target_tokens=300, preserve_recent=1))
 
     assert covered_keys(plan) == [active[1].order_key, active[2].order_key]
 

@@ -27,9 +27,9 @@ LEDGER_TITLE = "# Artifact ledger"
 MAX_PATHS = 200
 MAX_DECISIONS = 50
 MAX_NEXT_STEPS = 20
-# The ledger's room: a tenth of the compaction's target, at most 4,000 tokens. Planning leaves it free; the oldest
+# The ledger's room: a fifth of the compaction's target, at most 4,000 tokens. Planning leaves it free; the oldest
 # entries give way when the ledger would not fit.
-LEDGER_SHARE = 0.1
+LEDGER_SHARE = 0.2
 LEDGER_MAX_TOKENS = 4_000
 MAX_SENTENCE_CHARS = 300
 MAX_PATH_CHARS = 512
@@ -52,10 +52,16 @@ _EDIT_TOOL = re.compile(r"edit|patch|replace|update|apply|insert|append|delete|r
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _DECISION = re.compile(
     r"\b(?:decided|chose|choose to|opted for|settled on|let'?s use|let us use|let'?s go with|going with|"
-    r"we(?:'ll| will| shall)? go with|we(?:'ll| will) use)\b|\bdecision\s*:",
+    r"we(?:'ll| will| shall)? go with|we(?:'ll| will) use)\b|\bdecision\b[^:.]{0,80}:",
     re.IGNORECASE,
 )
 _REASON = re.compile(r",?\s*\b(?:because|since)\b\s*", re.IGNORECASE)
+# A reason given in the sentence after the decision ("Reason: ...", "The deciding point: ...").
+_REASON_LEAD = re.compile(r"^(?:the\s+)?(?:reason|deciding point|rationale|why)\s*:\s*|^because\s+", re.IGNORECASE)
+# A user's approval of the answer to an "X or Y?" question: the answer is then a decision.
+_APPROVAL = re.compile(
+    r"\b(?:go with (?:that|it|this)|sounds good|agreed|let'?s do (?:that|it)|do it|ship it)\b", re.IGNORECASE
+)
 _NEXT_STEP = re.compile(r"\bnext steps?\b\s*(?:is|are)?\s*[:-]?|\bnext\s*:|\bTODO\b\s*:?", re.IGNORECASE)
 
 
@@ -75,9 +81,37 @@ def extract(blocks: list[Block]) -> dict[str, Any]:
             _touch(ledger, path, action, block.id)
         if block.type in (BlockType.CONVERSATION, BlockType.NOTE):
             for text in _texts_of(block):
-                for sentence in _sentences(text):
-                    _add_statement(ledger, sentence, block.id)
+                sentences = _sentences(text)
+                for index, sentence in enumerate(sentences):
+                    following = sentences[index + 1] if index + 1 < len(sentences) else ""
+                    _add_statement(ledger, sentence, block.id, following)
+        if block.type is BlockType.CONVERSATION:
+            for decision in _approved_answers(block):
+                _add_unique(ledger["decisions"], decision)
     return bounded(ledger)
+
+
+def _approved_answers(block: Block) -> list[dict[str, Any]]:
+    """Decisions made in conversation: a user asks "X or Y ...?", the assistant answers, and a later user message
+    approves ("go with that", "sounds good"); the decision is the question and the answer's first sentence, its
+    reason the answer's sentence that gives one."""
+    messages = [
+        (message.get("role"), message.get("content"))
+        for message in block.content
+        if isinstance(message, dict) and isinstance(message.get("content"), str)
+    ]
+    found = []
+    for index, (role, text) in enumerate(messages[:-2]):
+        answer_role, answer = messages[index + 1]
+        approved = any(later == "user" and _APPROVAL.search(said) for later, said in messages[index + 2 :])
+        if role != "user" or answer_role != "assistant" or " or " not in text or "?" not in text or not approved:
+            continue
+        sentences = _sentences(answer)
+        reasons = [_REASON_LEAD.sub("", s).rstrip(".") for s in sentences[1:] if _REASON_LEAD.search(s)]
+        decision = f"{' '.join(text.split())} {sentences[0]}"[:MAX_SENTENCE_CHARS] if sentences else ""
+        if decision:
+            found.append({"text": decision, "reason": reasons[0] if reasons else None, "block": block.id})
+    return found
 
 
 def merge(older: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
@@ -252,7 +286,7 @@ def _sentences(text: str) -> list[str]:
     return [" ".join(part.split()) for part in _SENTENCE_END.split(text) if part and part.strip()]
 
 
-def _add_statement(ledger: dict[str, Any], sentence: str, block_id: str) -> None:
+def _add_statement(ledger: dict[str, Any], sentence: str, block_id: str, following: str = "") -> None:
     sentence = sentence.lstrip("-*# ").strip()[:MAX_SENTENCE_CHARS]
     next_step = _NEXT_STEP.search(sentence)
     if next_step:
@@ -262,6 +296,8 @@ def _add_statement(ledger: dict[str, Any], sentence: str, block_id: str) -> None
         reason = _REASON.search(sentence)
         text = sentence[: reason.start()].strip() if reason and reason.start() > 0 else sentence
         because = sentence[reason.end() :].strip().rstrip(".") if reason and reason.start() > 0 else None
+        if because is None and _REASON_LEAD.search(following):
+            because = _REASON_LEAD.sub("", following).strip().rstrip(".")[:MAX_SENTENCE_CHARS] or None
         _add_unique(ledger["decisions"], {"text": text, "reason": because or None, "block": block_id})
 
 
