@@ -95,8 +95,8 @@ def _approved_answers(block: Block) -> list[dict[str, Any]]:
     """Decisions made in conversation: a user asks "X or Y ...?", the assistant answers, and a later user message
     approves ("go with that", "sounds good"); the decision is the question and the answer's first sentence, its
     reason the answer's sentence that gives one."""
-    messages = [
-        (message.get("role"), message.get("content"))
+    messages: list[tuple[str, str]] = [
+        (str(message.get("role")), message["content"])
         for message in block.content
         if isinstance(message, dict) and isinstance(message.get("content"), str)
     ]

@@ -114,13 +114,21 @@ class _Scored:
     degraded: str | None = None
 
 
-def idf(docs: int, df: int) -> float:
-    docs = max(docs, df)
-    return math.log(1 + (docs - df + 0.5) / (df + 0.5))
+def idf(docs: int, df: float) -> float:
+    total = max(docs, df)
+    return math.log(1 + (total - df + 0.5) / (df + 0.5))
+
+
+def document_frequency(term: str, result: LexicalResult) -> float:
+    """How many blocks hold the term: counted when all its postings were read; for a term cut at the postings a
+    search reads (a common one), the geometric mean of that cut and the blocks indexed, an estimate between the
+    bounds that keeps a common term's weight low without reading its whole list."""
+    read = result.df.get(term, 0)
+    return math.sqrt(read * max(result.docs, read)) if term in result.truncated else read
 
 
 def lexical_scores(query_terms: list[str], result: LexicalResult) -> dict[BlockRef, float]:
-    weights = {term: idf(result.docs, result.df.get(term, 0)) for term in query_terms}
+    weights = {term: idf(result.docs, document_frequency(term, result)) for term in query_terms}
     total = sum(weights.values())
     if not total:
         return {}
