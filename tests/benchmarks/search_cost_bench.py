@@ -12,6 +12,7 @@ SEARCH_BENCH_SIZES (default 1000,10000,100000).
 import os
 import random
 import statistics
+import sys
 import time
 from collections import Counter
 from typing import Any
@@ -154,6 +155,7 @@ def search_cost_rows(sizes: list[int] | None = None) -> list[str]:
                     f"{figures['s3'][0]}-{figures['s3'][1]} | {figures['p50']:.0f} | {figures['p95']:.0f} | "
                     f"{setup:.0f} |"
                 )
+                print(rows[-1], file=sys.stderr, flush=True)  # the largest size takes a while
     return rows
 
 
