@@ -1,12 +1,16 @@
 """Maps domain records to response models."""
 
+from typing import TYPE_CHECKING
+
 from agentctx.domain import Block, Session
 from agentctx.ids import SESSION_PREFIX
 from agentctx.schemas.blocks import BlockMetadata, BlockOut
-from agentctx.schemas.search import SearchResult, SearchResults, SearchScores
 from agentctx.schemas.sessions import SessionListItem, SessionMeta, SessionMetrics, SessionOut
-from agentctx.services.search import SearchOutcome
 from agentctx.services.sessions import SessionView
+
+if TYPE_CHECKING:  # search's models and service load with the routes that search, not with every function
+    from agentctx.schemas.search import SearchResults
+    from agentctx.services.search import SearchOutcome
 
 
 def metrics_out(session: Session) -> SessionMetrics:
@@ -70,7 +74,9 @@ def block_out(block: Block, include_content: bool = True) -> BlockOut:
     )
 
 
-def search_results(outcome: SearchOutcome) -> SearchResults:
+def search_results(outcome: "SearchOutcome") -> "SearchResults":
+    from agentctx.schemas.search import SearchResult, SearchResults, SearchScores
+
     return SearchResults(
         results=[
             SearchResult(
